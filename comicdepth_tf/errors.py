@@ -1,0 +1,35 @@
+"""Error types that name the file, the field and what was expected."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class DataFormatError(ValueError):
+    """Bad input data: names the file, the field and what was expected.
+
+    Args:
+        path: the file (or folder) that holds the bad value.
+        field: the field, key, line or element that is wrong (``""`` when the whole file is).
+        expected: what a valid value looks like.
+        got: what was found instead (optional, shortened in the message).
+    """
+
+    def __init__(self, path: str | os.PathLike, field: str, expected: str, got: Any = None):
+        self.path = os.fspath(path)
+        self.field = field
+        self.expected = expected
+        self.got = got
+        where = f"{self.path}" + (f": field '{field}'" if field else "")
+        msg = f"{where}: expected {expected}"
+        if got is not None:
+            text = repr(got)
+            if len(text) > 120:
+                text = text[:117] + "..."
+            msg += f", got {text}"
+        super().__init__(msg)
+
+
+class ParameterError(ValueError):
+    """A run or notebook parameter is unknown or has the wrong type."""

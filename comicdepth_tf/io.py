@@ -1,0 +1,206 @@
+"""File I/O shared by every module: atomic writes and image reading with clear errors.
+
+Images are read with OpenCV and returned as RGB ``uint8`` arrays of shape (H, W, 3);
+grayscale, RGBA, palette and 16-bit files are converted. Depth maps keep their raw
+integer values so each format's decoder can apply its own scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from comicdepth_tf.errors import DataFormatError
+
+#: Extensions recognised as images when scanning folders.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    A crash mid-write leaves either the old file or the new one, never a truncated file.
+
+    Args:
+        path: destination file; its parent folders are created.
+        data: the bytes to write.
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON atomically; NumPy scalars and arrays are converted."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; malformed JSON raises :class:`DataFormatError` with line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataFormatError(path, "", "an existing JSON file") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(path, f"line {exc.lineno} column {exc.colno}", f"valid JSON ({exc.msg})") from None
+
+
+def _imdecode(path: Path, flags: int) -> np.ndarray:
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataFormatError(path, "", "an existing image file") from None
+    except OSError as exc:
+        raise DataFormatError(path, "", f"a readable image file ({exc})") from None
+    image = cv2.imdecode(raw, flags) if raw.size else None
+    if image is None:
+        raise DataFormatError(path, "pixels", "an image OpenCV can decode (file empty, truncated or not an image)")
+    return image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as RGB ``uint8`` (H, W, 3).
+
+    Grayscale is replicated to three channels, alpha is composited over white (comics
+    pages are printed on white), and 16-bit images are scaled down to 8 bits.
+
+    Args:
+        path: an image file in any format OpenCV reads.
+
+    Returns:
+        The RGB image.
+
+    Raises:
+        DataFormatError: when the file is missing, empty, truncated or not an image.
+    """
+    path = Path(path)
+    image = _imdecode(path, cv2.IMREAD_UNCHANGED)
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    channels = image.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2RGB)
+    if channels == 4:
+        bgr = image[..., :3].astype(np.float32)
+        alpha = image[..., 3:4].astype(np.float32) / 255.0
+        image = (bgr * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+
+
+def read_raw(path: str | os.PathLike) -> np.ndarray:
+    """Read an image with its stored bit depth and channels (for depth maps and masks)."""
+    return _imdecode(Path(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+
+
+def read_mask(path: str | os.PathLike, threshold: int = 127) -> np.ndarray:
+    """Read a binary mask image as ``bool`` (H, W); any channel above ``threshold`` counts."""
+    raw = read_raw(path)
+    if raw.ndim == 3:
+        raw = raw[..., :3].max(axis=2)
+    if raw.dtype == np.uint16:
+        threshold = threshold * 257
+    return raw > threshold
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:
+    """Write an RGB (or grayscale, or 16-bit single-channel) array atomically.
+
+    The format follows the extension; JPEG uses ``quality``.
+    """
+    path = Path(path)
+    arr = np.asarray(rgb)
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    params: list[int] = []
+    ext = path.suffix.lower()
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    ok, buf = cv2.imencode(ext or ".png", arr, params)
+    if not ok:
+        raise DataFormatError(path, "extension", "an image extension OpenCV can encode", ext)
+    return atomic_write_bytes(path, buf.tobytes())
+
+
+def write_depth_png16(path: str | os.PathLike, depth_m: np.ndarray, scale: float = 1000.0) -> Path:
+    """Write metric depth as a 16-bit PNG of ``depth * scale`` (default millimetres); 0 = invalid."""
+    depth = np.nan_to_num(np.asarray(depth_m, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    values = np.clip(np.round(depth * scale), 0, 65535).astype(np.uint16)
+    return write_image(Path(path).with_suffix(".png"), values)
+
+
+def read_depth_png16(path: str | os.PathLike, scale: float = 1000.0) -> np.ndarray:
+    """Read a 16-bit depth PNG written by :func:`write_depth_png16` as float32 metres (0 = invalid)."""
+    raw = read_raw(path)
+    if raw.ndim != 2 or raw.dtype != np.uint16:
+        raise DataFormatError(path, "pixels", "a single-channel 16-bit depth PNG", f"{raw.dtype} with shape {raw.shape}")
+    return raw.astype(np.float32) / float(scale)
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Sorted image files of ``folder`` (by extension, case-insensitive)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataFormatError(folder, "", "an existing folder of images")
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def safe_join(root: str | os.PathLike, relative: str, source: str | os.PathLike, field: str) -> Path:
+    """Join ``relative`` under ``root`` and reject paths that escape it.
+
+    Args:
+        root: the dataset folder.
+        relative: a path read from an annotation file.
+        source: the annotation file (named in the error).
+        field: the field that held ``relative`` (named in the error).
+
+    Raises:
+        DataFormatError: when ``relative`` is absolute or climbs out of ``root``.
+    """
+    root = Path(root).resolve()
+    if not isinstance(relative, str) or not relative:
+        raise DataFormatError(source, field, "a non-empty relative path", relative)
+    candidate = (root / relative).resolve()
+    if Path(relative).is_absolute() or (candidate != root and root not in candidate.parents):
+        raise DataFormatError(source, field, f"a path inside the dataset folder {root}", relative)
+    return candidate

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Set-up-and-go commands that need nothing but Python 3.10+ and pip.
+
+    python3 tasks.py run    # make .venv, install, generate the embedded dataset, run every
+                            # notebook on the cpu profile, write reports/<run_id>/index.html
+    python3 tasks.py test   # make .venv, install with test extras, run the whole test suite
+
+Both create (or reuse) the virtual environment ``.venv`` beside this file and install the
+package into it, so the notebooks' kernel is that environment's Python. Extra arguments after
+``run`` go to ``comicdepth run`` (e.g. ``--profile smoke --only 00``); after ``test`` to pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("COMICDEPTH_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def sh(*cmd: str | os.PathLike) -> None:
+    """Run a command from the repository root and stop on failure."""
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+
+
+def ensure_env(extras: str = "") -> None:
+    """Create ``.venv`` when missing and install the package (editable) with ``extras``."""
+    if not PY.exists():
+        print(f"creating virtual environment {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    spec = f".[{extras}]" if extras else "."
+    sh(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", spec)
+
+
+def run(args: list[str]) -> int:
+    """Generate the embedded dataset and execute every notebook into a report."""
+    ensure_env()
+    profile = "cpu"
+    if "--profile" in args:
+        profile = args[args.index("--profile") + 1]
+    else:
+        args = ["--profile", profile, *args]
+    sh(PY, "-m", "comicdepth_tf", "synth", "--profile", profile)
+    sh(PY, "-m", "comicdepth_tf", "run", *args)
+    return 0
+
+
+def test(args: list[str]) -> int:
+    """Install the test extras and run the whole suite (notebooks on the smoke profile)."""
+    ensure_env("test")
+    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test"):
+        print(__doc__)
+        return 2
+    return {"run": run, "test": test}[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except subprocess.CalledProcessError as exc:
+        sys.exit(exc.returncode or 1)

@@ -1,0 +1,30 @@
+"""Shared fixtures: the embedded smoke dataset (generated once per session) and real check files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory) -> Path:
+    """The embedded dataset on the ``smoke`` profile, generated once into a temporary folder."""
+    from comicdepth_tf.data import synthetic
+
+    root = tmp_path_factory.mktemp("embedded") / "smoke"
+    return synthetic.ensure_dataset("smoke", root=root, seed=0)
+
+
+@pytest.fixture(scope="session")
+def real_dir() -> Path:
+    """``shared/data/real`` (RGB-D pairs and a comics page); tests using it skip when absent."""
+    from comicdepth_tf.paths import real_data_dir
+
+    found = real_data_dir()
+    if found is None:
+        pytest.skip("shared/data/real is not present")
+    return found

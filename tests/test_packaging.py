@@ -1,0 +1,62 @@
+"""The set-up files agree: environment.yml lists pyproject's dependencies; CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    reqs = list(data["project"]["dependencies"]) + list(data["project"]["optional-dependencies"]["test"])
+    return {_name(r): r.replace(" ", "") for r in reqs}
+
+
+def _environment_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pip_lists) == 1, "environment.yml must have exactly one pip: section"
+    reqs = [r for r in pip_lists[0] if not r.startswith("-e")]
+    return {_name(r): r.replace(" ", "") for r in reqs}
+
+
+def test_environment_yml_matches_pyproject():
+    assert _environment_requirements() == _pyproject_requirements()
+
+
+def test_environment_yml_pins_python_311_and_installs_package():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip_list = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_list
+
+
+def test_name_parser_handles_specifiers():
+    assert _name("opencv-python-headless>=4.8") == "opencv-python-headless"
+    assert _name("tensorflow[and-cuda]>=2.16") == "tensorflow"
+    assert _name("PyYAML==6.0") == "pyyaml"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^\s*(python3 tasks\.py \w+)\s*$", readme, flags=re.M)
+    assert commands[:2] == ["python3 tasks.py run", "python3 tasks.py test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 tasks.py test" in ci
+
+
+def test_console_script_points_at_cli_main():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert data["project"]["scripts"]["comicdepth"] == "comicdepth_tf.cli:main"
+    from comicdepth_tf import cli
+
+    assert callable(cli.main)
