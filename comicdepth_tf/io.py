@@ -142,6 +142,36 @@ def read_mask(path: str | os.PathLike, threshold: int = 127) -> np.ndarray:
     return raw > threshold
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """Width and height of an image file, read from its header only.
+
+    Pillow opens files lazily (header only), which keeps size checks cheap on full-size
+    pages; files Pillow does not know fall back to a full OpenCV decode.
+
+    Args:
+        path: an image file.
+
+    Returns:
+        ``(width, height)`` in pixels.
+
+    Raises:
+        DataFormatError: when the file is missing or is not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "", "an existing image file")
+    try:
+        with Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except UnidentifiedImageError:
+        raw = read_raw(path)  # raises DataFormatError when OpenCV cannot decode it either
+        return int(raw.shape[1]), int(raw.shape[0])
+    except OSError as exc:
+        raise DataFormatError(path, "header", f"a readable image header ({exc})") from None
+
+
 def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:
     """Write an RGB (or grayscale, or 16-bit single-channel) array atomically.
 

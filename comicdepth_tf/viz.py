@@ -1,0 +1,462 @@
+"""Plots for every notebook: images, masks, segments coloured by depth level, boxes, depth maps.
+
+Everything takes plain NumPy arrays and dicts, never a loader's record type, so any
+notebook can use any function. Figures are made with pyplot, so Jupyter's inline backend
+shows them; assign the returned figure (``fig = show_images(...)``) to avoid a second copy
+when it is a cell's last expression. Outside a display (CI, papermill with no kernel
+backend, scripts) the non-interactive Agg backend is selected the first time a figure is
+made, unless a backend was chosen already.
+
+Depth colouring convention: near is bright (``magma_r`` on metric depth); pass
+``cmap="magma"`` for inverse-depth predictions where larger means nearer.
+"""
+
+from __future__ import annotations
+
+import io as _stdio
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from comicdepth_tf import io
+
+_INVALID_GREY = (0.5, 0.5, 0.5)
+
+
+def _ensure_backend() -> None:
+    """Pick Agg only when nothing chose a backend and no display can show a window."""
+    import matplotlib
+
+    if "matplotlib.pyplot" in sys.modules or os.environ.get("MPLBACKEND"):
+        return
+    if "ipykernel" in sys.modules:
+        return  # the kernel sets its inline backend itself
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        matplotlib.use("Agg")
+
+
+def _plt():
+    _ensure_backend()
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Any image (gray, RGB, RGBA, float in [0, 1], bool) as RGB uint8."""
+    arr = np.asarray(image)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
+        arr = np.nan_to_num(arr.astype(np.float32))
+        if arr.max(initial=0.0) <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        return np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        return np.repeat(arr, 3, axis=2)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return arr[..., :3].copy()
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        return arr.copy()
+    raise ValueError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}")
+
+
+def _check_mask(mask: np.ndarray, image: np.ndarray, what: str = "mask") -> np.ndarray:
+    m = np.asarray(mask)
+    if m.shape != image.shape[:2]:
+        raise ValueError(f"{what} of shape {m.shape} does not match the image's {image.shape[:2]}")
+    return m.astype(bool)
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def overlay_mask(
+    image: np.ndarray, mask: np.ndarray, color: Sequence[int] = (255, 0, 0), alpha: float = 0.5
+) -> np.ndarray:
+    """Blend ``color`` over the masked pixels; other pixels keep their values.
+
+    Args:
+        image: (H, W) or (H, W, 3) image.
+        mask: (H, W) bool (or 0/non-zero) mask.
+        color: RGB 0-255.
+        alpha: opacity of the colour in [0, 1].
+
+    Returns:
+        RGB uint8 (H, W, 3).
+    """
+    out = _as_rgb_uint8(image)
+    m = _check_mask(mask, out)
+    blended = (1.0 - alpha) * out[m].astype(np.float32) + alpha * np.asarray(color, dtype=np.float32)
+    out[m] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    return out
+
+
+def _invalid(depth: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(depth) | (depth <= 0)
+
+
+def depth_limits(depth: np.ndarray, percentiles: tuple[float, float] = (2.0, 98.0)) -> tuple[float, float]:
+    """Robust colour limits: the given percentiles of the valid (finite, > 0) values."""
+    d = np.asarray(depth, dtype=np.float64)
+    valid = d[~_invalid(d)]
+    if valid.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(valid, percentiles)
+    if hi <= lo:
+        hi = lo + 1e-6
+    return float(lo), float(hi)
+
+
+def colorize_depth(
+    depth: np.ndarray,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "magma_r",
+    invalid_color: Sequence[int] = (0, 0, 0),
+    percentiles: tuple[float, float] = (2.0, 98.0),
+) -> np.ndarray:
+    """Colour a depth map: near is bright by default, invalid pixels (0, negative, NaN, inf) flat.
+
+    Args:
+        depth: (H, W) depth.
+        vmin, vmax: colour limits; each missing one comes from ``percentiles`` of the valid values.
+        cmap: a Matplotlib colormap name (``magma_r``: small depth = bright).
+        invalid_color: RGB 0-255 for invalid pixels.
+        percentiles: lower and upper percentiles used for missing limits.
+
+    Returns:
+        RGB uint8 (H, W, 3).
+    """
+    import matplotlib
+
+    d = np.asarray(depth, dtype=np.float64)
+    if d.ndim == 3 and d.shape[2] == 1:
+        d = d[..., 0]
+    if d.ndim != 2:
+        raise ValueError(f"expected a depth map of shape (H, W), got {d.shape}")
+    lo, hi = depth_limits(d, percentiles)
+    lo = lo if vmin is None else float(vmin)
+    hi = hi if vmax is None else float(vmax)
+    if hi <= lo:
+        hi = lo + 1e-6
+    invalid = _invalid(d)
+    t = np.clip((np.where(invalid, lo, d) - lo) / (hi - lo), 0.0, 1.0)
+    rgb = (matplotlib.colormaps[cmap](t)[..., :3] * 255.0).round().astype(np.uint8)
+    rgb[invalid] = np.asarray(invalid_color, dtype=np.uint8)
+    return rgb
+
+
+def draw_boxes(
+    target: Any,
+    boxes_xywh: Sequence[Sequence[float]],
+    labels: Sequence[str] | None = None,
+    color: Sequence[int] | str = (255, 0, 0),
+    thickness: int = 2,
+):
+    """Draw ``(x, y, w, h)`` boxes on an image array or on Matplotlib axes.
+
+    Args:
+        target: an image array (a copy with the boxes drawn is returned) or an ``Axes``
+            (rectangles are added to it and it is returned).
+        boxes_xywh: boxes in pixels, ``(x, y)`` the top-left corner.
+        labels: optional text per box.
+        color: RGB 0-255 (or a Matplotlib colour name when drawing on axes).
+        thickness: line width in pixels (points on axes).
+    """
+    boxes = [tuple(float(v) for v in b) for b in boxes_xywh]
+    if labels is not None and len(labels) != len(boxes):
+        raise ValueError(f"got {len(labels)} labels for {len(boxes)} boxes")
+    if isinstance(target, np.ndarray):
+        out = _as_rgb_uint8(target)
+        rgb = tuple(int(c) for c in color) if not isinstance(color, str) else (255, 0, 0)
+        for i, (x, y, w, h) in enumerate(boxes):
+            p1 = (int(round(x)), int(round(y)))
+            p2 = (int(round(x + w)) - 1, int(round(y + h)) - 1)
+            cv2.rectangle(out, p1, p2, rgb, thickness)
+            if labels is not None:
+                cv2.putText(out, str(labels[i]), (p1[0] + 2, p1[1] + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, rgb, 1, cv2.LINE_AA)
+        return out
+    from matplotlib.patches import Rectangle
+
+    ax = target
+    mpl_color = color if isinstance(color, str) else tuple(c / 255.0 for c in color)
+    for i, (x, y, w, h) in enumerate(boxes):
+        # pixel centres sit on integers in imshow, so a box's outer edge is at x - 0.5
+        ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=mpl_color, linewidth=thickness))
+        if labels is not None:
+            ax.text(x, y, str(labels[i]), color="white", fontsize=8, va="top",
+                    bbox=dict(facecolor=mpl_color, edgecolor="none", pad=1.0, alpha=0.8))
+    return ax
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def show_images(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    cmap: str | None = None,
+    size: float = 3.0,
+):
+    """Show images in a grid.
+
+    Args:
+        images: arrays (H, W) or (H, W, 3); 2-D arrays use ``cmap`` (gray by default).
+        titles: optional title per image.
+        ncols: columns of the grid.
+        cmap: colormap for 2-D arrays.
+        size: inches per cell.
+
+    Returns:
+        The Matplotlib figure.
+    """
+    plt = _plt()
+    images = list(images)
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    n = max(len(images), 1)
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        arr = np.asarray(images[i])
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 1):
+            ax.imshow(arr.reshape(arr.shape[:2]), cmap=cmap or "gray", interpolation="nearest")
+        else:
+            ax.imshow(_as_rgb_uint8(arr), interpolation="nearest")
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _stack_masks(masks: Any, shape: tuple[int, int]) -> list[np.ndarray]:
+    if isinstance(masks, np.ndarray) and masks.ndim == 2:
+        masks = [masks]
+    out = []
+    for i, m in enumerate(masks):
+        m = np.asarray(m)
+        if m.shape != shape:
+            raise ValueError(f"mask {i} has shape {m.shape}, expected the image's {shape}")
+        out.append(m.astype(bool))
+    return out
+
+
+def overlay_segments(
+    image: np.ndarray,
+    masks: Any,
+    values: Sequence[float | None] | None = None,
+    cmap: str = "viridis",
+    labels: Sequence[str] | None = None,
+    ax=None,
+    alpha: float = 0.55,
+    title: str | None = None,
+    colorbar_label: str | None = None,
+):
+    """Colour each segment by a value (Interdepth, Intradepth, ...) with outlines and a colorbar.
+
+    Args:
+        image: (H, W) or (H, W, 3) page or panel.
+        masks: (N, H, W) array or list of (H, W) bool masks; later segments paint over earlier ones.
+        values: one value per segment; None/NaN values are grey (missing labels). When
+            ``values`` is None each segment gets its own colour and there is no colorbar.
+        cmap: colormap for the values.
+        labels: optional text drawn at each segment's centre.
+        ax: axes to draw on (a new figure otherwise).
+        alpha: opacity of the fills.
+        title: axes title.
+        colorbar_label: the colorbar's label.
+
+    Returns:
+        The axes (its figure is ``ax.figure``).
+    """
+    import matplotlib
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    plt = _plt()
+    base = _as_rgb_uint8(image)
+    masks = _stack_masks(masks, base.shape[:2])
+    if values is not None and len(values) != len(masks):
+        raise ValueError(f"got {len(values)} values for {len(masks)} segments")
+    if labels is not None and len(labels) != len(masks):
+        raise ValueError(f"got {len(labels)} labels for {len(masks)} segments")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 7 * base.shape[0] / max(base.shape[1], 1)))
+
+    colormap = matplotlib.colormaps[cmap]
+    norm = None
+    if values is not None:
+        vals = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+        finite = vals[np.isfinite(vals)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1.0)
+        colors = [(_INVALID_GREY if not np.isfinite(v) else colormap(norm(v))[:3]) for v in vals]
+    else:
+        cycle = matplotlib.colormaps["tab20"]
+        colors = [cycle(i % 20)[:3] for i in range(len(masks))]
+
+    out = base.astype(np.float32)
+    for m, c in zip(masks, colors):
+        out[m] = (1.0 - alpha) * out[m] + alpha * 255.0 * np.asarray(c, dtype=np.float32)
+    out = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    for m, c in zip(masks, colors):
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        edge = tuple(int(round(255 * v * 0.6)) for v in c)  # darker than the fill so outlines read
+        cv2.drawContours(out, contours, -1, edge, 1)
+    ax.imshow(out, interpolation="nearest")
+    ax.axis("off")
+    if labels is not None:
+        for m, text in zip(masks, labels):
+            ys, xs = np.nonzero(m)
+            if xs.size:
+                ax.text(float(xs.mean()), float(ys.mean()), str(text), fontsize=7, ha="center", va="center",
+                        color="white", bbox=dict(facecolor="black", alpha=0.5, pad=0.5, edgecolor="none"))
+    if norm is not None:
+        mappable = ScalarMappable(norm=norm, cmap=colormap)
+        cbar = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
+        if colorbar_label:
+            cbar.set_label(colorbar_label)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def _is_error_key(key: str) -> bool:
+    return "error" in key.lower() or "diff" in key.lower()
+
+
+def depth_grid(
+    rows: Sequence[Mapping[str, np.ndarray]],
+    cmap: str = "magma_r",
+    error_cmap: str = "inferno",
+    size: float = 3.0,
+):
+    """Grid of input / ground truth / prediction / error, one row per sample.
+
+    Each row maps a column title to an array. (H, W, 3) arrays are shown as images. 2-D
+    arrays are depth maps sharing one colour scale per row (percentile limits over the
+    row's depth maps, near bright, invalid pixels black), except keys containing "error"
+    or "diff", which get their own scale and ``error_cmap``. Every 2-D panel has a colorbar.
+
+    Returns:
+        The Matplotlib figure.
+    """
+    plt = _plt()
+    rows = list(rows)
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    nrows, ncols = max(len(rows), 1), max(len(columns), 1)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.6 * ncols, size * nrows), squeeze=False)
+    for r, row in enumerate(rows):
+        depth_maps = [np.asarray(v, dtype=np.float64) for k, v in row.items()
+                      if np.asarray(v).ndim == 2 and not _is_error_key(k)]
+        if depth_maps:
+            lo, hi = depth_limits(np.concatenate([d.ravel() for d in depth_maps]))
+        for c, key in enumerate(columns):
+            ax = axes[r, c]
+            ax.axis("off")
+            if r == 0:
+                ax.set_title(key, fontsize=10)
+            if key not in row:
+                continue
+            arr = np.asarray(row[key])
+            if arr.ndim == 3 and arr.shape[2] == 1:
+                arr = arr[..., 0]
+            if arr.ndim == 3:
+                ax.imshow(_as_rgb_uint8(arr), interpolation="nearest")
+                continue
+            d = arr.astype(np.float64)
+            if _is_error_key(key):
+                cm, (vmin, vmax) = error_cmap, (0.0, max(depth_limits(np.abs(d) + 1e-12)[1], 1e-6))
+                shown = np.ma.masked_invalid(d)
+            else:
+                cm, (vmin, vmax) = cmap, (lo, hi)
+                shown = np.ma.masked_where(_invalid(d), d)
+            colormap = plt.get_cmap(cm).with_extremes(bad="black")
+            im = ax.imshow(shown, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    fig.tight_layout()
+    return fig
+
+
+def _sorted_items(counts: Mapping[Any, float]) -> list[tuple[str, float]]:
+    def key(item):
+        k = item[0]
+        try:
+            return (0, float(k), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(k))
+
+    return [(str(k), float(v)) for k, v in sorted(counts.items(), key=key)]
+
+
+def level_histograms(stats: Mapping[str, Mapping[Any, float]], size: float = 4.0):
+    """Bar charts of label statistics, one panel per entry of ``stats``.
+
+    Args:
+        stats: plain dicts, e.g. ``{"categories": {name: count}, "interdepth": {level: count},
+            "intradepth": {level: count}}``. Numeric keys are sorted numerically; other keys
+            (``"missing"``) come after them. Categories keep their given order.
+        size: inches per panel.
+
+    Returns:
+        The Matplotlib figure.
+    """
+    plt = _plt()
+    keys = list(stats) or ["(no statistics)"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(size * len(keys), size * 0.8), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        counts = stats.get(key, {}) if stats else {}
+        items = ([(str(k), float(v)) for k, v in counts.items()] if key == "categories" else _sorted_items(counts))
+        ax.set_title(key, fontsize=10)
+        if not items:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        names, heights = zip(*items)
+        bars = ax.bar(range(len(names)), heights, color="#4c72b0")
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=45 if key == "categories" or len(names) > 12 else 0,
+                           ha="right" if key == "categories" else "center", fontsize=8)
+        ax.bar_label(bars, labels=[f"{int(h)}" if float(h).is_integer() else f"{h:.2g}" for h in heights], fontsize=7)
+        ax.set_ylabel("count")
+        ax.set_xlabel("level" if key != "categories" else "")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100, close: bool = False) -> Path:
+    """Save a figure as PNG atomically.
+
+    Args:
+        fig: a Matplotlib figure (or axes, whose figure is saved).
+        path: destination; ``.png`` is used whatever the suffix.
+        dpi: resolution.
+        close: also close the figure (for loops that make many figures).
+
+    Returns:
+        The written path.
+    """
+    fig = getattr(fig, "figure", fig)
+    buf = _stdio.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    written = io.atomic_write_bytes(Path(path).with_suffix(".png"), buf.getvalue())
+    if close:
+        _plt().close(fig)
+    return written
