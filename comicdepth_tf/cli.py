@@ -15,7 +15,7 @@ import sys
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("comicdepth_tf.data.synthetic", "generate the embedded comics/natural RGB-D dataset"),
-    "run": ("comicdepth_tf.reporting", "execute the numbered notebooks with papermill and write the report"),
+    "run": ("comicdepth_tf.runner", "execute the numbered notebooks with papermill and write the report"),
     "env": ("comicdepth_tf.env", "print versions and devices"),
 }
 

@@ -87,3 +87,8 @@ def test_list_images_filters_by_extension(tmp_path):
     assert [p.name for p in io.list_images(tmp_path)] == ["a.jpg", "b.PNG"]
     with pytest.raises(DataFormatError):
         io.list_images(tmp_path / "nope")
+
+
+def test_atomic_write_uses_the_umask_mode(tmp_path):
+    path = io.atomic_write_text(tmp_path / "r.html", "<p>x</p>")
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~io._UMASK)

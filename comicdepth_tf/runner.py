@@ -1,0 +1,492 @@
+"""``comicdepth run``: execute the numbered notebooks with papermill and write the run report.
+
+For each selected notebook ``notebooks/NN_*.ipynb`` (in order) the runner
+
+1. resolves its parameters: notebook defaults < ``params/<stem>/<profile>.yaml`` <
+   ``--params FILE`` < ``-p KEY=VALUE``; every name must be declared in the notebook's
+   ``parameters`` cell and every value must fit the annotation there — all of it is checked
+   for every notebook *before* anything runs (papermill itself only warns);
+2. executes it with papermill into ``reports/<run_id>/<stem>.ipynb`` on a kernel that runs
+   this very Python (``sys.executable``), with ``COMICDEPTH_STAGE_DIR`` and
+   ``COMICDEPTH_RUN_ID`` set so :mod:`comicdepth_tf.reporting` records into
+   ``reports/<run_id>/<stem>/``;
+3. converts the executed notebook to ``<stem>.html`` (also a failed, partial one), and
+   rewrites ``run.json`` and ``index.html`` after every stage.
+
+Overrides without a scope apply to every selected notebook that declares the name; a name
+no selected notebook declares is an error. ``NN.NAME=VALUE`` (or ``<stem>.NAME=VALUE``)
+targets one notebook. A ``--params`` YAML file holds the same: top-level names, or a
+mapping under a notebook's stem or number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+from comicdepth_tf import config, notebook_tools, paths, reporting
+from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.io import atomic_write_text, read_json
+
+PROFILES = ("smoke", "cpu", "full")
+KERNEL_NAME = "python3"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class StageResult:
+    """What happened to one notebook of a run (paths relative to the run folder)."""
+
+    stage: str
+    notebook: str
+    status: str = "pending"  # pending | running | ok | failed | not_run
+    duration_s: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+    output_notebook: str | None = None
+    html: str | None = None
+    stage_dir: str = ""
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class RunResult:
+    """A finished (or stopped) run."""
+
+    run_id: str
+    run_dir: Path
+    profile: str
+    stages: list[StageResult]
+
+    @property
+    def ok(self) -> bool:
+        """True when every stage finished without error."""
+        return all(s.status == "ok" for s in self.stages)
+
+    @property
+    def index(self) -> Path:
+        """The run's ``index.html``."""
+        return self.run_dir / "index.html"
+
+    def stage(self, name_or_prefix: str) -> StageResult:
+        """The stage whose name starts with ``name_or_prefix``."""
+        for s in self.stages:
+            if s.stage.startswith(name_or_prefix):
+                return s
+        raise KeyError(name_or_prefix)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass
+class StagePlan:
+    """A notebook, the parameters its cell declares and the values the run sets."""
+
+    notebook: Path
+    declared: dict[str, notebook_tools.Parameter]
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _unknown_error(source: str, plans: list[StagePlan], names: list[str]) -> ParameterError:
+    parts = [f"{p.notebook.stem} (known: {', '.join(sorted(p.declared)) or 'none'})" for p in plans]
+    return ParameterError(f"unknown parameter{'s' if len(names) > 1 else ''} {', '.join(names)} "
+                          f"from {source}: not declared in the parameters cell of " + "; ".join(parts))
+
+
+def _scope_plans(scope: str, plans: list[StagePlan], source: str) -> list[StagePlan]:
+    chosen = [p for p in plans if p.notebook.stem.startswith(scope)]
+    if not chosen:
+        stems = ", ".join(p.notebook.stem for p in plans)
+        raise ParameterError(f"{source}: scope {scope!r} matches no selected notebook ({stems})")
+    return chosen
+
+
+def _apply(plans: list[StagePlan], name: str, source: str, get_value) -> None:
+    """Set ``name`` on every plan that declares it; error when none does."""
+    targets = [p for p in plans if name in p.declared]
+    if not targets:
+        raise _unknown_error(source, plans, [name])
+    for p in targets:
+        p.values[name] = get_value(p.declared[name].annotation)
+
+
+def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = (),
+                    params_file: str | os.PathLike | None = None,
+                    params_root: str | os.PathLike | None = None) -> list[StagePlan]:
+    """Resolve and check the parameters of every notebook (nothing is executed).
+
+    Raises:
+        ParameterError: unknown names (naming the notebook, the unknown and the known
+            names), values that do not fit the annotation, bad scopes.
+        DataFormatError: unreadable notebooks or YAML files.
+    """
+    plans = [StagePlan(nb, notebook_tools.read_parameters(nb)) for nb in notebooks]
+
+    for p in plans:
+        path = config.profile_path(p.notebook.stem, profile, params_root)
+        values = config.load_profile(p.notebook.stem, profile, params_root)
+        if "PROFILE" not in p.declared:
+            values.pop("PROFILE")
+        unknown = sorted(set(values) - set(p.declared))
+        if unknown:
+            raise _unknown_error(os.fspath(path), [p], unknown)
+        for name, value in values.items():
+            p.values[name] = config.check_value(name, value, p.declared[name].annotation, os.fspath(path))
+
+    if params_file is not None:
+        source = os.fspath(params_file)
+        data = config.read_params_file(params_file)
+        for key, value in data.items():
+            # A mapping under a name no notebook declares is a per-notebook section.
+            if isinstance(value, dict) and not any(key in p.declared for p in plans):
+                targets = _scope_plans(key, plans, source)
+                for name, v in value.items():
+                    _apply(targets, name, f"{source} [{key}]",
+                           lambda ann, n=name, v=v: config.check_value(n, v, ann, source))
+            else:
+                _apply(plans, key, source, lambda ann, k=key, v=value: config.check_value(k, v, ann, source))
+
+    for item in overrides:
+        scope, name, text = config.split_override(item)
+        source = f"-p {item}"
+        targets = _scope_plans(scope, plans, source) if scope else plans
+        _apply(targets, name, source, lambda ann, n=name, t=text: config.coerce_text(n, t, ann, source))
+    return plans
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+def write_kernelspec(folder: str | os.PathLike, name: str = KERNEL_NAME) -> Path:
+    """Write a kernelspec ``<folder>/kernels/<name>/kernel.json`` that runs ``sys.executable``."""
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python 3 ({sys.prefix})",
+        "language": "python",
+        "metadata": {"debugger": True, "supported_encryption": ["curve"]},
+    }
+    path = Path(folder) / "kernels" / name / "kernel.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def patched_environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of the block (the kernel inherits them)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def own_kernel() -> Iterator[None]:
+    """Make the ``python3`` kernelspec resolve to this interpreter.
+
+    A private kernelspec is put first on ``JUPYTER_PATH`` (which Jupyter searches before the
+    user's and the system's folders), so a ``python3`` kernel installed elsewhere on the
+    machine cannot take over.
+    """
+    with tempfile.TemporaryDirectory(prefix="comicdepth-kernel-") as tmp:
+        write_kernelspec(tmp)
+        jupyter_path = os.pathsep.join(p for p in (tmp, os.environ.get("JUPYTER_PATH")) if p)
+        with patched_environ(JUPYTER_PATH=jupyter_path):
+            yield
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.rstrip() for ln in _ANSI.sub("", text).splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def failing_cell(notebook_path: Path) -> dict[str, Any] | None:
+    """Locate the failing cell of an executed notebook.
+
+    Returns:
+        ``cell_index`` (in the source notebook: papermill's injected and error-marker cells
+        are not counted), ``execution_count``, ``cell_first_line``, ``ename``, ``evalue``,
+        ``exception`` (the last line of the traceback); None when no cell failed.
+    """
+    nb = notebook_tools.read_notebook(notebook_path)
+    index = -1
+    running = None
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags or "papermill-error-cell-tag" in tags:
+            continue
+        index += 1
+        if cell.cell_type != "code":
+            continue
+        first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+        info = {"cell_index": index, "execution_count": cell.get("execution_count"),
+                "cell_first_line": first.strip()[:200]}
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                if out.get("ename") == "SystemExit" and out.get("evalue") in ("", "0"):
+                    continue
+                tail = _last_line("\n".join(out.get("traceback", [])))
+                info.update(ename=out.get("ename"), evalue=out.get("evalue"),
+                            exception=tail or f"{out.get('ename')}: {out.get('evalue')}")
+                return info
+        pm = cell.get("metadata", {}).get("papermill", {})
+        if pm.get("exception") or pm.get("status") in ("failed", "running"):
+            running = running or info
+    return running
+
+
+def to_html(notebook_path: Path, html_path: Path) -> Path:
+    """Convert an executed notebook to a standalone HTML page (atomic write)."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(
+        notebook_tools.read_notebook(notebook_path))
+    return atomic_write_text(html_path, body)
+
+
+def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, reports_root: Path,
+             progress: bool, timeout: float | None) -> None:
+    import papermill as pm
+
+    stem = plan.notebook.stem
+    output = run_dir / f"{stem}.ipynb"
+    partial = run_dir / f".{stem}.partial.ipynb"
+    stage_dir = run_dir / stem
+    # A re-run into an existing run folder must not merge with the previous metrics.
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    for old in (output, run_dir / f"{stem}.html"):
+        old.unlink(missing_ok=True)
+    stage_dir.mkdir(parents=True)
+    env = {reporting.STAGE_DIR_ENV: str(stage_dir), reporting.RUN_ID_ENV: run_id,
+           "COMICDEPTH_REPORTS": str(reports_root)}
+    error: Exception | None = None
+    start = time.monotonic()
+    try:
+        with patched_environ(**env):
+            pm.execute_notebook(
+                str(plan.notebook), str(partial), parameters=plan.values, kernel_name=KERNEL_NAME,
+                progress_bar=progress, cwd=str(plan.notebook.parent), start_timeout=120,
+                execution_timeout=timeout, log_output=False)
+    except Exception as exc:  # a failing notebook must not stop the report
+        error = exc
+    result.duration_s = round(time.monotonic() - start, 3)
+    if partial.exists():
+        os.replace(partial, output)
+        result.output_notebook = output.name
+    if error is None:
+        result.status = "ok"
+    else:
+        result.status = "failed"
+        info = failing_cell(output) if output.exists() else None
+        if info is None or error.__class__.__name__ != "PapermillExecutionError":
+            info = {**(info or {}), "exception": _last_line(str(error)) or type(error).__name__,
+                    "ename": type(error).__name__}
+        result.error = info
+    if output.exists():
+        try:
+            to_html(output, run_dir / f"{stem}.html")
+            result.html = f"{stem}.html"
+        except Exception as exc:  # keep the run going; say why the HTML is missing
+            result.error = {**(result.error or {}), "html_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _previous_stages(run_dir: Path, selected: set[str]) -> list[StageResult]:
+    """Stages of an earlier run into the same folder that this run does not repeat.
+
+    Re-running one stage (``--run-id X --only 10``) keeps the others on the index.
+    """
+    file = run_dir / "run.json"
+    if not file.exists():
+        return []
+    names = {f.name for f in fields(StageResult)}
+    previous = read_json(file).get("stages", [])
+    return [StageResult(**{k: v for k, v in s.items() if k in names})
+            for s in previous if isinstance(s, dict) and s.get("stage") not in selected and "stage" in s]
+
+
+def new_run_id(profile: str, reports_root: Path) -> str:
+    """``YYYYmmdd-HHMMSS-<profile>``, with a suffix when that folder already exists."""
+    base = time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
+    run_id, n = base, 1
+    while (reports_root / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str] = (),
+        params_file: str | os.PathLike | None = None, run_id: str | None = None,
+        keep_going: bool = True, notebooks_dir: str | os.PathLike | None = None,
+        reports_dir: str | os.PathLike | None = None, params_root: str | os.PathLike | None = None,
+        progress: bool | None = None, timeout: float | None = None, echo=print) -> RunResult:
+    """Execute the numbered notebooks and write the run report.
+
+    Args:
+        profile: parameter profile (``smoke``, ``cpu``, ``full``).
+        only: notebook prefixes to run (``["00", "10"]``); None runs all.
+        overrides: ``["KEY=VALUE", "10.KEY=VALUE", …]`` (YAML scalars, type-checked).
+        params_file: YAML file of parameter values (see the module docstring).
+        run_id: folder name under the reports folder (default: timestamp and profile).
+        keep_going: continue after a failing stage (False: stop at the first failure).
+        notebooks_dir: folder of ``NN_*.ipynb`` (default: the repository's ``notebooks/``).
+        reports_dir: where ``<run_id>/`` goes (default: :func:`paths.reports_dir`).
+        params_root: folder of ``<stem>/<profile>.yaml``; default: ``params/`` beside the
+            notebooks folder.
+        progress: show papermill's per-cell progress bar (default: when stderr is a terminal).
+        timeout: per-cell timeout in seconds (None: no limit).
+        echo: where the per-stage progress lines go (``print``; None silences them).
+
+    Returns:
+        The :class:`RunResult`; ``result.ok`` is False when a stage failed.
+
+    Raises:
+        ParameterError: bad selection, unknown parameter names or wrong types (before any
+            notebook runs).
+    """
+    if profile not in PROFILES:
+        raise ParameterError(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else paths.notebooks_dir()
+    if params_root is None:
+        params_root = paths.params_dir() if notebooks_dir.resolve() == paths.notebooks_dir().resolve() \
+            else notebooks_dir.parent / "params"
+    reports_root = Path(reports_dir).resolve() if reports_dir is not None else paths.reports_dir()
+    echo = echo or (lambda *a, **k: None)
+    progress = sys.stderr.isatty() if progress is None else progress
+
+    notebooks = notebook_tools.numbered_notebooks(notebooks_dir, only)
+    if not notebooks:
+        raise ParameterError(f"no numbered notebooks (NN_*.ipynb) in {notebooks_dir}")
+    plans = plan_parameters(notebooks, profile, list(overrides), params_file, params_root)
+
+    if run_id is None:
+        run_id = new_run_id(profile, reports_root)
+    elif not _RUN_ID_RE.match(run_id):
+        raise ParameterError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-'")
+    run_dir = reports_root / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    stages = []
+    for p in plans:
+        effective = {name: prm.default for name, prm in p.declared.items()}
+        effective.update(p.values)
+        stages.append(StageResult(stage=p.notebook.stem, notebook=str(p.notebook), params=effective,
+                                  overrides=sorted(p.values), stage_dir=p.notebook.stem))
+    record = {"run_id": run_id, "profile": profile, "status": "running",
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None,
+              "python": sys.executable, "prefix": sys.prefix, "notebooks_dir": str(notebooks_dir),
+              "overrides": list(overrides), "params_file": os.fspath(params_file) if params_file else None,
+              "keep_going": keep_going, "stages": stages}
+
+    kept = _previous_stages(run_dir, {s.stage for s in stages})
+
+    def save() -> Path:
+        listed = sorted(kept + stages, key=lambda s: s.stage)
+        return reporting.write_index({**record, "stages": [asdict(s) for s in listed]}, run_dir)
+
+    save()
+    echo(f"run {run_id}: {len(plans)} notebook(s), profile {profile} -> {run_dir}", flush=True)
+    stopped = False
+    try:
+        with own_kernel():
+            for i, (p, result) in enumerate(zip(plans, stages), 1):
+                if stopped:
+                    result.status = "not_run"
+                    continue
+                echo(f"[{i}/{len(plans)}] {result.stage} ...", flush=True)
+                result.status = "running"
+                save()
+                _execute(p, result, run_dir, run_id, reports_root, progress, timeout)
+                line = f"[{i}/{len(plans)}] {result.stage}: {result.status} in {result.duration_s:.1f} s"
+                if result.error:
+                    cell = result.error.get("cell_index")
+                    line += (f" (cell {cell}: " if cell is not None else " (") + \
+                        f"{result.error.get('exception', '')})"
+                echo(line, flush=True)
+                if result.status == "failed" and not keep_going:
+                    stopped = True
+                save()
+        record["status"] = "ok" if all(s.status == "ok" for s in stages) else "failed"
+    except KeyboardInterrupt:
+        record["status"] = "interrupted"
+        for s in stages:
+            if s.status in ("pending", "running"):
+                s.status = "not_run"
+        raise
+    finally:
+        record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        index = save()
+        echo(f"index: {index}", flush=True)
+    return RunResult(run_id, run_dir, profile, stages)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``comicdepth run``."""
+    parser.add_argument("--profile", choices=PROFILES, default="cpu",
+                        help="parameter profile: params/<notebook>/<profile>.yaml (default: cpu)")
+    parser.add_argument("--only", action="append", default=None, metavar="NN[,NN…]",
+                        help="run only notebooks whose name starts with these prefixes, e.g. 00,10")
+    parser.add_argument("-p", "--param", dest="overrides", action="append", default=[],
+                        metavar="[NN.]KEY=VALUE",
+                        help="override a parameter (YAML scalar, checked against its annotation); "
+                             "NN. limits it to one notebook")
+    parser.add_argument("--params", dest="params_file", type=Path, default=None, metavar="FILE.yaml",
+                        help="YAML file of parameter values (top-level or per notebook)")
+    parser.add_argument("--run-id", default=None, help="name of the run folder (default: timestamp)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--keep-going", dest="keep_going", action="store_true", default=True,
+                       help="run the remaining notebooks after a failure (default)")
+    group.add_argument("--stop-on-error", dest="keep_going", action="store_false",
+                       help="stop at the first failing notebook")
+    parser.add_argument("--notebooks-dir", type=Path, default=None, help="folder of NN_*.ipynb")
+    parser.add_argument("--reports-dir", type=Path, default=None,
+                        help="folder that receives <run_id>/ (default: reports/)")
+    parser.add_argument("--params-dir", type=Path, default=None,
+                        help="folder of <notebook>/<profile>.yaml (default: params/ beside the notebooks)")
+    parser.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help="no per-cell progress bar")
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    """Run the notebooks; exit code 0 when every stage succeeded, 1 when one failed, 2 on bad input."""
+    only = None
+    if args.only:
+        only = [p for chunk in args.only for p in chunk.split(",") if p.strip()]
+    try:
+        result = run(profile=args.profile, only=only, overrides=args.overrides,
+                     params_file=args.params_file, run_id=args.run_id, keep_going=args.keep_going,
+                     notebooks_dir=args.notebooks_dir, reports_dir=args.reports_dir,
+                     params_root=args.params_dir, progress=args.progress, timeout=args.timeout)
+    except (ParameterError, DataFormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = [s.stage for s in result.stages if s.status == "failed"]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0

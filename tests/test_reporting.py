@@ -1,0 +1,294 @@
+"""Stage records, the run index and the papermill runner (comicdepth_tf.reporting, .runner).
+
+The runner tests execute the tiny notebooks of tests/fixtures/notebooks (no TensorFlow):
+00_ok records metrics, a headline figure and a comparison table; 10_fail raises in its
+fourth cell (source index 3); 20_after records one metric.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from comicdepth_tf import cli, notebook_tools, reporting, runner  # noqa: E402
+from comicdepth_tf.errors import ParameterError  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+# --------------------------------------------------------------------------- records
+
+
+@pytest.fixture
+def stage_env(tmp_path, monkeypatch):
+    folder = tmp_path / "run" / "00_stage"
+    monkeypatch.setenv(reporting.STAGE_DIR_ENV, str(folder))
+    return folder
+
+
+def test_stage_dir_follows_runner_env_and_defaults_to_interactive(tmp_path, monkeypatch):
+    monkeypatch.delenv(reporting.STAGE_DIR_ENV, raising=False)
+    monkeypatch.setenv("COMICDEPTH_REPORTS", str(tmp_path / "reports"))
+    assert reporting.stage_dir("10_x") == (tmp_path / "reports" / "interactive" / "10_x").resolve()
+    monkeypatch.setenv(reporting.STAGE_DIR_ENV, str(tmp_path / "r1" / "10_x"))
+    assert reporting.stage_dir("10_x") == tmp_path / "r1" / "10_x"
+    # another stage name of the same run goes beside it, not into the running stage's folder
+    assert reporting.stage_dir("50_eval") == tmp_path / "r1" / "50_eval"
+    assert (tmp_path / "r1" / "50_eval").is_dir()
+
+
+def test_record_metrics_merges_and_converts_numpy(stage_env):
+    reporting.record_metrics("00_stage", {"loss": np.float32(0.5), "count": np.int64(3),
+                                          "hist": np.array([1, 2]), "nan": float("nan")})
+    path = reporting.record_metrics("00_stage", {"loss": 0.25, "per_class": {"a": np.float64(1.5)}},
+                                    key=["loss"])
+    data = json.loads(path.read_text())
+    assert data == {"loss": 0.25, "count": 3, "hist": [1, 2], "nan": None,
+                    "per_class": {"a": 1.5}, "key_metrics": ["loss"]}
+    assert type(data["count"]) is int
+    assert reporting.read_metrics("00_stage") == data
+    assert reporting.read_metrics(stage_env) == data
+
+
+def test_record_metrics_rejects_bad_values_and_reserved_names(stage_env):
+    with pytest.raises(TypeError, match="'model'"):
+        reporting.record_metrics("00_stage", {"model": object()})
+    with pytest.raises(ValueError, match="reserved"):
+        reporting.record_metrics("00_stage", {"figures": []})
+    assert not (stage_env / "metrics.json").exists()
+
+
+def test_record_figure_png_and_single_headline(stage_env):
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1])
+    first = reporting.record_figure("00_stage", fig, "first plot", headline=True)
+    second = reporting.record_figure("00_stage", ax, "second", headline=True)
+    plt.close(fig)
+    assert first.name == "first_plot.png" and first.read_bytes()[:4] == b"\x89PNG"
+    assert second.exists()
+    figures = reporting.read_metrics("00_stage")["figures"]
+    assert [(f["name"], f["headline"]) for f in figures] == [("first plot", False), ("second", True)]
+
+
+def test_record_table_writes_csv_html_and_lists_it(stage_env):
+    import pandas as pd
+
+    df = pd.DataFrame({"model": ["a", "b"], "mse": [0.123456, 2.0]})
+    out = reporting.record_table("00_stage", "comparison", df)
+    assert out["csv"].read_text().splitlines() == ["model,mse", "a,0.123456", "b,2.0"]
+    assert "<td>0.1235</td>" in out["html"].read_text()
+    tables = reporting.read_metrics("00_stage")["tables"]
+    assert tables == [{"name": "comparison", "csv": "comparison.csv", "html": "comparison.html",
+                       "rows": 2, "columns": ["model", "mse"]}]
+
+
+def test_key_metrics_uses_key_list_else_first_scalars():
+    metrics = {"a": 1, "b": [1, 2, 3], "c": {"x": 0.5}, "figures": [], "d": "s"}
+    assert reporting.key_metrics(metrics) == [("a", 1), ("c.x", 0.5), ("d", "s")]
+    assert reporting.key_metrics({**metrics, "key_metrics": ["d", "c.x"]}) == [("d", "s"), ("c.x", 0.5)]
+    assert len(reporting.key_metrics({f"m{i}": i for i in range(20)})) == reporting.MAX_INDEX_METRICS
+
+
+def test_render_index_shows_error_cell_figure_and_comparison(tmp_path, monkeypatch):
+    monkeypatch.setenv(reporting.STAGE_DIR_ENV, str(tmp_path / "50_eval"))
+    reporting.record_metrics("50_eval", {"mse": 0.5})
+    reporting.record_table("50_eval", "comparison", {"model": ["<m>"], "mse": [0.5]})
+    (tmp_path / "50_eval" / "fig.png").write_bytes(b"\x89PNG")
+    reporting._update("50_eval", lambda d: d.setdefault("figures", []).append(
+        {"name": "fig", "file": "fig.png", "headline": True}))
+    run = {"run_id": "r", "profile": "smoke", "status": "failed", "stages": [
+        {"stage": "50_eval", "status": "ok", "duration_s": 1.25, "html": "50_eval.html",
+         "output_notebook": "50_eval.ipynb", "stage_dir": "50_eval", "params": {"A": 1}},
+        {"stage": "60_x", "status": "failed", "duration_s": 2.0, "stage_dir": "60_x",
+         "error": {"cell_index": 4, "execution_count": 3, "cell_first_line": "x = f(<1>)",
+                   "exception": "ValueError: bad"}},
+    ]}
+    index = reporting.write_index(run, tmp_path)
+    text = index.read_text()
+    assert 'src="50_eval/fig.png"' in text and 'href="50_eval.html"' in text
+    assert "cell 4 (In [3]): <code>x = f(&lt;1&gt;)</code>" in text and "ValueError: bad" in text
+    assert '<section class="comparison"><h2>50_eval: comparison</h2>' in text
+    assert "&lt;m&gt;" in text  # pandas escapes table cells
+    assert json.loads((tmp_path / "run.json").read_text())["stages"][1]["error"]["cell_index"] == 4
+
+
+# --------------------------------------------------------------------------- runner: checks
+
+
+def _write_profile(root: Path, stem: str, profile: str, text: str) -> None:
+    (root / stem).mkdir(parents=True, exist_ok=True)
+    (root / stem / f"{profile}.yaml").write_text(text)
+
+
+def test_unknown_parameter_is_an_error_before_anything_runs(tmp_path):
+    reports = tmp_path / "reports"
+    with pytest.raises(ParameterError) as info:
+        runner.run("smoke", only=["00"], overrides=["NOPE=1"], notebooks_dir=FIXTURES,
+                   reports_dir=reports, params_root=tmp_path / "params", echo=None)
+    msg = str(info.value)
+    assert "NOPE" in msg and "00_ok" in msg and "known: LABEL, N, PROFILE, SCALE" in msg
+    assert not reports.exists()
+    # scoped to a notebook that lacks it
+    with pytest.raises(ParameterError, match=r"N from -p 20.N=3: .*20_after \(known: PROFILE\)"):
+        runner.plan_parameters(notebook_tools.numbered_notebooks(FIXTURES), "smoke", ["20.N=3"],
+                               params_root=tmp_path / "params")
+
+
+def test_wrong_type_is_an_error(tmp_path):
+    with pytest.raises(ParameterError, match="N expects int, got 'abc'"):
+        runner.run("smoke", only=["00"], overrides=["N=abc"], notebooks_dir=FIXTURES,
+                   reports_dir=tmp_path / "reports", params_root=tmp_path / "params", echo=None)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_profile_files_are_checked(tmp_path):
+    nbs = notebook_tools.numbered_notebooks(FIXTURES, ["00"])
+    _write_profile(tmp_path, "00_ok", "cpu", "N: 4\nSCALE: 2\n")
+    plan = runner.plan_parameters(nbs, "cpu", params_root=tmp_path)[0]
+    assert plan.values == {"PROFILE": "cpu", "N": 4, "SCALE": 2.0}
+    _write_profile(tmp_path, "00_ok", "full", "EPOCHS: 4\n")
+    with pytest.raises(ParameterError, match=r"EPOCHS from .*full.yaml"):
+        runner.plan_parameters(nbs, "full", params_root=tmp_path)
+    _write_profile(tmp_path, "00_ok", "smoke", "N: 1.5\n")
+    with pytest.raises(ParameterError, match=r"smoke.yaml: parameter N expects int"):
+        runner.plan_parameters(nbs, "smoke", params_root=tmp_path)
+
+
+def test_overrides_apply_where_declared_and_params_file_sections(tmp_path):
+    nbs = notebook_tools.numbered_notebooks(FIXTURES)
+    params = tmp_path / "run.yaml"
+    params.write_text("SCALE: 3\n10_fail:\n  FAIL: false\n")
+    plans = runner.plan_parameters(nbs, "smoke", ["N=7", "20.PROFILE=custom"], params,
+                                   params_root=tmp_path / "none")
+    values = {p.notebook.stem: p.values for p in plans}
+    assert values == {"00_ok": {"PROFILE": "smoke", "SCALE": 3.0, "N": 7},
+                      "10_fail": {"PROFILE": "smoke", "FAIL": False},
+                      "20_after": {"PROFILE": "custom"}}
+    params.write_text("99_missing:\n  A: 1\n")
+    with pytest.raises(ParameterError, match="99_missing"):
+        runner.plan_parameters(nbs, "smoke", [], params, params_root=tmp_path / "none")
+
+
+def test_only_prefix_that_matches_nothing_is_an_error():
+    assert [p.stem for p in notebook_tools.numbered_notebooks(FIXTURES, ["00", "20"])] == ["00_ok", "20_after"]
+    with pytest.raises(ParameterError, match="--only 70 .*available: 00_ok, 10_fail, 20_after"):
+        notebook_tools.numbered_notebooks(FIXTURES, ["70"])
+
+
+def test_cli_reports_parameter_errors_with_exit_code_2(tmp_path, capsys):
+    code = cli.main(["run", "--profile", "smoke", "--notebooks-dir", str(FIXTURES), "--reports-dir",
+                     str(tmp_path / "r"), "--params-dir", str(tmp_path / "p"), "-p", "TYPO=1"])
+    assert code == 2 and "TYPO" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------------------- runner: execution
+
+
+@pytest.fixture(scope="module")
+def keep_going_run(tmp_path_factory):
+    """All three fixtures, keep going, with a decoy python3 kernelspec on the Jupyter paths."""
+    tmp = tmp_path_factory.mktemp("keep_going")
+    decoy = tmp / "decoy"
+    (decoy / "kernels" / "python3").mkdir(parents=True)
+    (decoy / "kernels" / "python3" / "kernel.json").write_text(json.dumps({
+        "argv": [str(tmp / "no-such-python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "decoy", "language": "python"}))
+    _write_profile(tmp / "params", "00_ok", "smoke", "N: 4  # from the profile file\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(decoy))
+        mp.setenv("JUPYTER_DATA_DIR", str(decoy))
+        result = runner.run("smoke", overrides=["SCALE=2", "LABEL=001"], run_id="keep",
+                            notebooks_dir=FIXTURES, reports_dir=tmp / "reports",
+                            params_root=tmp / "params", progress=False, echo=None)
+    return result
+
+
+def test_successful_stage_writes_notebook_html_metrics_and_index(keep_going_run):
+    run_dir = keep_going_run.run_dir
+    ok = keep_going_run.stage("00")
+    assert ok.status == "ok" and ok.duration_s > 0
+    assert (run_dir / "00_ok.ipynb").exists() and (run_dir / "00_ok.html").exists()
+    assert not list(run_dir.glob(".*partial*"))
+    metrics = json.loads((run_dir / "00_ok" / "metrics.json").read_text())
+    # N from the profile file, SCALE and LABEL from -p (int widened to float, text kept as text)
+    assert metrics["total"] == (0 + 1 + 2 + 3) * 2.0
+    assert (metrics["n"], metrics["scale"], metrics["label"]) == (4, 2.0, "001")
+    assert metrics["profile"] == "smoke" and metrics["run_id"] == "keep"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed"
+    assert record["stages"][0]["params"] == {"PROFILE": "smoke", "N": 4, "SCALE": 2.0, "LABEL": "001"}
+    index = (run_dir / "index.html").read_text()
+    assert 'src="00_ok/values.png"' in index and (run_dir / "00_ok" / "values.png").exists()
+    assert "<th>total</th><td>12</td>" in index
+    assert "00_ok: comparison" in index and "0.125" in index
+    assert 'href="00_ok.html"' in index and 'href="00_ok.ipynb"' in index
+
+
+def test_kernel_is_the_runner_interpreter(keep_going_run):
+    metrics = json.loads((keep_going_run.run_dir / "00_ok" / "metrics.json").read_text())
+    assert Path(metrics["executable"]).resolve() == Path(sys.executable).resolve()
+    assert os.path.realpath(metrics["prefix"]) == os.path.realpath(sys.prefix)
+
+
+def test_failing_stage_keeps_partial_notebook_and_names_the_cell(keep_going_run):
+    run_dir = keep_going_run.run_dir
+    failed = keep_going_run.stage("10")
+    assert failed.status == "failed"
+    assert failed.error["cell_index"] == 3 and failed.error["cell_first_line"] == "if FAIL:"
+    assert failed.error["exception"] == "ValueError: fixture failure"
+    partial = notebook_tools.read_notebook(run_dir / "10_fail.ipynb")
+    last = partial.cells[-1]
+    assert "after_failure" in last.source and last.execution_count is None and not last.outputs
+    assert (run_dir / "10_fail.html").exists()
+    assert reporting.read_metrics(run_dir / "10_fail") == {"before_failure": 1}
+    index = (run_dir / "index.html").read_text()
+    assert "cell 3 (In [" in index and "<code>if FAIL:</code>" in index
+    assert "ValueError: fixture failure" in index
+
+
+def test_keep_going_runs_the_next_stage(keep_going_run):
+    after = keep_going_run.stage("20")
+    assert after.status == "ok"
+    assert reporting.read_metrics(keep_going_run.run_dir / "20_after") == {"ran": 1, "profile": "smoke"}
+    assert not keep_going_run.ok
+
+
+def test_stop_on_error_skips_the_rest_and_only_filters(tmp_path, capsys):
+    reports = tmp_path / "reports"
+    code = cli.main(["run", "--profile", "smoke", "--only", "10,20", "--stop-on-error", "--no-progress",
+                     "--run-id", "stop", "--notebooks-dir", str(FIXTURES), "--reports-dir", str(reports),
+                     "--params-dir", str(tmp_path / "params")])
+    assert code == 1 and "failed: 10_fail" in capsys.readouterr().err
+    record = json.loads((reports / "stop" / "run.json").read_text())
+    assert [(s["stage"], s["status"]) for s in record["stages"]] == [("10_fail", "failed"),
+                                                                     ("20_after", "not_run")]
+    assert not (reports / "stop" / "20_after.ipynb").exists()
+    assert not (reports / "stop" / "00_ok.ipynb").exists()
+    assert "not_run" in (reports / "stop" / "index.html").read_text()
+
+
+def test_rerun_into_the_same_folder_keeps_other_stages_and_drops_stale_metrics(tmp_path):
+    reports = tmp_path / "reports"
+    common = dict(notebooks_dir=FIXTURES, reports_dir=reports, params_root=tmp_path / "params",
+                  run_id="again", progress=False, echo=None)
+    first = runner.run("smoke", only=["10", "20"], keep_going=False, **common)
+    assert [s.status for s in first.stages] == ["failed", "not_run"]
+    (reports / "again" / "20_after").mkdir(exist_ok=True)
+    (reports / "again" / "20_after" / "metrics.json").write_text('{"stale": 1}')
+    second = runner.run("smoke", only=["20"], **common)
+    assert second.ok and [s.stage for s in second.stages] == ["20_after"]
+    record = json.loads((reports / "again" / "run.json").read_text())
+    assert [(s["stage"], s["status"]) for s in record["stages"]] == [("10_fail", "failed"), ("20_after", "ok")]
+    assert reporting.read_metrics(reports / "again" / "20_after") == {"ran": 1, "profile": "smoke"}
+    assert "if FAIL:" in (reports / "again" / "index.html").read_text()
+
