@@ -1,0 +1,53 @@
+"""Throughput of the embedded dataset generator: pages and natural images per second.
+
+Usage: ``python bench/bench_synthetic.py --profile smoke`` (or ``cpu``). Generates the
+profile into a temporary folder (deleted afterwards) and prints, on one core:
+
+- comics pages per second, rendering + labels only (no files), and with every file written;
+- natural RGB-D images per second (NYU + natural folder), with files;
+- the share of page time spent writing files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from comicdepth_tf.data import render, synthetic, writers
+
+
+def render_only(profile: synthetic.Profile, n_pages: int) -> float:
+    """Pages per second for rendering a page and extracting its labels, nothing written."""
+    width, height = profile.page_size
+    t0 = time.perf_counter()
+    for i in range(n_pages):
+        page = render.render_page(synthetic.item_rng(0, "train", i), width, height)
+        for panel in page.panels:
+            writers.panel_segments(panel, profile.min_segment_area)
+    return n_pages / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="smoke", choices=sorted(synthetic.PROFILES))
+    parser.add_argument("--pages", type=int, default=12, help="pages for the render-only measure")
+    args = parser.parse_args(argv)
+    prof = synthetic.get_profile(args.profile)
+    pages_render = render_only(prof, args.pages)
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = synthetic.generate(Path(tmp) / prof.name, prof, seed=0, show_progress=False)
+    timing = manifest["timing"]
+    print(f"profile {prof.name}: page {prof.page_size[0]}x{prof.page_size[1]}, natural {prof.nyu_size[0]}x{prof.nyu_size[1]}")
+    print(f"  pages/s, render + labels only : {pages_render:8.1f}  ({60 * pages_render:.0f} pages/min)")
+    print(f"  pages/s, with all files       : {timing['pages_per_s']:8.1f}  ({60 * timing['pages_per_s']:.0f} pages/min)")
+    print(f"  natural images/s, with files  : {timing['natural_per_s']:8.1f}")
+    print(f"  file writing share of page time: {1 - timing['pages_per_s'] / pages_render:6.1%}")
+    print(f"  total generation              : {timing['total_s']:8.1f} s  "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in timing["seconds"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
