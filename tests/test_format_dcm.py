@@ -153,7 +153,6 @@ def test_tolerance_parameter(tmp_path):
 @pytest.fixture()
 def embedded(request) -> Path:
     """The smoke dataset, skipped while the generator is not importable."""
-    pytest.importorskip("comicdepth_tf.data.synthetic")
     return request.getfixturevalue("smoke_data")
 
 

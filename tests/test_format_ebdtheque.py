@@ -249,7 +249,6 @@ def test_missing_folder(tmp_path):
 @pytest.fixture()
 def embedded(request) -> Path:
     """The smoke dataset, skipped while the generator is not importable."""
-    pytest.importorskip("comicdepth_tf.data.synthetic")
     return request.getfixturevalue("smoke_data")
 
 

@@ -94,7 +94,6 @@ def test_real_comics_page_size(real_dir):
 
 
 def test_embedded_natural_images(request):
-    pytest.importorskip("comicdepth_tf.data.synthetic")
     root = request.getfixturevalue("smoke_data")
     records = coco_images.load_image_folder(root / "natural" / "images")
     assert records and all(r.read().shape == (r.height, r.width, 3) for r in records[:3])
