@@ -1,0 +1,199 @@
+"""Depth losses with invalid-pixel masking (TensorFlow backend).
+
+Targets follow the data pipeline's convention: ``(B, H, W, 1)`` or ``(B, H, W)`` float32, with
+**0 (or any value ≤ 0) marking an invalid pixel** (sensor holes, sky). Every term below ignores
+invalid pixels. Predictions are ``(B, H, W, 1)``; they are cast to float32 so the losses are safe
+under mixed precision. Each loss returns one value per image; Keras averages over the batch.
+
+* :class:`DepthLoss` — the seed's SSIM + edge + L1 combination (DenseDepth, Alhashim & Wonka
+  2018, which seed 002 follows): ``w_ssim·(1 − SSIM)/2 + w_edge·edge + w_l1·L1``. The default
+  weights 1, 1, 0.3 are seed 002's (DenseDepth itself weights L1 by 0.1).
+* :class:`ScaleShiftInvariantLoss` — MiDaS-style (Ranftl et al. 2020): per image, the prediction
+  is aligned to the target by least squares (scale and shift, over valid pixels) and the mean
+  absolute residual is the loss; for relative-depth outputs and for mixing datasets.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from comicdepth_tf.errors import ParameterError
+
+_PACKAGE = "comicdepth"
+
+
+def _nhwc(y):
+    y = tf.convert_to_tensor(y)
+    y = tf.cast(y, tf.float32)
+    if y.shape.rank == 3:
+        y = y[..., None]
+    return y
+
+
+def _safe_div(num, den):
+    return num / tf.maximum(den, 1.0)
+
+
+def masked_l1(y_true, y_pred, mask):
+    """Per-image mean ``|pred − true|`` over valid pixels (0 for an image with none)."""
+    return _safe_div(tf.reduce_sum(tf.abs(y_pred - y_true) * mask, [1, 2, 3]), tf.reduce_sum(mask, [1, 2, 3]))
+
+
+def masked_edge(y_true, y_pred, mask):
+    """Per-image gradient (edge) L1: ``(Σ|Δy p − Δy t| + Σ|Δx p − Δx t|) / n_valid``.
+
+    ``Δ`` are forward differences between neighbouring pixels; a difference counts only when
+    both of its pixels are valid. With every pixel valid this equals DenseDepth's
+    ``mean(|dy_p − dy_t| + |dx_p − dx_t|)`` from ``tf.image.image_gradients`` (whose padded last
+    row/column contribute zero), i.e. the sum is divided by the number of pixels.
+    """
+    diff = y_pred - y_true
+    dy = tf.abs(diff[:, 1:] - diff[:, :-1]) * (mask[:, 1:] * mask[:, :-1])
+    dx = tf.abs(diff[:, :, 1:] - diff[:, :, :-1]) * (mask[:, :, 1:] * mask[:, :, :-1])
+    total = tf.reduce_sum(dy, [1, 2, 3]) + tf.reduce_sum(dx, [1, 2, 3])
+    return _safe_div(total, tf.reduce_sum(mask, [1, 2, 3]))
+
+
+def masked_ssim_term(y_true, y_pred, mask, max_val: float, filter_size: int = 11):
+    """Per-image ``clip((1 − SSIM)/2, 0, 1)`` with invalid target pixels filled by the prediction.
+
+    SSIM compares local windows, so invalid pixels cannot simply be dropped. Filling them with
+    the prediction makes them agree exactly with it: they add no error of their own (windows
+    made only of invalid pixels have SSIM 1), though they still take part in the local means
+    and variances of windows that straddle a hole. Images must be at least ``filter_size``
+    pixels on each side (``tf.image.ssim`` uses 'valid' windows).
+    """
+    filled = tf.where(mask > 0, y_true, y_pred)
+    ssim = tf.image.ssim(filled, y_pred, max_val=max_val, filter_size=filter_size)
+    return tf.clip_by_value((1.0 - ssim) * 0.5, 0.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DepthLoss(keras.losses.Loss):
+    """``w_ssim·(1 − SSIM)/2 + w_edge·edge + w_l1·L1`` over valid pixels (target > 0).
+
+    Args:
+        w_ssim: weight of the structural term (seed: 1.0).
+        w_edge: weight of the gradient term (seed: 1.0).
+        w_l1: weight of the point-wise L1 term (seed 002: 0.3; DenseDepth: 0.1).
+        max_val: SSIM's dynamic range, in target units (metres: the dataset's maximum depth).
+        ssim_filter_size: SSIM window side in pixels.
+        name, reduction, dtype: as for any ``keras.losses.Loss``.
+    """
+
+    def __init__(
+        self,
+        w_ssim: float = 1.0,
+        w_edge: float = 1.0,
+        w_l1: float = 0.3,
+        max_val: float = 10.0,
+        ssim_filter_size: int = 11,
+        name: str = "depth_loss",
+        reduction: str = "sum_over_batch_size",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.w_ssim = float(w_ssim)
+        self.w_edge = float(w_edge)
+        self.w_l1 = float(w_l1)
+        self.max_val = float(max_val)
+        self.ssim_filter_size = int(ssim_filter_size)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = _nhwc(y_true), _nhwc(y_pred)
+        mask = tf.cast(y_true > 0, tf.float32)
+        # Zero-weight terms are skipped, so tiny test images need not fit the SSIM window.
+        total = tf.zeros(tf.shape(y_true)[:1], tf.float32)
+        if self.w_l1:
+            total += self.w_l1 * masked_l1(y_true, y_pred, mask)
+        if self.w_edge:
+            total += self.w_edge * masked_edge(y_true, y_pred, mask)
+        if self.w_ssim:
+            total += self.w_ssim * masked_ssim_term(y_true, y_pred, mask, self.max_val, self.ssim_filter_size)
+        return total
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "w_ssim": self.w_ssim,
+                "w_edge": self.w_edge,
+                "w_l1": self.w_l1,
+                "max_val": self.max_val,
+                "ssim_filter_size": self.ssim_filter_size,
+            }
+        )
+        return config
+
+
+def align_scale_shift(y_true, y_pred, mask, eps: float = 1e-6):
+    """Per-image least-squares ``(s, t)`` minimising ``Σ mask·(s·pred + t − true)²``.
+
+    Solved on centred values (``s = Σ p̃·g̃ / Σ p̃²``, ``t = ḡ − s·p̄``), which stays accurate in
+    float32 where the raw normal equations cancel badly. Returns ``(scale, shift)`` of shape
+    ``(B, 1, 1, 1)``. When the prediction is constant over the valid pixels the scale is 0 and
+    the shift is the target's mean.
+    """
+    axes = [1, 2, 3]
+    n = tf.reduce_sum(mask, axes, keepdims=True)
+    p_mean = _safe_div(tf.reduce_sum(mask * y_pred, axes, keepdims=True), n)
+    g_mean = _safe_div(tf.reduce_sum(mask * y_true, axes, keepdims=True), n)
+    p_c = (y_pred - p_mean) * mask
+    g_c = (y_true - g_mean) * mask
+    var = tf.reduce_sum(p_c * p_c, axes, keepdims=True)
+    ok = var > eps * tf.maximum(tf.reduce_sum(mask * y_pred * y_pred, axes, keepdims=True), 1e-12)
+    scale = tf.where(ok, tf.reduce_sum(p_c * g_c, axes, keepdims=True) / tf.where(ok, var, 1.0), 0.0)
+    return scale, g_mean - scale * p_mean
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ScaleShiftInvariantLoss(keras.losses.Loss):
+    """Mean absolute residual after per-image least-squares scale-and-shift alignment.
+
+    The loss is unchanged when the prediction is replaced by ``a·pred + b`` (``a ≠ 0``), so it
+    trains relative-depth outputs. The closed-form alignment is differentiated through.
+
+    Args:
+        target_space: ``"depth"`` aligns to the target as given; ``"inverse"`` aligns to
+            ``1 / target`` (MiDaS aligns in disparity space, which weights near pixels more).
+        name, reduction, dtype: as for any ``keras.losses.Loss``.
+    """
+
+    def __init__(
+        self, target_space: str = "depth", name: str = "ssi_loss", reduction: str = "sum_over_batch_size", dtype=None
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if target_space not in ("depth", "inverse"):
+            raise ParameterError(f"target_space must be 'depth' or 'inverse', got {target_space!r}")
+        self.target_space = target_space
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = _nhwc(y_true), _nhwc(y_pred)
+        mask = tf.cast(y_true > 0, tf.float32)
+        if self.target_space == "inverse":
+            y_true = tf.where(mask > 0, 1.0 / tf.where(mask > 0, y_true, 1.0), 0.0)
+        scale, shift = align_scale_shift(y_true, y_pred, mask)
+        return masked_l1(y_true, scale * y_pred + shift, mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"target_space": self.target_space})
+        return config
+
+
+#: Loss names accepted by :func:`get_loss` and their default arguments.
+LOSSES = {
+    "depth": (DepthLoss, {}),
+    "ssim_edge_l1": (DepthLoss, {}),
+    "l1": (DepthLoss, {"w_ssim": 0.0, "w_edge": 0.0, "w_l1": 1.0, "name": "l1_loss"}),
+    "ssi": (ScaleShiftInvariantLoss, {}),
+}
+
+
+def get_loss(name: str, **kwargs) -> keras.losses.Loss:
+    """A loss by name (``depth`` = ``ssim_edge_l1``, ``l1``, ``ssi``); ``kwargs`` override defaults."""
+    if name not in LOSSES:
+        raise ParameterError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+    cls, defaults = LOSSES[name]
+    return cls(**{**defaults, **kwargs})

@@ -1,0 +1,207 @@
+"""Model registry and saved runs.
+
+Builders are registered by name (:func:`register_model`) and built with :func:`build_model`.
+A saved run is a folder ``saved_models/<model>/<run_id>/`` holding:
+
+* ``model.keras`` — the model (Keras 3 format; loads without ``custom_objects``),
+* ``config.json`` — the run's configuration (plus ``model_info``),
+* ``metrics.json`` — the recorded metrics,
+* training files written by :func:`comicdepth_tf.training.fit` (``history.csv``,
+  ``best.keras``, ``last.keras``, ``state.json``, ``logs/``).
+
+Every file is written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.io import atomic_write_json, read_json
+
+#: Builders defined in package modules, imported on first use so that importing the registry
+#: stays cheap. Later model modules add their ``name: "module:function"`` here.
+_BUILTIN: dict[str, str] = {
+    "depth_unet": "comicdepth_tf.models.depth_unet:build_depth_unet",
+}
+_REGISTRY: dict[str, Callable] = {}
+
+#: Modules defining serialisable layers, losses and metrics, imported before loading a model.
+SERIALISABLE_MODULES = (
+    "comicdepth_tf.models.layers",
+    "comicdepth_tf.losses",
+    "comicdepth_tf.metrics",
+)
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def register_model(name: str):
+    """Decorator registering ``builder(**kwargs) -> keras.Model`` under ``name``."""
+
+    def wrap(builder: Callable) -> Callable:
+        _REGISTRY[name] = builder
+        return builder
+
+    return wrap
+
+
+def model_names() -> list[str]:
+    """Names accepted by :func:`build_model`."""
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def get_builder(name: str) -> Callable:
+    """The builder registered under ``name``; unknown names raise :class:`ParameterError`."""
+    if name not in _REGISTRY and name in _BUILTIN:
+        module, func = _BUILTIN[name].split(":")
+        _REGISTRY[name] = getattr(importlib.import_module(module), func)
+    if name not in _REGISTRY:
+        raise ParameterError(f"unknown model {name!r}; expected one of {model_names()}")
+    return _REGISTRY[name]
+
+
+def build_model(name: str, **kwargs):
+    """Build the registered model ``name`` with the builder's keyword arguments."""
+    return get_builder(name)(**kwargs)
+
+
+def _import_serialisables() -> None:
+    for module in SERIALISABLE_MODULES:
+        mod = importlib.import_module(module)
+        # Modules that define their Keras classes lazily expose a hook to define them now.
+        if hasattr(mod, "register_serialisables"):
+            mod.register_serialisables()
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ParameterError(f"{what} must be letters, digits, '_', '-' or '.', got {value!r}")
+    return value
+
+
+def new_run_dir(model_name: str, run_id: str | None = None, root: str | os.PathLike | None = None) -> Path:
+    """Create (if needed) and return ``<root>/<model_name>/<run_id>``.
+
+    Args:
+        model_name: the model's folder name, e.g. ``"depth_irv2"``.
+        run_id: the run's name; default a timestamp ``YYYYmmdd-HHMMSS`` (with a ``-N`` suffix if
+            taken). An explicit ``run_id`` that exists is reused, which is how a run resumes.
+        root: default :func:`comicdepth_tf.paths.models_dir` (``saved_models/``).
+    """
+    from comicdepth_tf.paths import models_dir
+
+    base = Path(root) if root is not None else models_dir()
+    base = base / _check_name(model_name, "model_name")
+    if run_id is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_id, n = stamp, 1
+        while (base / run_id).exists():
+            n += 1
+            run_id = f"{stamp}-{n}"
+    path = base / _check_name(run_id, "run_id")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_save_keras(model, path: str | os.PathLike) -> Path:
+    """``model.save(path)`` through a temporary ``.keras`` file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_model(model, run_dir: str | os.PathLike, config: dict, metrics: dict | None = None) -> Path:
+    """Write ``model.keras``, ``config.json`` and ``metrics.json`` into ``run_dir`` atomically.
+
+    Args:
+        model: the Keras model.
+        run_dir: the run folder (see :func:`new_run_dir`).
+        config: JSON-serialisable run configuration; ``model_info`` is added when absent.
+        metrics: JSON-serialisable metrics; ``None`` keeps an existing ``metrics.json`` (or
+            writes ``{}`` when there is none).
+
+    Returns:
+        ``run_dir`` as a Path.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_save_keras(model, run_dir / MODEL_FILE)
+    record = dict(config)
+    record.setdefault("model_info", model_info(model))
+    atomic_write_json(run_dir / CONFIG_FILE, record)
+    if metrics is not None or not (run_dir / METRICS_FILE).exists():
+        atomic_write_json(run_dir / METRICS_FILE, metrics or {})
+    return run_dir
+
+
+def load_model(run_dir: str | os.PathLike, file: str = MODEL_FILE, compile: bool = False):
+    """Load a saved model without ``custom_objects``.
+
+    Args:
+        run_dir: a run folder, or a ``.keras`` file.
+        file: which model file of the run folder (``model.keras``, ``best.keras``, ``last.keras``).
+        compile: also restore the loss, metrics and optimizer state (needed to resume training).
+    """
+    import keras
+
+    _import_serialisables()
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / file
+    if not path.is_file():
+        raise DataFormatError(path, "", "a saved Keras model (.keras file)")
+    return keras.saving.load_model(path, compile=compile)
+
+
+def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``{"config": …, "metrics": …}`` of a saved run (missing files give empty dicts)."""
+    run_dir = Path(run_dir)
+    out = {}
+    for key, name in (("config", CONFIG_FILE), ("metrics", METRICS_FILE)):
+        out[key] = read_json(run_dir / name) if (run_dir / name).exists() else {}
+    return out
+
+
+def model_info(model) -> dict[str, Any]:
+    """What a model predicts and how it was built, read from the model itself.
+
+    Returns:
+        ``name``, ``params``, ``input_shape``, ``encoder`` (the nested ``<name>_encoder`` model,
+        or None) and, for depth models, ``output`` (convention), ``max_depth``, ``min_depth``.
+    """
+    from comicdepth_tf.models.layers import DepthHead, walk_layers
+
+    info: dict[str, Any] = {
+        "name": model.name,
+        "params": int(model.count_params()),
+        "input_shape": list(model.input_shape) if not isinstance(model.input_shape, list) else model.input_shape,
+        "encoder": None,
+    }
+    for layer in walk_layers(model):
+        if layer.name.endswith("_encoder") and info["encoder"] is None:
+            info["encoder"] = layer.name[: -len("_encoder")]
+        if isinstance(layer, DepthHead):
+            info.update(
+                {"output": layer.output_convention, "max_depth": layer.max_depth, "min_depth": layer.min_depth}
+            )
+    return info

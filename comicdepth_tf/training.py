@@ -1,0 +1,585 @@
+"""Training with ``keras.Model.fit``: checkpoints, resume, logs, schedules, precision, devices.
+
+:func:`fit` trains a model into a run folder (see :mod:`comicdepth_tf.models.registry`)::
+
+    run_dir/
+      best.keras     model of the best validation epoch (compiled)
+      last.keras     model after the last finished epoch, optimizer state included
+      state.json     {"epoch": epochs finished, "best": …, "best_epoch": …, early-stopping state}
+      history.csv    one row per epoch (loss, val_loss, metrics, learning_rate)
+      logs/          TensorBoard
+
+All three model/state files are written atomically at the end of every epoch, so an
+interrupted run (crash, kill, Colab disconnect) resumes with ``fit(..., resume=True)`` from the
+last finished epoch: the model and optimizer state come from ``last.keras``, ``initial_epoch``
+from ``state.json``, the rows of ``history.csv`` after that epoch are dropped and new rows are
+appended. The learning-rate schedule lives in the optimizer, so the resumed run follows the
+schedule planned at the start (a different ``epochs`` on resume does not re-plan it).
+Keras' ``ModelCheckpoint`` is not used because it writes in place (a crash mid-write leaves a
+truncated file) and forgets the best value between runs; :class:`RunCheckpoint` does both jobs.
+
+Devices: ``strategy=None`` trains on the default device; ``"mirrored"`` uses
+``tf.distribute.MirroredStrategy`` (all GPUs, or all logical CPUs — see
+:func:`configure_logical_cpus`); a ``tf.distribute.Strategy`` instance is used as is. The model
+must be created inside the strategy's scope, so :func:`fit` takes a *builder* (a function
+returning an uncompiled model) whenever a strategy or mixed precision is requested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io as _io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from comicdepth_tf.errors import ParameterError
+from comicdepth_tf.io import atomic_write_json, atomic_write_text, read_json
+
+BEST_FILE = "best.keras"
+LAST_FILE = "last.keras"
+STATE_FILE = "state.json"
+HISTORY_FILE = "history.csv"
+LOG_DIR = "logs"
+
+LR_SCHEDULES = ("constant", "cosine", "step")
+
+
+# --------------------------------------------------------------------------------------------
+# Devices and precision
+# --------------------------------------------------------------------------------------------
+
+
+def configure_logical_cpus(n: int) -> list[str]:
+    """Split the first physical CPU into ``n`` logical devices (for MirroredStrategy on a CPU).
+
+    Must be called **before TensorFlow initialises its devices**, i.e. before any tensor is
+    created or any model is built in the process (in a notebook: the first cell that touches
+    TensorFlow; in tests: a fresh subprocess). Calling it again with the same ``n`` is a no-op.
+
+    Returns:
+        The logical CPU device names, e.g. ``["/device:CPU:0", "/device:CPU:1"]``.
+
+    Raises:
+        RuntimeError: TensorFlow already initialised its devices with a different split.
+    """
+    import tensorflow as tf
+
+    if n < 1:
+        raise ParameterError(f"configure_logical_cpus: n must be >= 1, got {n}")
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError as exc:
+        logical = tf.config.list_logical_devices("CPU")
+        if len(logical) == n:
+            return [d.name for d in logical]
+        raise RuntimeError(
+            f"configure_logical_cpus({n}) must run before TensorFlow initialises its devices "
+            f"(it already has {len(logical)} logical CPU(s)); call it first in a fresh process"
+        ) from exc
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def get_strategy(strategy=None):
+    """Resolve the ``strategy`` parameter of :func:`fit`.
+
+    Args:
+        strategy: ``None`` (no strategy scope), ``"default"`` (TensorFlow's default strategy),
+            ``"mirrored"`` (``MirroredStrategy`` over every GPU, or over every logical CPU when
+            there is no GPU), or a ``tf.distribute.Strategy``.
+    """
+    import tensorflow as tf
+
+    if strategy is None or isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy == "default":
+        return tf.distribute.get_strategy()
+    if strategy == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy()
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        # NCCL all-reduce is GPU only; CPUs reduce through one device.
+        return tf.distribute.MirroredStrategy(devices=cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    raise ParameterError(f"strategy must be None, 'default', 'mirrored' or a tf.distribute.Strategy, got {strategy!r}")
+
+
+@contextlib.contextmanager
+def precision_policy(mixed: bool):
+    """Set ``mixed_float16`` as Keras' global policy inside the block, then restore the previous one.
+
+    Mixed precision speeds up GPUs with float16 units (compute capability ≥ 7); on a CPU it is
+    slower than float32 and is only useful to test the code path. Models built inside the block
+    compute in float16 and keep float32 weights; our depth heads output float32, and
+    ``compile`` wraps the optimizer in a ``LossScaleOptimizer``.
+    """
+    import keras
+
+    if not mixed:
+        yield
+        return
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+# --------------------------------------------------------------------------------------------
+# Optimisation
+# --------------------------------------------------------------------------------------------
+
+
+def make_lr_schedule(
+    kind: str,
+    learning_rate: float,
+    total_steps: int | None,
+    steps_per_epoch: int | None = None,
+    step_epochs: int = 10,
+    gamma: float = 0.1,
+    final_fraction: float = 0.01,
+):
+    """A learning rate or a ``keras.optimizers.schedules`` schedule (saved with the optimizer).
+
+    Args:
+        kind: ``"constant"``, ``"cosine"`` (from ``learning_rate`` down to
+            ``final_fraction × learning_rate`` over ``total_steps``) or ``"step"`` (× ``gamma``
+            every ``step_epochs`` epochs).
+        learning_rate: the initial rate.
+        total_steps: training steps of the whole run (cosine).
+        steps_per_epoch: steps in one epoch (step).
+    """
+    import keras
+
+    if kind == "constant":
+        return float(learning_rate)
+    if kind == "cosine":
+        if not total_steps:
+            raise ParameterError("lr_schedule='cosine' needs a known number of steps (pass steps_per_epoch)")
+        return keras.optimizers.schedules.CosineDecay(float(learning_rate), int(total_steps), alpha=final_fraction)
+    if kind == "step":
+        if not steps_per_epoch:
+            raise ParameterError("lr_schedule='step' needs a known number of steps per epoch (pass steps_per_epoch)")
+        return keras.optimizers.schedules.ExponentialDecay(
+            float(learning_rate), int(step_epochs * steps_per_epoch), gamma, staircase=True
+        )
+    raise ParameterError(f"lr_schedule must be one of {LR_SCHEDULES}, got {kind!r}")
+
+
+def make_optimizer(name, learning_rate):
+    """``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9) with a rate or schedule.
+
+    A ``keras.optimizers.Optimizer`` instance is returned as is (it keeps its own rate).
+    """
+    import keras
+
+    if isinstance(name, keras.optimizers.Optimizer):
+        return name
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    raise ParameterError(f"optimizer must be 'adam', 'adamw' or 'sgd', got {name!r}")
+
+
+def resolve_metrics(metrics):
+    """Metric names (``delta1``, ``abs_rel``, ``rmse``, …) become masked ``DepthMetric`` objects.
+
+    Other entries (Keras metric objects or Keras' own names) pass through; a dict (one list per
+    output of a multi-output model) is resolved value by value.
+    """
+    from comicdepth_tf.metrics import KERAS_METRIC_KINDS, keras_depth_metrics
+
+    if isinstance(metrics, dict):
+        return {k: resolve_metrics(v) for k, v in metrics.items()}
+    out = []
+    for m in metrics or ():
+        if isinstance(m, str) and m in KERAS_METRIC_KINDS:
+            out.extend(keras_depth_metrics([m]))
+        else:
+            out.append(m)
+    return out
+
+
+def resolve_loss(loss):
+    """Our loss names (``depth``, ``l1``, ``ssi``: see :func:`comicdepth_tf.losses.get_loss`) become
+    loss objects; anything else (Keras names, loss objects, a dict per output) passes through."""
+    from comicdepth_tf.losses import LOSSES, get_loss
+
+    if isinstance(loss, dict):
+        return {k: resolve_loss(v) for k, v in loss.items()}
+    return get_loss(loss) if isinstance(loss, str) and loss in LOSSES else loss
+
+
+def targets_for_output(ds, output: str):
+    """Map a ``(image, depth)`` dataset's targets to a model's output convention.
+
+    ``metric`` and ``relative`` keep metric depth (relative models train with the
+    scale-and-shift invariant loss, which aligns them per image); ``inverse`` uses
+    ``1 / depth``. Invalid pixels stay 0.
+    """
+    import tensorflow as tf
+
+    if output in ("metric", "relative"):
+        return ds
+    if output != "inverse":
+        raise ParameterError(f"output must be 'metric', 'inverse' or 'relative', got {output!r}")
+
+    def to_inverse(image, depth):
+        valid = depth > 0
+        return image, tf.where(valid, 1.0 / tf.where(valid, depth, 1.0), tf.zeros_like(depth))
+
+    return ds.map(to_inverse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------------------------
+# Callbacks
+# --------------------------------------------------------------------------------------------
+
+
+def _monitor_mode(monitor: str) -> str:
+    return "max" if "delta" in monitor else "min"
+
+
+def _better(value, best, mode: str) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+def _early_stopping_base():
+    import keras
+
+    return keras.callbacks.EarlyStopping
+
+
+def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, early_stopping=None):
+    """A callback saving ``best.keras``, ``last.keras`` and ``state.json`` atomically every epoch.
+
+    Args:
+        run_dir: the run folder.
+        monitor: the log key deciding the best epoch (``val_loss``; ``*delta*`` keys maximise).
+        epochs: the run's planned number of epochs (recorded in the state).
+        state: the state read on resume (best value carries over), or None.
+        early_stopping: the run's early-stopping callback, whose counters are saved too.
+    """
+    from comicdepth_tf.models.registry import atomic_save_keras
+
+    base = _callback_base()
+    run_dir = Path(run_dir)
+
+    class RunCheckpoint(base):
+        def __init__(self):
+            super().__init__()
+            self.monitor = monitor
+            self.mode = _monitor_mode(monitor)
+            self.best = (state or {}).get("best")
+            self.best_epoch = (state or {}).get("best_epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            value = logs.get(self.monitor)
+            value = None if value is None else float(value)
+            if _better(value, self.best, self.mode):
+                self.best, self.best_epoch = value, epoch + 1
+                atomic_save_keras(self.model, run_dir / BEST_FILE)
+            atomic_save_keras(self.model, run_dir / LAST_FILE)
+            record = {
+                "epoch": epoch + 1,
+                "epochs": epochs,
+                "monitor": self.monitor,
+                "mode": self.mode,
+                "best": self.best,
+                "best_epoch": self.best_epoch,
+                "stopped_early": bool(getattr(self.model, "stop_training", False)),
+            }
+            if early_stopping is not None:
+                record["early_stopping"] = {
+                    "wait": int(early_stopping.wait),
+                    "best": None if early_stopping.best is None else float(early_stopping.best),
+                    "best_epoch": int(early_stopping.best_epoch),
+                }
+            atomic_write_json(run_dir / STATE_FILE, record)
+
+    return RunCheckpoint()
+
+
+def make_early_stopping(monitor: str, patience: int, state: dict | None):
+    """``keras.callbacks.EarlyStopping`` that restores its counters from a resumed run's state."""
+    base = _early_stopping_base()
+    saved = (state or {}).get("early_stopping")
+
+    class ResumableEarlyStopping(base):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if saved:
+                self.wait, self.best, self.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
+
+    return ResumableEarlyStopping(monitor=monitor, patience=patience, mode=_monitor_mode(monitor))
+
+
+def make_lr_logger():
+    """Adds the optimizer's current ``learning_rate`` to the epoch logs (so history.csv has it)."""
+    import keras
+
+    base = _callback_base()
+
+    class LearningRateLogger(base):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    return LearningRateLogger()
+
+
+# --------------------------------------------------------------------------------------------
+# History
+# --------------------------------------------------------------------------------------------
+
+
+def read_history(run_dir) -> dict[str, list[float]]:
+    """``history.csv`` as ``{column: [values…]}`` (empty when absent)."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.exists():
+        return {}
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    columns = rows[0].keys() if rows else []
+    # CSVLogger writes "NA" for a value missing in an epoch (e.g. validation skipped).
+    return {c: [float(r[c]) if r[c] not in ("", "NA", None) else math.nan for r in rows] for c in columns}
+
+
+def _truncate_history(run_dir: Path, epochs_kept: int) -> None:
+    """Keep the rows of epochs ``< epochs_kept`` (a crash can leave a row past the checkpoint)."""
+    path = run_dir / HISTORY_FILE
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    body = [r for r in body if r and int(float(r[0])) < epochs_kept]
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(body)
+    atomic_write_text(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model (best epoch's weights when ``restore_best``).
+        history: every epoch of the run so far, resumed parts included (from ``history.csv``).
+        run_dir: the run folder.
+        initial_epoch: the epoch this call started from (0 for a fresh run).
+        epochs_completed: epochs finished in total.
+        best_epoch: 1-based epoch with the best monitored value (None when never evaluated).
+        best_value: that value.
+        stopped_early: early stopping ended the run.
+    """
+
+    model: Any
+    history: dict[str, list[float]]
+    run_dir: Path
+    initial_epoch: int
+    epochs_completed: int
+    best_epoch: int | None
+    best_value: float | None
+    stopped_early: bool
+    state: dict = field(default_factory=dict)
+
+
+def tensorboard_available() -> bool:
+    """Whether the ``tensorboard`` package (needed by Keras' TensorBoard callback) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _use_tensorboard(requested: bool | None) -> bool:
+    if requested is None:
+        return tensorboard_available()
+    if requested and not tensorboard_available():
+        raise ParameterError("tensorboard=True needs the 'tensorboard' package (pip install tensorboard)")
+    return bool(requested)
+
+
+def _steps_per_epoch(ds, given: int | None) -> int | None:
+    if given:
+        return int(given)
+    n = int(ds.cardinality())
+    return n if n > 0 else None  # -1 infinite, -2 unknown
+
+
+def fit(
+    model: Any,
+    train_ds,
+    val_ds=None,
+    *,
+    run_dir: str | os.PathLike,
+    epochs: int,
+    learning_rate: float = 1e-3,
+    loss: Any = "depth",
+    metrics: Sequence = ("delta1", "abs_rel"),
+    optimizer: Any = "adam",
+    lr_schedule: str = "cosine",
+    lr_step_epochs: int = 10,
+    lr_gamma: float = 0.1,
+    steps_per_epoch: int | None = None,
+    monitor: str | None = None,
+    early_stopping_patience: int | None = None,
+    mixed_precision: bool = False,
+    strategy: Any = None,
+    resume: bool = True,
+    restore_best: bool = True,
+    seed: int | None = None,
+    tensorboard: bool | None = None,
+    extra_callbacks: Sequence = (),
+    verbose: int | str = 0,
+) -> FitResult:
+    """Train ``model`` with ``keras.Model.fit`` into ``run_dir`` (resumable).
+
+    Args:
+        model: an uncompiled ``keras.Model``, or a builder ``() -> keras.Model``. A builder is
+            required with ``strategy`` or ``mixed_precision`` (the model must be created inside
+            the strategy scope / under the float16 policy).
+        train_ds: ``tf.data.Dataset`` of ``(image, depth)`` batches (the global batch).
+        val_ds: validation dataset, or None (then the best epoch is chosen by ``loss``).
+        run_dir: the run folder (created).
+        epochs: total epochs of the run (a resumed run counts the finished ones).
+        learning_rate: initial learning rate.
+        loss: a loss name (``depth``, ``l1``, ``ssi``) or a Keras loss.
+        metrics: metric names (``delta1``, ``abs_rel``, ``rmse``…) or Keras metrics.
+        optimizer: ``adam``, ``adamw``, ``sgd``, or a Keras optimizer (then ``learning_rate`` and
+            ``lr_schedule`` are not used).
+        lr_schedule: ``constant``, ``cosine`` (over the whole run) or ``step`` (× ``lr_gamma`` every
+            ``lr_step_epochs`` epochs).
+        steps_per_epoch: steps of one epoch; default the dataset's cardinality (needed by the
+            schedules when the dataset has no known length).
+        monitor: log key for the best checkpoint and early stopping; default ``val_loss``
+            (``loss`` without ``val_ds``).
+        early_stopping_patience: epochs without improvement before stopping; None disables it.
+        mixed_precision: build and train under ``mixed_float16`` (GPUs; slow on CPUs).
+        strategy: None, ``"default"``, ``"mirrored"`` or a ``tf.distribute.Strategy``.
+        resume: continue from ``last.keras`` / ``state.json`` when ``run_dir`` has them (the
+            saved model, loss, metrics and optimizer are used; ``model`` is not called);
+            ``False`` starts over (and overwrites the history).
+        restore_best: after training, load the best epoch's weights into the returned model.
+        seed: ``keras.utils.set_random_seed(seed)`` before building (initial weights, shuffles).
+        tensorboard: write TensorBoard logs to ``run_dir/logs``; ``None`` (default) does when the
+            ``tensorboard`` package is installed (Keras' callback needs it), ``True`` requires it.
+        extra_callbacks: more Keras callbacks (run after the checkpoint of each epoch).
+        verbose: passed to ``Model.fit``.
+
+    Returns:
+        A :class:`FitResult`.
+    """
+    import keras
+
+    from comicdepth_tf.models.registry import load_model
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    is_model = isinstance(model, keras.Model)
+    if (strategy is not None or mixed_precision) and is_model:
+        raise ParameterError("with strategy or mixed_precision, pass a builder function instead of a built model")
+    if not is_model and not callable(model):
+        raise ParameterError(f"model must be a keras.Model or a builder function, got {type(model).__name__}")
+    monitor = monitor or ("val_loss" if val_ds is not None else "loss")
+
+    state = None
+    if resume and (run_dir / STATE_FILE).exists() and (run_dir / LAST_FILE).exists():
+        state = read_json(run_dir / STATE_FILE)
+    initial_epoch = int(state["epoch"]) if state else 0
+    if not state:
+        # A fresh start: stale files of an earlier run must not be resumed from later.
+        for stale in (STATE_FILE, LAST_FILE, BEST_FILE):
+            (run_dir / stale).unlink(missing_ok=True)
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    dist = get_strategy(strategy)
+    scope = dist.scope() if dist is not None else contextlib.nullcontext()
+    with precision_policy(mixed_precision), scope:
+        if state:
+            net = load_model(run_dir / LAST_FILE, compile=True)
+        else:
+            net = model if is_model else model()
+            spe = _steps_per_epoch(train_ds, steps_per_epoch)
+            schedule = make_lr_schedule(
+                lr_schedule,
+                learning_rate,
+                total_steps=spe * epochs if spe else None,
+                steps_per_epoch=spe,
+                step_epochs=lr_step_epochs,
+                gamma=lr_gamma,
+            )
+            net.compile(optimizer=make_optimizer(optimizer, schedule), loss=resolve_loss(loss), metrics=resolve_metrics(metrics))
+        if not net.optimizer.built:
+            # Creating the optimizer's slots inside the first traced step makes TensorFlow
+            # trace the train step twice; building them here halves the start-up time.
+            net.optimizer.build(net.trainable_variables)
+
+        finished = bool(state) and (initial_epoch >= epochs or state.get("stopped_early", False))
+        if not finished:
+            if state:
+                _truncate_history(run_dir, initial_epoch)
+            early = None
+            if early_stopping_patience is not None:
+                early = make_early_stopping(monitor, early_stopping_patience, state)
+            callbacks = [make_lr_logger()]
+            callbacks += [early] if early is not None else []
+            callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=bool(state)))
+            if _use_tensorboard(tensorboard):
+                callbacks.append(keras.callbacks.TensorBoard(str(run_dir / LOG_DIR), write_graph=False, profile_batch=0))
+            callbacks.append(make_run_checkpoint(run_dir, monitor, epochs, state, early))
+            callbacks.extend(extra_callbacks)
+            net.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks,
+                shuffle=False,  # shuffling is the tf.data pipeline's job
+                verbose=verbose,
+            )
+        final_state = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
+        if restore_best and (run_dir / BEST_FILE).exists():
+            net.set_weights(load_model(run_dir / BEST_FILE).get_weights())
+
+    return FitResult(
+        model=net,
+        history=read_history(run_dir),
+        run_dir=run_dir,
+        initial_epoch=initial_epoch,
+        epochs_completed=int(final_state.get("epoch", initial_epoch)),
+        best_epoch=final_state.get("best_epoch"),
+        best_value=final_state.get("best"),
+        stopped_early=bool(final_state.get("stopped_early", False)),
+        state=final_state,
+    )

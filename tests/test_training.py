@@ -1,0 +1,236 @@
+"""Training loop: learning on a toy task, resume after an interruption, MirroredStrategy parity."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from comicdepth_tf import training  # noqa: E402
+from comicdepth_tf.errors import ParameterError  # noqa: E402
+from comicdepth_tf.metrics import depth_metrics  # noqa: E402
+from comicdepth_tf.models.depth_unet import build_depth_unet  # noqa: E402
+from comicdepth_tf.models.registry import load_model  # noqa: E402
+
+SIZE = 32
+
+
+def toy_arrays(n: int, seed: int, size: int = SIZE):
+    """Images whose brightness is a random planar ramp; depth = 1 + 4 × brightness (metres)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
+    a, b = rng.uniform(-0.5, 0.5, size=(2, n, 1, 1))
+    c = rng.uniform(0.2, 0.8, size=(n, 1, 1))
+    brightness = np.clip(c + a * (yy - 0.5) + b * (xx - 0.5), 0, 1)
+    tint = rng.uniform(0.8, 1.0, size=(n, 1, 1, 3))
+    images = (brightness[..., None] * tint).astype(np.float32)
+    depth = (1.0 + 4.0 * brightness)[..., None].astype(np.float32)
+    depth[:, :2, :2] = 0.0  # a few invalid pixels, as with sensor holes
+    return images, depth
+
+
+def toy_dataset(n: int, seed: int, batch: int = 8):
+    images, depth = toy_arrays(n, seed)
+    return tf.data.Dataset.from_tensor_slices((images, depth)).batch(batch)
+
+
+def tiny_builder():
+    # No attention gates: they are covered by the model tests and add graph-tracing time.
+    return build_depth_unet("tiny", decoder_filters=(8, 8, 8, 8), attention=False, bn_momentum=0.9)
+
+
+def micro_builder():
+    """A depth model from the same parts as the real one (conv-BN blocks, ResizeLike, DepthHead).
+
+    Small, because MirroredStrategy traces every replica's step and merges every variable
+    update: the tiny U-Net takes ~17 s of CPU to trace on two replicas, this one a few.
+    """
+    from comicdepth_tf.models.encoders import conv_bn_relu
+    from comicdepth_tf.models.layers import DepthHead, ResizeLike
+
+    inputs = keras.Input((None, None, 3))
+    x = conv_bn_relu(inputs, 8, strides=2, name="down")
+    x = conv_bn_relu(x, 8, name="mid")
+    x = ResizeLike()([x, inputs])
+    x = keras.layers.Conv2D(1, 3, padding="same", dtype="float32")(x)
+    return keras.Model(inputs, DepthHead(dtype="float32")(x))
+
+
+#: Training configuration of the tests (the resume test runs it whole and interrupted).
+RUN = dict(epochs=6, learning_rate=1e-2, lr_schedule="cosine", seed=7, tensorboard=False, early_stopping_patience=10)
+
+
+@pytest.fixture(scope="module")
+def data():
+    # Small batches: more steps per traced graph, which is where the time goes on CPU.
+    return toy_dataset(64, seed=1, batch=4), toy_dataset(8, seed=2)
+
+
+@pytest.fixture(scope="module")
+def whole_run(data, tmp_path_factory):
+    """The tiny depth U-Net trained for RUN['epochs'] epochs."""
+    return training.fit(tiny_builder, *data, run_dir=tmp_path_factory.mktemp("whole"), **RUN)
+
+
+def test_loss_decreases_and_beats_the_mean_depth_predictor(whole_run):
+    loss = whole_run.history["loss"]
+    assert len(loss) == RUN["epochs"] and loss[-1] < 0.5 * loss[0]
+    assert whole_run.best_epoch is not None and (whole_run.run_dir / "best.keras").exists()
+
+    _, train_depth = toy_arrays(64, seed=1)
+    images, depth = toy_arrays(8, seed=2)
+    mean_depth = train_depth[train_depth > 0].mean()
+    baseline = depth_metrics(np.full_like(depth, mean_depth), depth)
+    trained = depth_metrics(np.asarray(whole_run.model(images, training=False)), depth)
+    assert trained["abs_rel"] < 0.5 * baseline["abs_rel"]
+    assert trained["delta1"] > baseline["delta1"]
+    # The in-training validation metrics are the masked Keras metrics; the schedule is logged.
+    assert {"val_delta1", "val_abs_rel", "learning_rate"} <= set(whole_run.history)
+    lr = whole_run.history["learning_rate"]
+    assert lr[0] > lr[-1] and lr == sorted(lr, reverse=True)
+
+
+class Interrupt(Exception):
+    """Simulates a crash after an epoch's checkpoint was written."""
+
+
+def crash_after(epochs_done: int):
+    class CrashAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == epochs_done:
+                raise Interrupt()
+
+    return CrashAfter()
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
+    # The micro model keeps the four fits below cheap; the mechanism is model-independent.
+    whole = training.fit(micro_builder, *data, run_dir=tmp_path / "whole", **RUN)
+    run = tmp_path / "resumed"
+    with pytest.raises(Interrupt):
+        training.fit(micro_builder, *data, run_dir=run, extra_callbacks=[crash_after(3)], **{**RUN, "tensorboard": None})
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 3 and state["epochs"] == RUN["epochs"] and "wait" in state["early_stopping"]
+    assert (run / "best.keras").exists() and (run / "last.keras").exists()
+    assert (run / "logs").is_dir() == training.tensorboard_available()
+
+    resumed = training.fit(micro_builder, *data, run_dir=run, **RUN)
+    assert resumed.initial_epoch == 3 and resumed.epochs_completed == RUN["epochs"]
+    assert resumed.history["epoch"] == list(range(RUN["epochs"]))
+    # Same seeds, no shuffling, optimizer state and schedule restored: the resumed run ends
+    # where the uninterrupted one does.
+    np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed.history["val_loss"], whole.history["val_loss"], rtol=1e-5)
+    a, b = load_model(whole.run_dir, "last.keras"), load_model(run, "last.keras")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wb, wa, rtol=1e-5, atol=1e-6)
+    assert resumed.best_epoch == whole.best_epoch
+    assert whole.history["loss"][-1] < whole.history["loss"][0]
+
+    # A finished run is not trained again.
+    again = training.fit(micro_builder, *data, run_dir=run, **RUN)
+    assert again.initial_epoch == RUN["epochs"] and len(again.history["loss"]) == RUN["epochs"]
+
+
+def test_mixed_precision_switch_trains_and_restores_the_policy(data, tmp_path):
+    result = training.fit(
+        micro_builder, data[0].take(2), None, run_dir=tmp_path / "mp", epochs=1, mixed_precision=True,
+        seed=0, tensorboard=False,
+    )
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert result.model.get_layer("mid_conv").compute_dtype == "float16"
+    assert result.model.output.dtype == "float32"
+    assert np.isfinite(result.history["loss"]).all()
+    assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_early_stopping_stops_and_carries_its_counters_over_a_resume():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False  # fit() sets it; these callbacks are driven by hand here
+    es = training.make_early_stopping("val_loss", patience=2, state=None)
+    es.set_model(model)
+    es.on_train_begin()
+    for epoch, value in enumerate([1.0, 0.5, 0.6]):
+        es.on_epoch_end(epoch, {"val_loss": value})
+    assert (es.best, es.wait, model.stop_training) == (0.5, 1, False)
+    # A resumed run restores best and wait, so one more bad epoch exhausts the patience.
+    state = {"early_stopping": {"wait": es.wait, "best": es.best, "best_epoch": es.best_epoch}}
+    resumed = training.make_early_stopping("val_loss", patience=2, state=state)
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    resumed.on_epoch_end(3, {"val_loss": 0.7})
+    assert model.stop_training
+    # δ metrics are maximised.
+    assert training.make_early_stopping("val_delta1", 1, None).mode == "max"
+
+
+def test_parameter_errors_and_step_schedule(tmp_path):
+    train = toy_dataset(4, seed=5)
+    with pytest.raises(ParameterError):
+        training.fit(tiny_builder(), train, run_dir=tmp_path / "x", epochs=1, strategy="mirrored")
+    with pytest.raises(ParameterError):
+        training.fit("not a model", train, run_dir=tmp_path / "x", epochs=1)
+    with pytest.raises(ParameterError):
+        training.make_lr_schedule("linear", 1e-3, 10)
+    with pytest.raises(ParameterError):
+        training.make_lr_schedule("cosine", 1e-3, None)
+    step = training.make_lr_schedule("step", 1.0, None, steps_per_epoch=2, step_epochs=3, gamma=0.5)
+    assert [float(step(s)) for s in (0, 5, 6, 12)] == [1.0, 1.0, 0.5, 0.25]
+    cosine = training.make_lr_schedule("cosine", 1.0, 10, final_fraction=0.1)
+    assert [round(float(cosine(s)), 6) for s in (0, 5, 10)] == [1.0, 0.55, 0.1]
+
+
+def test_inverse_targets_keep_invalid_pixels():
+    images, depth = toy_arrays(2, seed=0)
+    ds = training.targets_for_output(tf.data.Dataset.from_tensor_slices((images, depth)).batch(2), "inverse")
+    _, inv = next(iter(ds))
+    inv = inv.numpy()
+    np.testing.assert_allclose(inv[depth > 0], 1.0 / depth[depth > 0], rtol=1e-6)
+    assert np.all(inv[depth == 0] == 0)
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from comicdepth_tf import training
+    devices = training.configure_logical_cpus(2)
+    import keras
+    from test_training import micro_builder, toy_dataset
+
+    out = {{"devices": devices}}
+    train, val = toy_dataset(16, seed=3), toy_dataset(8, seed=4)
+    for name, strategy in (("single", None), ("mirrored", "mirrored")):
+        r = training.fit(micro_builder, train, val, run_dir={tmp!r} + "/" + name, epochs=3,
+                         learning_rate=1e-2, seed=11, strategy=strategy, tensorboard=False)
+        out[name] = r.history["loss"]
+        out[name + "_replicas"] = training.get_strategy(strategy).num_replicas_in_sync if strategy else 1
+        np.save({tmp!r} + "/" + name + ".npy", np.concatenate([w.ravel() for w in r.model.get_weights()]))
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
+    script = MIRRORED_SCRIPT.format(tests=os.path.dirname(__file__), tmp=str(tmp_path))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][len("RESULT "):])
+    assert len(out["devices"]) == 2 and out["mirrored_replicas"] == 2
+    # Same global batch, synchronized batch norm: per-epoch losses agree to float32 round-off.
+    np.testing.assert_allclose(out["mirrored"], out["single"], rtol=1e-4)
+    single, mirrored = np.load(tmp_path / "single.npy"), np.load(tmp_path / "mirrored.npy")
+    np.testing.assert_allclose(mirrored, single, rtol=1e-3, atol=1e-4)
+    print("mirrored vs single: loss rel diff", np.max(np.abs(np.subtract(out["mirrored"], out["single"])) / np.abs(out["single"])),
+          "max weight diff", float(np.max(np.abs(mirrored - single))))
