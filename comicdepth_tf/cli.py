@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("comicdepth_tf.data.synthetic", "generate the embedded comics/natural RGB-D dataset"),
     "run": ("comicdepth_tf.runner", "execute the numbered notebooks with papermill and write the report"),
     "env": ("comicdepth_tf.env", "print versions and devices"),
+    "text-mask": ("comicdepth_tf.text_detection", "predict text-area masks for comics pages"),
 }
 
 

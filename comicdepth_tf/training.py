@@ -244,8 +244,12 @@ def targets_for_output(ds, output: str):
 # --------------------------------------------------------------------------------------------
 
 
+#: Monitored log keys containing one of these are better when larger (accuracies, overlaps).
+HIGHER_IS_BETTER = ("delta", "iou", "acc", "dice", "auc", "precision", "recall")
+
+
 def _monitor_mode(monitor: str) -> str:
-    return "max" if "delta" in monitor else "min"
+    return "max" if any(word in monitor.lower() for word in HIGHER_IS_BETTER) else "min"
 
 
 def _better(value, best, mode: str) -> bool:

@@ -29,6 +29,7 @@ from comicdepth_tf.io import atomic_write_json, read_json
 #: stays cheap. Later model modules add their ``name: "module:function"`` here.
 _BUILTIN: dict[str, str] = {
     "depth_unet": "comicdepth_tf.models.depth_unet:build_depth_unet",
+    "text_unet": "comicdepth_tf.models.text_unet:build_text_unet",
 }
 _REGISTRY: dict[str, Callable] = {}
 
@@ -37,6 +38,7 @@ SERIALISABLE_MODULES = (
     "comicdepth_tf.models.layers",
     "comicdepth_tf.losses",
     "comicdepth_tf.metrics",
+    "comicdepth_tf.text_detection",
 )
 
 MODEL_FILE = "model.keras"
