@@ -335,3 +335,320 @@ def __getattr__(name: str):
     if name == "DepthMetric":
         return _depth_metric_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# 3. AI4VA per-segment scores (NumPy)
+# --------------------------------------------------------------------------------------------
+#
+# Predictions are rows in the submission's form: a pandas DataFrame (or a list of dicts) with
+# the columns ``annotation_id``, ``img_id`` (``image_id`` is accepted too), ``category_id``,
+# ``pred_Interdepth`` and ``pred_Intradepth``. Ground truth is an
+# :class:`~comicdepth_tf.data.formats.ai4va.AI4VADataset` or an iterable of its ``Segment``
+# records (``annotation_id, image_id, category_id, interdepth, intradepth``).
+#
+# Two matching modes:
+#
+# * ``"segment"`` (default): one prediction per ground-truth segment, matched by
+#   ``annotation_id``. A segment whose level is None (missing in the labels) is left out of
+#   that level's MSE and counted in ``n_interdepth`` / ``n_intradepth``.
+# * ``"official"``: what the organisers' ``evaluate_model.py`` does, for numbers comparable with
+#   the challenge. Ground truth is a dict keyed by ``(image id, category id)`` filled in file
+#   order, so **a later segment of the same category on a page overwrites the earlier ones**:
+#   only the last segment of each (page, category) is ever scored, and every prediction row
+#   of that (page, category) is compared with it. A missing level counts as 0 (their
+#   ``attributes.get(name, 0)``). ``annotation_id`` is not used.
+#
+# In both modes a ground-truth key without prediction ("missing") and a prediction without
+# ground truth ("extra") are errors that list them: a score over a silently truncated set
+# is not comparable. In ``segment`` mode duplicate annotation ids are errors too.
+
+AI4VA_MODES = ("segment", "official")
+#: Columns of a per-segment prediction table (the AI4VA submission CSV).
+PRED_COLUMNS = ("img_id", "category_id", "pred_Intradepth", "pred_Interdepth", "annotation_id")
+_MAX_LISTED = 20
+
+
+def _listed(values) -> str:
+    values = sorted(values)
+    text = ", ".join(str(v) for v in values[:_MAX_LISTED])
+    return text + (f", … ({len(values)} in all)" if len(values) > _MAX_LISTED else "")
+
+
+def prediction_table(predictions):
+    """Per-segment predictions as a DataFrame with the columns of :data:`PRED_COLUMNS`.
+
+    Args:
+        predictions: a DataFrame or a list of row dicts; ``image_id`` is renamed ``img_id``.
+            ``annotation_id`` may be absent (then only ``official`` scoring works).
+
+    Raises:
+        ParameterError: a required column is missing or a predicted level is not finite.
+    """
+    import pandas as pd
+
+    df = predictions.copy() if isinstance(predictions, pd.DataFrame) else pd.DataFrame(list(predictions))
+    if "img_id" not in df.columns and "image_id" in df.columns:
+        df = df.rename(columns={"image_id": "img_id"})
+    need = [c for c in PRED_COLUMNS if c != "annotation_id"]
+    absent = [c for c in need if c not in df.columns]
+    if absent:
+        raise ParameterError(f"predictions: missing columns {absent}; expected {list(PRED_COLUMNS)}")
+    for col in ("pred_Interdepth", "pred_Intradepth"):
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            where = df["annotation_id"][bad] if "annotation_id" in df.columns else df.index[bad]
+            raise ParameterError(f"predictions: {col} is not a finite number for {_listed(where.tolist())}")
+        df[col] = values
+    return df
+
+
+def _segments(ground_truth) -> list:
+    return list(getattr(ground_truth, "segments", ground_truth))
+
+
+def _mse_pair(pred_inter, true_inter, pred_intra, true_intra) -> dict[str, float]:
+    def mse(p, t):
+        p, t = np.asarray(p, dtype=np.float64), np.asarray(t, dtype=np.float64)
+        return float(np.mean((p - t) ** 2)) if p.size else float("nan")
+
+    inter, intra = mse(pred_inter, true_inter), mse(pred_intra, true_intra)
+    return {"mse_interdepth": inter, "mse_intradepth": intra, "mse_overall": (inter + intra) / 2.0,
+            "n_interdepth": len(true_inter), "n_intradepth": len(true_intra)}
+
+
+def ai4va_mse(predictions, ground_truth, mode: str = "segment") -> dict[str, float]:
+    """AI4VA depth score: MSE of Interdepth, of Intradepth, and their mean (lower is better).
+
+    Args:
+        predictions: per-segment prediction rows (see :func:`prediction_table`).
+        ground_truth: an ``AI4VADataset`` or its segments.
+        mode: ``"segment"`` (match by ``annotation_id``) or ``"official"`` (the organisers'
+            ``(image id, category id)`` matching, later segments overwriting earlier ones;
+            see the section comment above).
+
+    Returns:
+        ``{"mse_interdepth", "mse_intradepth", "mse_overall", "n_interdepth", "n_intradepth"}``;
+        the counts are the ground-truth values scored.
+
+    Raises:
+        ParameterError: unknown mode, missing columns, non-finite predictions, duplicate
+            annotation ids, or missing / extra predictions (listed).
+    """
+    if mode not in AI4VA_MODES:
+        raise ParameterError(f"mode must be one of {AI4VA_MODES}, got {mode!r}")
+    df = prediction_table(predictions)
+    segments = _segments(ground_truth)
+    if mode == "segment":
+        return _mse_by_segment(df, segments)
+    return _mse_official(df, segments)
+
+
+def _mse_by_segment(df, segments) -> dict[str, float]:
+    if "annotation_id" not in df.columns:
+        raise ParameterError("predictions: segment mode needs an annotation_id column (or use mode='official')")
+    ids = df["annotation_id"].astype(np.int64).to_numpy()
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise ParameterError(f"predictions: duplicate annotation ids {_listed(uniq[counts > 1].tolist())}")
+    truth = {s.annotation_id: s for s in segments}
+    missing = set(truth) - set(ids.tolist())
+    extra = set(ids.tolist()) - set(truth)
+    if missing or extra:
+        raise ParameterError(f"predictions do not match the ground-truth segments: missing annotation ids "
+                             f"[{_listed(missing)}]; extra annotation ids [{_listed(extra)}]")
+    p_inter, t_inter, p_intra, t_intra = [], [], [], []
+    for aid, pi, pa in zip(ids, df["pred_Interdepth"], df["pred_Intradepth"]):
+        s = truth[int(aid)]
+        if s.interdepth is not None:
+            p_inter.append(pi)
+            t_inter.append(s.interdepth)
+        if s.intradepth is not None:
+            p_intra.append(pa)
+            t_intra.append(s.intradepth)
+    return _mse_pair(p_inter, t_inter, p_intra, t_intra)
+
+
+def official_ground_truth(segments) -> dict[tuple[int, int], tuple[float, float]]:
+    """The organisers' ground-truth lookup: ``(image id, category id) -> (Interdepth, Intradepth)``.
+
+    Filled in file order, so the last segment of each (page, category) wins; a missing
+    level is 0.
+    """
+    table: dict[tuple[int, int], tuple[float, float]] = {}
+    for s in _segments(segments):
+        table[(int(s.image_id), int(s.category_id))] = (s.interdepth or 0, s.intradepth or 0)
+    return table
+
+
+def _mse_official(df, segments) -> dict[str, float]:
+    truth = official_ground_truth(segments)
+    keys = list(zip(df["img_id"].astype(np.int64).tolist(), df["category_id"].astype(np.int64).tolist()))
+    missing = set(truth) - set(keys)
+    extra = set(keys) - set(truth)
+    if missing or extra:
+        raise ParameterError(f"predictions do not match the ground truth keyed by (image id, category id): "
+                             f"missing [{_listed(missing)}]; extra [{_listed(extra)}]")
+    t = np.asarray([truth[k] for k in keys], dtype=np.float64).reshape(-1, 2)
+    return _mse_pair(df["pred_Interdepth"].to_numpy(), t[:, 0], df["pred_Intradepth"].to_numpy(), t[:, 1])
+
+
+# --------------------------------------------------------------------------------------------
+# 4. ComicsDepth ordering accuracy (NumPy)
+# --------------------------------------------------------------------------------------------
+#
+# Ordering files list points ``l1 l2 x y`` (object level, intra-object level, 1-based,
+# smaller = nearer). Over the pairs of distinct points of one image:
+#
+# * inter-object accuracy: pairs with different ``l1``; correct when the point with the
+#   smaller ``l1`` has the **strictly** larger predicted value;
+# * intra-object accuracy: pairs with the same ``l1`` and different ``l2``; same rule on ``l2``.
+#
+# Predictions are compared in the "larger = nearer" convention (inverse depth, disparity, as
+# ComicsDepth's MiDaS outputs): ``convention="depth"`` (metric or relative depth, larger =
+# farther) negates the map first. Ties (equal values) and NaN values count as wrong: a
+# constant map scores 0, never 0.5. Pairs of identical points (same level and position)
+# with different levels are possible in hand-made files and count like any other pair.
+# Images without such pairs give NaN for that accuracy and are left out of the means.
+
+ORDERING_CONVENTIONS = ("inverse", "depth")
+#: Floor and cap of :func:`relative_db` when one accuracy is zero (±30 dB = a ratio of 1000).
+DB_FLOOR = -30.0
+DB_CAP = 30.0
+
+
+def _ordering_values(pred_map, points, convention: str) -> np.ndarray:
+    if convention not in ORDERING_CONVENTIONS:
+        raise ParameterError(f"convention must be one of {ORDERING_CONVENTIONS}, got {convention!r}")
+    pred = np.asarray(pred_map, dtype=np.float64)
+    if pred.ndim == 3 and pred.shape[-1] == 1:
+        pred = pred[..., 0]
+    if pred.ndim != 2:
+        raise ParameterError(f"pred_map: expected (H, W) or (H, W, 1), got shape {pred.shape}")
+    h, w = pred.shape
+    x, y = np.asarray(points.x), np.asarray(points.y)
+    outside = (x < 0) | (x >= w) | (y < 0) | (y >= h)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise ParameterError(f"ordering point {i} (x={x[i]}, y={y[i]}) lies outside the {w}x{h} prediction; "
+                             "compare predictions at the original image size")
+    values = pred[y, x]
+    return -values if convention == "depth" else values
+
+
+def ordering_accuracy(pred_map, points, convention: str = "inverse", chunk: int = 512) -> dict[str, float]:
+    """Inter- and intra-object ordering accuracy of one prediction (see the section comment).
+
+    Args:
+        pred_map: the prediction at the image's original size, ``(H, W)``.
+        points: :class:`~comicdepth_tf.data.formats.ordering.OrderingPoints` (``l1, l2, x, y``).
+        convention: ``"inverse"`` (larger = nearer) or ``"depth"`` (larger = farther; negated).
+        chunk: rows of the pair matrix compared at once (memory: a few ``chunk × n`` boolean
+            matrices).
+
+    Returns:
+        ``{"inter": acc or nan, "intra": acc or nan, "inter_pairs": n, "intra_pairs": n}``.
+    """
+    v = _ordering_values(pred_map, points, convention)
+    l1, l2 = np.asarray(points.l1), np.asarray(points.l2)
+    n = v.shape[0]
+    good = {"inter": 0, "intra": 0}
+    pairs = {"inter": 0, "intra": 0}
+    cols = np.arange(n)
+    for start in range(0, n, max(int(chunk), 1)):
+        rows = np.arange(start, min(start + chunk, n))
+        upper = cols[None, :] > rows[:, None]  # each unordered pair once
+        # Boolean matrices (1 byte per pair): a pair is right when the nearer point (smaller
+        # level) has the strictly larger value; ties and NaN make both comparisons False.
+        v_row_larger = v[rows, None] > v[None, :]
+        v_row_smaller = v[rows, None] < v[None, :]
+        a1, b1 = l1[rows, None], l1[None, :]
+        inter = upper & (a1 != b1)
+        right_inter = inter & (((a1 < b1) & v_row_larger) | ((a1 > b1) & v_row_smaller))
+        a2, b2 = l2[rows, None], l2[None, :]
+        intra = upper & (a1 == b1) & (a2 != b2)
+        right_intra = intra & (((a2 < b2) & v_row_larger) | ((a2 > b2) & v_row_smaller))
+        pairs["inter"] += int(inter.sum())
+        pairs["intra"] += int(intra.sum())
+        good["inter"] += int(right_inter.sum())
+        good["intra"] += int(right_intra.sum())
+    acc = {k: good[k] / pairs[k] if pairs[k] else float("nan") for k in good}
+    return {"inter": acc["inter"], "intra": acc["intra"],
+            "inter_pairs": pairs["inter"], "intra_pairs": pairs["intra"]}
+
+
+def summarise(values) -> dict[str, float]:
+    """Mean, quartiles, standard deviation and count of the finite values.
+
+    Quartiles use the ``weibull`` (``p·(n+1)``) rule, which is Python's
+    ``statistics.quantiles`` default that ComicsDepth's evaluation prints; ``std`` is the
+    sample standard deviation (``ddof=1``, ``statistics.stdev``), NaN below two values.
+    """
+    a = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        nan = float("nan")
+        return {"mean": nan, "q1": nan, "median": nan, "q3": nan, "std": nan, "count": 0}
+    q1, med, q3 = np.quantile(a, [0.25, 0.5, 0.75], method="weibull")
+    return {"mean": float(a.mean()), "q1": float(q1), "median": float(med), "q3": float(q3),
+            "std": float(a.std(ddof=1)) if a.size > 1 else float("nan"), "count": int(a.size)}
+
+
+def ordering_scores(per_image_results) -> dict[str, float]:
+    """Summary of per-image :func:`ordering_accuracy` results.
+
+    Returns:
+        ``inter_mean, inter_q1, inter_median, inter_q3, inter_std, inter_count`` and the same
+        for ``intra``, plus ``inter_pairs`` / ``intra_pairs`` (all pairs of all images). Images
+        with NaN accuracy (no such pairs) are not counted.
+    """
+    results = list(per_image_results)
+    out: dict[str, float] = {}
+    for kind in ("inter", "intra"):
+        for k, v in summarise([r[kind] for r in results]).items():
+            out[f"{kind}_{k}"] = v
+        out[f"{kind}_pairs"] = int(sum(r.get(f"{kind}_pairs", 0) for r in results))
+    return out
+
+
+def relative_db(acc, baseline_acc, floor: float = DB_FLOOR, cap: float = DB_CAP):
+    """Per-image accuracy relative to a baseline, ``10·log10(acc / baseline)`` in dB.
+
+    Zero ratios are decided explicitly (ComicsDepth skipped a zero baseline and would crash
+    on a zero model accuracy):
+
+    * both zero → 0 dB (equally wrong);
+    * model zero, baseline positive → ``-inf``, reported as ``floor`` (default -30 dB);
+    * baseline zero, model positive → ``+inf``, reported as ``cap`` (default +30 dB);
+    * either NaN (no pairs in that image) → NaN (left out of means).
+
+    :func:`relative_db_scores` counts how many images hit the floor and the cap.
+
+    Args:
+        acc: model accuracies (scalar or array, per image).
+        baseline_acc: baseline accuracies of the same images.
+
+    Returns:
+        A float for scalar input, else a float64 array.
+    """
+    a, b = np.asarray(acc, dtype=np.float64), np.asarray(baseline_acc, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ParameterError(f"relative_db: shapes differ {a.shape} vs {b.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = 10.0 * np.log10(a / b)
+    db = np.where((a == 0) & (b == 0), 0.0, db)
+    db = np.where((a == 0) & (b > 0), floor, db)
+    db = np.where((a > 0) & (b == 0), cap, db)
+    db = np.where(np.isnan(a) | np.isnan(b), np.nan, db)
+    return float(db) if db.ndim == 0 else db
+
+
+def relative_db_scores(acc, baseline_acc, floor: float = DB_FLOOR, cap: float = DB_CAP) -> dict[str, float]:
+    """:func:`summarise` of :func:`relative_db`, plus ``floored`` and ``capped`` image counts."""
+    a, b = np.asarray(acc, dtype=np.float64), np.asarray(baseline_acc, dtype=np.float64)
+    db = np.atleast_1d(relative_db(a, b, floor, cap))
+    out = summarise(db)
+    out["floored"] = int(np.sum((np.atleast_1d(a) == 0) & (np.atleast_1d(b) > 0)))
+    out["capped"] = int(np.sum((np.atleast_1d(a) > 0) & (np.atleast_1d(b) == 0)))
+    return out
