@@ -30,6 +30,7 @@ from comicdepth_tf.io import atomic_write_json, read_json
 _BUILTIN: dict[str, str] = {
     "depth_unet": "comicdepth_tf.models.depth_unet:build_depth_unet",
     "text_unet": "comicdepth_tf.models.text_unet:build_text_unet",
+    "segment_head": "comicdepth_tf.models.segment_head:build_segment_head",
 }
 _REGISTRY: dict[str, Callable] = {}
 
