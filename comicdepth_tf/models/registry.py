@@ -31,6 +31,8 @@ _BUILTIN: dict[str, str] = {
     "depth_unet": "comicdepth_tf.models.depth_unet:build_depth_unet",
     "text_unet": "comicdepth_tf.models.text_unet:build_text_unet",
     "segment_head": "comicdepth_tf.models.segment_head:build_segment_head",
+    "fg_depthnet": "comicdepth_tf.models.fg_mask_depth:build_fg_depthnet",
+    "fg_masknet": "comicdepth_tf.models.fg_mask_depth:build_fg_masknet",
 }
 _REGISTRY: dict[str, Callable] = {}
 
@@ -40,6 +42,7 @@ SERIALISABLE_MODULES = (
     "comicdepth_tf.losses",
     "comicdepth_tf.metrics",
     "comicdepth_tf.text_detection",
+    "comicdepth_tf.models.fg_mask_depth",
 )
 
 MODEL_FILE = "model.keras"
