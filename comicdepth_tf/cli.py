@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("comicdepth_tf.runner", "execute the numbered notebooks with papermill and write the report"),
     "env": ("comicdepth_tf.env", "print versions and devices"),
     "text-mask": ("comicdepth_tf.text_detection", "predict text-area masks for comics pages"),
+    "translate": ("comicdepth_tf.translate", "translate images between natural and comics domains (CycleGAN)"),
+    "predict": ("comicdepth_tf.inference", "predict depth maps for images, folders or globs"),
 }
 
 
