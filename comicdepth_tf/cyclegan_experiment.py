@@ -1,0 +1,746 @@
+"""The logic of notebook ``30_cyclegan``: domains, the natural depth model, variants, approach 1.
+
+Seed 001 sections B.II–B.III and C.II–C.III: CycleGANs between natural images and comics
+(``simple``, ``depth_aware``, ``without_text``), the ``add_text`` GAN on top of
+``without_text``, and approach 1 (comics → natural with a CycleGAN, then the natural depth
+model) evaluated on comics with exact depth.
+
+Domains (:func:`load_domains`), embedded by default:
+
+* natural: ``natural/images`` (the COCO val2017 stand-in) for training; validation uses the
+  natural renders of the validation panels' scenes (``panels/val/natural``);
+* comics: ``panels/train/images`` (+ ``text_masks``) for training, ``panels/val`` for validation;
+* text-free comics (``without_text``): a folder of crops (the text detector's
+  ``text_free_crops``), or, when none is given, square crops cut where the ground-truth text
+  mask is empty (:func:`text_free_crops_from_masks`);
+* evaluation: ``panels/val`` — panel crops with dense exact depth and ordering points.
+
+Folders of real images replace each domain (COCO ``val2017``, DCM772 panel crops with predicted
+text masks, text-free crops, a ComicsDepth ``dcm_cropped`` evaluation folder).
+
+Metrics: :func:`ordering_accuracy` (ComicsDepth inter/intra-object ordering, DESIGN §6; it
+belongs in :mod:`comicdepth_tf.metrics` once that module grows its ordering section), dense
+AbsRel after per-image median alignment (:func:`comicdepth_tf.metrics.depth_metrics`), and the
+Spearman rank correlation between the depth model's prediction on a natural→comics translation
+and on its source (:func:`geometry_check`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from comicdepth_tf import io, paths
+from comicdepth_tf.data.formats import coco_images, ordering
+from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.translate import (as_float_images, comics_to_depth, depth_output, load_depth_model, nearness,
+                                     predict_depth_maps, translate_images)
+
+STAGE = "30_cyclegan"
+CYCLEGAN_VARIANTS = ("simple", "depth_aware", "without_text")
+VARIANTS = CYCLEGAN_VARIANTS + ("add_text",)
+DEPTH_MODEL_NAME = "depth_irv2"
+TINY_DEPTH_MODEL_NAME = "depth_tiny"
+VAL_EVERY = 10  # a folder domain keeps every 10th image (sorted by name) for validation
+
+
+def model_name(variant: str) -> str:
+    """The ``saved_models/`` folder of a variant's runs: ``cyclegan_<variant>``."""
+    return f"cyclegan_{variant}"
+
+
+def parse_variants(text: str) -> list[str]:
+    """``"simple,depth_aware"`` → ``["simple", "depth_aware"]`` in pipeline order (``add_text`` last)."""
+    names = [v.strip() for v in str(text).split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise ParameterError(f"unknown variants {unknown}; expected a comma-separated subset of {VARIANTS}")
+    return [v for v in VARIANTS if v in names]
+
+
+# --------------------------------------------------------------------------------------------
+# Domains
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Domains:
+    """Image samples of each domain (dicts for :func:`comicdepth_tf.gan_training.domain_dataset`).
+
+    Attributes:
+        natural_train, natural_val: ``{"name", "image"}``.
+        comics_train, comics_val: ``{"name", "image", "text_mask"}`` (mask when known).
+        text_free_train, text_free_val: text-free comics crops (empty until needed).
+        eval_panels: panels with ordering points (and dense depth on embedded data).
+        sources: where each domain came from.
+    """
+
+    natural_train: list[dict]
+    natural_val: list[dict]
+    comics_train: list[dict]
+    comics_val: list[dict]
+    text_free_train: list[dict] = field(default_factory=list)
+    text_free_val: list[dict] = field(default_factory=list)
+    eval_panels: list = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Number of samples per domain."""
+        names = ("natural_train", "natural_val", "comics_train", "comics_val", "text_free_train", "text_free_val",
+                 "eval_panels")
+        return {n: len(getattr(self, n)) for n in names}
+
+
+def _split_folder(samples: list[dict]) -> tuple[list[dict], list[dict]]:
+    val = samples[VAL_EVERY - 1 :: VAL_EVERY]
+    names = {s["name"] for s in val}
+    return [s for s in samples if s["name"] not in names], val
+
+
+def _folder_samples(folder: str | os.PathLike) -> list[dict]:
+    return coco_images.to_samples(coco_images.load_image_folder(folder))
+
+
+def _with_masks(samples: list[dict], mask_dir: str | os.PathLike) -> list[dict]:
+    """Attach ``text_mask`` files matched by stem; a missing mask is an error naming the image."""
+    masks = {p.stem: p for p in io.list_images(mask_dir)}
+    out = []
+    for s in samples:
+        stem = Path(s["image"]).stem
+        if stem not in masks:
+            raise DataFormatError(mask_dir, stem, f"a text mask <stem>.png for {s['image']}")
+        out.append({**s, "text_mask": str(masks[stem])})
+    return out
+
+
+def _panel_samples(split_dir: Path) -> list[dict]:
+    images = io.list_images(split_dir / "images")
+    if not images:
+        raise DataFormatError(split_dir / "images", "", "comics panel images")
+    masks = split_dir / "text_masks"
+    samples = [{"name": p.stem, "image": str(p)} for p in images]
+    return _with_masks(samples, masks) if masks.is_dir() else samples
+
+
+def text_free_crops_from_masks(samples: Sequence[dict], out_dir: str | os.PathLike, *, min_size: int = 32,
+                               tries_per_size: int = 20, seed: int = 0) -> list[dict]:
+    """Square crops without text, cut where the text mask is empty (ground truth on embedded data).
+
+    The crop rule is the text detector's (:func:`comicdepth_tf.text_detection.find_text_free_crop`:
+    random positions, the side shrinking by one pixel every ``tries_per_size`` failures) with
+    the binary mask as the "probability"; the search starts from the image's shorter side.
+
+    Args:
+        samples: dicts with ``image`` and ``text_mask``.
+        out_dir: where the crops are written (``<stem>.png``).
+        min_size: smallest crop side; panels without such a text-free square give no crop.
+        tries_per_size, seed: the search's settings.
+
+    Returns:
+        Samples ``{"name", "image"}`` of the written crops.
+    """
+    from comicdepth_tf.text_detection import find_text_free_crop
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    crops = []
+    for index, s in enumerate(samples):
+        if "text_mask" not in s:
+            raise ParameterError(f"sample {s.get('name', index)} has no text_mask: give text-free crops instead")
+        image = io.read_image(s["image"])
+        mask = io.read_mask(s["text_mask"]).astype(np.float32)
+        if mask.shape != image.shape[:2]:
+            raise DataFormatError(s["text_mask"], "size", f"the size of {s['image']} {image.shape[:2]}", mask.shape)
+        rng = np.random.default_rng([int(seed), index])
+        crop = find_text_free_crop(mask, size=min(mask.shape), max_prob=0.5, tries_per_size=tries_per_size,
+                                   min_size=min_size, seed=rng)
+        if crop is None:
+            continue
+        path = io.write_image(out_dir / f"{Path(s['image']).stem}.png",
+                              image[crop.y : crop.y + crop.size, crop.x : crop.x + crop.size])
+        crops.append({"name": path.stem, "image": str(path)})
+    return crops
+
+
+def load_domains(profile: str = "cpu", *, seed: int = 0, natural_dir: str = "", comics_dir: str = "",
+                 text_mask_dir: str = "", text_free_dir: str = "", eval_dir: str = "", need_text_free: bool = False,
+                 work_dir: str | os.PathLike | None = None, crop_min_size: int = 32,
+                 data_root: str | os.PathLike | None = None) -> Domains:
+    """Collect the image domains (embedded dataset of ``profile`` for every folder not given).
+
+    Args:
+        profile: embedded dataset profile (``smoke``, ``cpu``, ``full``).
+        seed: embedded dataset seed and crop seed.
+        natural_dir: folder of natural images (COCO val2017); every 10th image validates.
+        comics_dir: folder of comics panel crops; every 10th validates.
+        text_mask_dir: text masks of ``comics_dir`` (``<stem>.png``; e.g. the text detector's
+            ``pred_text_masks``); needed by ``add_text`` with a comics folder.
+        text_free_dir: folder of text-free comics crops (the text detector's run); empty: cut
+            from the comics' text masks into ``work_dir``.
+        eval_dir: a ComicsDepth split folder (``images/`` + ``depth/*.txt`` [+ ``depth_gt/``]);
+            empty: the embedded ``panels/val``.
+        need_text_free: collect the text-free domain (the ``without_text`` variant).
+        work_dir: where cut text-free crops go (default ``<data>/cyclegan_text_free/<profile>``).
+        crop_min_size: smallest text-free crop side.
+        data_root: the embedded dataset folder (default: ``paths.embedded_dir(profile)``,
+            generated when missing).
+    """
+    root = None
+    if not (natural_dir and comics_dir and eval_dir):
+        from comicdepth_tf.data import synthetic
+
+        root = synthetic.ensure_dataset(profile, root=data_root, seed=seed)
+    sources = {}
+    if natural_dir:
+        natural_train, natural_val = _split_folder(_folder_samples(natural_dir))
+        sources["natural"] = str(natural_dir)
+    else:
+        natural_train = _folder_samples(root / "natural" / "images")
+        natural_val = _folder_samples(root / "panels" / "val" / "natural")
+        sources["natural"] = f"{root / 'natural' / 'images'} (val: {root / 'panels' / 'val' / 'natural'})"
+    if comics_dir:
+        comics = _folder_samples(comics_dir)
+        if text_mask_dir:
+            comics = _with_masks(comics, text_mask_dir)
+        comics_train, comics_val = _split_folder(comics)
+        sources["comics"] = str(comics_dir)
+    else:
+        comics_train = _panel_samples(root / "panels" / "train")
+        comics_val = _panel_samples(root / "panels" / "val")
+        sources["comics"] = str(root / "panels" / "{train,val}")
+    domains = Domains(natural_train, natural_val, comics_train, comics_val, sources=sources)
+    if need_text_free:
+        if text_free_dir:
+            domains.text_free_train, domains.text_free_val = _split_folder(_folder_samples(text_free_dir))
+            sources["text_free"] = str(text_free_dir)
+        else:
+            work = Path(work_dir) if work_dir else paths.data_dir() / "cyclegan_text_free" / profile
+            domains.text_free_train = text_free_crops_from_masks(comics_train, work / "train", min_size=crop_min_size,
+                                                                 seed=seed)
+            domains.text_free_val = text_free_crops_from_masks(comics_val, work / "val", min_size=crop_min_size,
+                                                               seed=seed)
+            sources["text_free"] = f"{work} (cut where the text mask is empty)"
+        if not domains.text_free_train or not domains.text_free_val:
+            raise DataFormatError(text_free_dir or work, "", "text-free crops for training and validation")
+    eval_folder = Path(eval_dir) if eval_dir else root / "panels" / "val"
+    domains.eval_panels = ordering.load_ordering_set(eval_folder)
+    sources["eval"] = str(eval_folder)
+    return domains
+
+
+# --------------------------------------------------------------------------------------------
+# The natural depth model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DepthSource:
+    """The natural depth model used by the notebook.
+
+    Attributes:
+        model: the Keras model.
+        run_dir: its run folder.
+        size: the side it is run at.
+        output: its convention (``metric``, ``inverse``, ``relative``).
+        trained_here: trained by this notebook (no saved depth run was found).
+        metrics: its validation metrics when trained here.
+    """
+
+    model: Any
+    run_dir: Path
+    size: int
+    output: str
+    trained_here: bool = False
+    metrics: dict = field(default_factory=dict)
+
+
+def latest_run(name: str, files: Sequence[str] = ("model.keras", "best.keras", "last.keras"),
+               root: str | os.PathLike | None = None) -> Path | None:
+    """The most recently modified run folder of ``saved_models/<name>/`` holding one of ``files``."""
+    base = (Path(root) if root else paths.models_dir()) / name
+    if not base.is_dir():
+        return None
+    runs = [d for d in base.iterdir() if d.is_dir() and any((d / f).is_file() for f in files)]
+    return max(runs, key=lambda d: max((d / f).stat().st_mtime for f in files if (d / f).is_file())) if runs else None
+
+
+def _run_size(run_dir: Path, default: int) -> int:
+    path = run_dir / "config.json"
+    config = io.read_json(path) if path.is_file() else {}
+    for key in ("image_size", "IMAGE_SIZE"):
+        value = config.get(key) if isinstance(config, dict) else None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, (list, tuple)) and value and isinstance(value[0], int):
+            return int(value[0])
+    return default
+
+
+def train_tiny_depth(profile: str, *, run_dir: str | os.PathLike, size: int = 64, epochs: int = 6,
+                     batch_size: int = 16, learning_rate: float = 3e-3, seed: int = 0, verbose: int = 0,
+                     data_root: str | os.PathLike | None = None) -> DepthSource:
+    """Train a small natural depth model (tiny encoder, metric output) on the embedded NYU-layout data.
+
+    A stand-in for the depth notebook's model when no ``depth_irv2`` run exists, so this
+    notebook runs on its own. The run is saved in ``run_dir`` (``model.keras`` + config +
+    metrics on the natural validation split).
+    """
+    from comicdepth_tf import training
+    from comicdepth_tf.data import pipelines, synthetic
+    from comicdepth_tf.data.formats import nyu
+    from comicdepth_tf.metrics import depth_metrics
+    from comicdepth_tf.models.depth_unet import build_depth_unet
+    from comicdepth_tf.models.registry import save_model
+
+    root = synthetic.ensure_dataset(profile, root=data_root, seed=seed)
+    sets = nyu.load_nyu(root / "nyu")
+    common = dict(size=(size, size), batch_size=batch_size, cache=True)
+    train_ds = pipelines.rgbd_dataset(sets["train"], shuffle=True, augment=True, seed=seed, **common)
+    val_ds = pipelines.rgbd_dataset(sets["test"], **common)
+    result = training.fit(lambda: build_depth_unet("tiny", output="metric", bn_momentum=0.9), train_ds, val_ds,
+                          run_dir=run_dir, epochs=epochs, learning_rate=learning_rate, seed=seed, tensorboard=False,
+                          verbose=verbose)
+    images, depth = [], []
+    for x, y in val_ds:
+        images.append(x.numpy())
+        depth.append(y.numpy())
+    pred = result.model.predict(np.concatenate(images), verbose=0)
+    metrics = depth_metrics(pred, np.concatenate(depth), max_depth=10.0)
+    save_model(result.model, run_dir, {"model": TINY_DEPTH_MODEL_NAME, "image_size": size, "epochs": epochs,
+                                       "profile": profile}, metrics)
+    return DepthSource(result.model, Path(run_dir), size, "metric", trained_here=True, metrics=metrics)
+
+
+def resolve_depth_model(depth_run: str = "", *, profile: str = "cpu", size: int = 64, epochs: int = 6,
+                        run_id: str | None = None, seed: int = 0,
+                        data_root: str | os.PathLike | None = None) -> DepthSource:
+    """The natural depth model: ``depth_run``; else the newest saved ``depth_irv2`` run; else a tiny one trained now.
+
+    Args:
+        depth_run: a depth run folder (or a path under ``saved_models/``); empty: search.
+        profile, size, epochs, seed: settings of the tiny model trained when no run exists
+            (saved under ``saved_models/depth_tiny/<run_id>``).
+        size: also the side a loaded model runs at when its config records none.
+        data_root: the embedded dataset folder for the tiny model (default: the profile's).
+    """
+    from comicdepth_tf.models.registry import new_run_dir
+
+    run = Path(depth_run) if depth_run else latest_run(DEPTH_MODEL_NAME)
+    if run is None:
+        return train_tiny_depth(profile, run_dir=new_run_dir(TINY_DEPTH_MODEL_NAME, run_id), size=size,
+                                epochs=epochs, seed=seed, data_root=data_root)
+    from comicdepth_tf.translate import resolve_run
+
+    run = resolve_run(run)
+    model = load_depth_model(run)
+    return DepthSource(model, run, _run_size(run, size), depth_output(model))
+
+
+# --------------------------------------------------------------------------------------------
+# Training the variants
+# --------------------------------------------------------------------------------------------
+
+
+def variant_datasets(variant: str, domains: Domains, *, size: int, batch_size: int, seed: int = 0,
+                     val_limit: int = 0):
+    """``(train_ds, val_ds)`` of a variant: ``(natural, comics[, mask])`` batches.
+
+    ``simple`` and ``depth_aware`` use the comics panels, ``without_text`` the text-free crops,
+    ``add_text`` the comics panels with their text masks. ``val_limit`` (> 0) keeps the first
+    images of each validation domain (validation runs after every epoch).
+    """
+    from comicdepth_tf.gan_training import domain_dataset, unpaired_dataset
+
+    if variant not in VARIANTS:
+        raise ParameterError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    comics = {"without_text": (domains.text_free_train, domains.text_free_val)}.get(
+        variant, (domains.comics_train, domains.comics_val))
+    with_mask = variant == "add_text"
+    if with_mask and any("text_mask" not in s for s in comics[0] + comics[1]):
+        raise ParameterError("add_text needs text masks for the comics (give TEXT_MASK_DIR with a comics folder)")
+    if not comics[0] or not comics[1]:
+        raise ParameterError(f"{variant}: the comics domain is empty")
+
+    def pair(natural, comic, train):
+        # Validation pairs are made in order; training domains are shuffled with different seeds.
+        return unpaired_dataset(
+            domain_dataset(natural, size=size, batch_size=batch_size, train=train, seed=seed),
+            domain_dataset(comic, size=size, batch_size=batch_size, train=train, seed=seed + 1, with_mask=with_mask))
+
+    limit = slice(None, int(val_limit) or None)
+    return pair(domains.natural_train, comics[0], True), pair(domains.natural_val[limit], comics[1][limit], False)
+
+
+def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike, image_size: int = 64,
+                  filters: int = 16, residual_blocks: int | None = None, downsamplings: int = 2, disc_filters: int = 16, disc_layers: int = 3,
+                  pool_size: int = 50, batch_size: int = 4, epochs: int = 5, steps_per_epoch: int = 0,
+                  decay_epochs: int | None = None, learning_rate: float = 2e-4, depth: DepthSource | None = None,
+                  base_generator=None, base_run: str = "", seed: int = 0, val_limit: int = 0, n_samples: int = 4,
+                  run_eagerly: bool = False, verbose: int = 0, extra_config: Mapping | None = None):
+    """Train (or resume) one variant into ``run_dir``; returns a :class:`~comicdepth_tf.gan_training.GANFitResult`.
+
+    Args:
+        variant: one of :data:`VARIANTS`.
+        domains: from :func:`load_domains`.
+        run_dir: the run folder (an existing run resumes).
+        image_size, filters, residual_blocks, downsamplings, disc_filters, disc_layers, pool_size: the networks
+            (see :func:`comicdepth_tf.models.cyclegan.build_cyclegan`).
+        batch_size, epochs, steps_per_epoch (0: one pass over the larger training domain),
+        decay_epochs (capped at ``epochs``), learning_rate: the schedule (see
+        :func:`comicdepth_tf.gan_training.fit_cyclegan`).
+        depth: the natural depth model (``depth_aware``).
+        base_generator, base_run: the ``without_text`` natural→comics generator and its run (``add_text``).
+        seed: weights, shuffling, pools.
+        val_limit: validation images per domain (0: all).
+        n_samples: images per row of the per-epoch sample grids.
+        run_eagerly, verbose: see :func:`comicdepth_tf.gan_training.fit_cyclegan`.
+        extra_config: more values for ``config.json``.
+    """
+    from comicdepth_tf.gan_training import fit_cyclegan, take_batch
+    from comicdepth_tf.models import cyclegan as cg
+
+    train_ds, val_ds = variant_datasets(variant, domains, size=image_size, batch_size=batch_size, seed=seed,
+                                        val_limit=val_limit)
+    comics_n = len(domains.text_free_train if variant == "without_text" else domains.comics_train)
+    steps = int(steps_per_epoch) or max(1, max(len(domains.natural_train), comics_n) // batch_size)
+    nets = dict(image_size=image_size, filters=filters, residual_blocks=residual_blocks, downsamplings=downsamplings,
+                disc_filters=disc_filters,
+                disc_layers=disc_layers, pool_size=pool_size, seed=seed)
+    if variant == "add_text":
+        if base_generator is None and base_run:
+            from comicdepth_tf.translate import load_generator
+
+            base_generator = load_generator(base_run, "natural2comics")
+        if base_generator is None:
+            raise ParameterError("add_text needs the natural2comics generator of a without_text run (base_run)")
+        build = lambda: cg.build_add_text_gan(base_generator, **nets)  # noqa: E731
+    else:
+        if variant == "depth_aware" and depth is None:
+            raise ParameterError("depth_aware needs the natural depth model")
+        depth_kw = dict(depth_model=depth.model, depth_size=depth.size) if variant == "depth_aware" else {}
+        build = lambda: cg.build_cyclegan(variant, **nets, **depth_kw)  # noqa: E731
+    config = {"model": model_name(variant), "variant": variant, **nets,
+              "residual_blocks": residual_blocks if residual_blocks is not None else cg.default_residual_blocks(image_size),
+              "batch_size": batch_size, "depth_run": str(depth.run_dir) if depth is not None and variant == "depth_aware" else "",
+              "depth_size": depth.size if depth is not None and variant == "depth_aware" else None,
+              "base_run": str(base_run), "sources": domains.sources, **dict(extra_config or {})}
+    # One DECAY_EPOCHS serves variants trained for fewer epochs: their decay covers all of them.
+    decay = None if decay_epochs is None else min(int(decay_epochs), int(epochs))
+    return fit_cyclegan(build, train_ds, val_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
+                        learning_rate=learning_rate, decay_epochs=decay, config=config,
+                        sample_batch=take_batch(val_ds), n_samples=n_samples, seed=seed, run_eagerly=run_eagerly,
+                        verbose=verbose)
+
+
+def run_name(run_id: str = "") -> str:
+    """The run id shared by the variants of one notebook run: ``run_id``, or a timestamp."""
+    import datetime as _dt
+
+    return run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def add_text_base(results: Mapping[str, Any]) -> str:
+    """The ``without_text`` run ``add_text`` builds on: trained in this run, else the newest saved one ("" if none)."""
+    if "without_text" in results:
+        return str(results["without_text"].run_dir)
+    from comicdepth_tf.models.cyclegan import CYCLEGAN_FILES
+
+    found = latest_run(model_name("without_text"), files=(CYCLEGAN_FILES["natural2comics"],))
+    return str(found) if found else ""
+
+
+def comics2natural_generators(results: Mapping[str, Any]) -> dict[str, tuple[Any, int]]:
+    """``{variant: (comics→natural generator, training side)}`` of the trained CycleGAN variants."""
+    return {v: (r.model.comics2natural, r.model.image_size) for v, r in results.items() if v in CYCLEGAN_VARIANTS}
+
+
+def flat_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """``{"<method>_<measure>": value}`` for :func:`comicdepth_tf.reporting.record_metrics`."""
+    return {f"{m}_{k}": v for m, s in scores.items() for k, v in s.items()}
+
+
+def cycle_summary(history: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """First and last validation cycle / identity L1 of a run and the last/first cycle ratio."""
+    out: dict[str, float] = {}
+    for key in ("val_cycle_l1", "val_identity_l1"):
+        values = list(history.get(key, []))
+        if values:
+            out[f"{key}_first"] = float(values[0])
+            out[f"{key}_last"] = float(values[-1])
+    if "val_cycle_l1_first" in out and out["val_cycle_l1_first"] > 0:
+        out["val_cycle_l1_ratio"] = out["val_cycle_l1_last"] / out["val_cycle_l1_first"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics: ordering accuracy, dense depth, geometry
+# --------------------------------------------------------------------------------------------
+
+
+def ordering_accuracy(pred, points, larger_is_nearer: bool = True) -> dict[str, float]:
+    """ComicsDepth inter/intra-object ordering accuracy of one prediction (DESIGN §6).
+
+    Inter-object: over all point pairs with different object levels ``l1``; intra-object: pairs
+    with the same ``l1`` and different ``l2``. A pair counts as correct when the nearer point
+    (smaller level) has a strictly greater value in the larger-is-nearer convention (so ties
+    are wrong). Metric depth is compared as ``-depth``.
+
+    Args:
+        pred: ``(H, W)`` prediction, read at ``pred[y, x]``.
+        points: :class:`~comicdepth_tf.data.formats.ordering.OrderingPoints`.
+        larger_is_nearer: ``True`` for inverse depth / disparity, ``False`` for depth.
+
+    Returns:
+        ``{"inter", "intra", "inter_pairs", "intra_pairs"}``; an accuracy is NaN without pairs.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    if p.ndim == 3 and p.shape[-1] == 1:
+        p = p[..., 0]
+    if p.ndim != 2:
+        raise ParameterError(f"pred must be (H, W), got {p.shape}")
+    if len(points) and (points.x.max() >= p.shape[1] or points.y.max() >= p.shape[0]):
+        raise ParameterError(f"ordering points outside the prediction of shape {p.shape}")
+    value = p[points.y, points.x] * (1.0 if larger_is_nearer else -1.0)
+    i, j = np.triu_indices(len(points), k=1)
+    l1a, l1b, l2a, l2b = points.l1[i], points.l1[j], points.l2[i], points.l2[j]
+    # The nearer point of a pair minus the farther one must be > 0.
+    inter = l1a != l1b
+    intra = (l1a == l1b) & (l2a != l2b)
+    first_nearer = np.where(inter, l1a < l1b, l2a < l2b)
+    diff = np.where(first_nearer, value[i] - value[j], value[j] - value[i])
+    out = {}
+    for name, sel in (("inter", inter), ("intra", intra)):
+        n = int(sel.sum())
+        out[name] = float((diff[sel] > 0).mean()) if n else math.nan
+        out[f"{name}_pairs"] = n
+    return out
+
+
+def mean_ordering_accuracy(preds: Sequence, panels: Sequence, larger_is_nearer: bool = True) -> dict[str, float]:
+    """Per-image :func:`ordering_accuracy`, averaged over the images that have pairs of each kind."""
+    per = [ordering_accuracy(p, panel.points, larger_is_nearer) for p, panel in zip(preds, panels)]
+    out = {}
+    for name in ("inter", "intra"):
+        values = [d[name] for d in per if not math.isnan(d[name])]
+        out[name] = float(np.mean(values)) if values else math.nan
+        out[f"{name}_images"] = len(values)
+    return out
+
+
+def dense_depth_scores(preds: Sequence, panels: Sequence, output: str) -> dict[str, float]:
+    """AbsRel and δ1 after per-image median alignment, averaged over panels with dense depth."""
+    from comicdepth_tf.metrics import depth_metrics
+    from comicdepth_tf.data.formats.rgbd import decode_depth
+
+    per = []
+    for pred, panel in zip(preds, panels):
+        if panel.depth_gt is None:
+            continue
+        gt = decode_depth(panel.depth_gt, "png16_mm")
+        m = depth_metrics(pred, gt, align="median", pred_space="inverse" if output == "inverse" else "depth")
+        if m["n_images"]:
+            per.append(m)
+    if not per:
+        return {"abs_rel": math.nan, "delta1": math.nan, "dense_images": 0}
+    return {"abs_rel": float(np.mean([m["abs_rel"] for m in per])), "delta1": float(np.mean([m["delta1"] for m in per])),
+            "dense_images": len(per)}
+
+
+def _read_panels(panels: Sequence) -> list[np.ndarray]:
+    return [io.read_image(p.image) for p in panels]
+
+
+def evaluate_approach1(panels: Sequence, depth: DepthSource, generators: Mapping[str, tuple[Any, int]], *,
+                       batch_size: int = 8) -> tuple[dict[str, dict[str, float]], dict[str, list]]:
+    """Approach 1 (comics → natural → depth) against the depth model applied to the raw comics.
+
+    Args:
+        panels: evaluation panels (ordering points; dense depth where available).
+        depth: the natural depth model.
+        generators: ``{name: (comics2natural generator, its side)}``.
+        batch_size: images per model call.
+
+    Returns:
+        ``(scores, predictions)``: ``scores[method]`` holds ``abs_rel``, ``delta1``, ``inter``,
+        ``intra`` (and counts) for ``raw_comics`` and ``approach1_<name>``; ``predictions``
+        holds the depth maps per method and the translations per ``approach1_<name>``.
+    """
+    images = _read_panels(panels)
+    preds = {"raw_comics": predict_depth_maps(depth.model, images, depth.size, batch_size)}
+    translations = {}
+    for name, (generator, size) in generators.items():
+        preds[f"approach1_{name}"], translations[f"approach1_{name}"] = comics_to_depth(
+            images, generator, depth.model, size=size, depth_size=depth.size, batch_size=batch_size,
+            return_translations=True)
+    larger = depth.output == "inverse"
+    scores = {}
+    for method, maps in preds.items():
+        scores[method] = {**dense_depth_scores(maps, panels, depth.output), **mean_ordering_accuracy(maps, panels, larger)}
+    return scores, {"images": images, "depth": preds, "translations": translations}
+
+
+def winners(scores: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
+    """The best method per measure: lowest ``abs_rel``, highest ``delta1``, ``inter``, ``intra``."""
+    out = {}
+    for key, better in (("abs_rel", min), ("delta1", max), ("inter", max), ("intra", max)):
+        valid = {m: s[key] for m, s in scores.items() if not math.isnan(s.get(key, math.nan))}
+        if valid:
+            out[key] = better(valid, key=valid.get)
+    return out
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two maps (flattened); NaN when either is constant."""
+    from scipy.stats import spearmanr
+
+    a, b = np.ravel(a), np.ravel(b)
+    if np.all(a == a[0]) or np.all(b == b[0]):
+        return math.nan
+    return float(spearmanr(a, b).statistic)
+
+
+def geometry_check(generator, depth: DepthSource, natural_samples: Sequence[dict], *, size: int,
+                   batch_size: int = 8, limit: int | None = None) -> dict[str, Any]:
+    """Does natural → comics keep geometry? Spearman between depth on the translation and on the source.
+
+    Each source image is resized to the generator's side, translated, and both are given to the
+    depth model at its side; the two depth maps are compared by rank correlation per image.
+
+    Returns:
+        ``{"spearman_mean", "spearman_median", "spearman_min", "n_images", "per_image"}``.
+    """
+    from comicdepth_tf.translate import _resize
+
+    samples = list(natural_samples)[:limit] if limit else list(natural_samples)
+    sources = [_resize(im, size, size) for im in as_float_images([io.read_image(s["image"]) for s in samples])]
+    translated = translate_images(generator, sources, size, batch_size, keep_size=False)
+    d_src = predict_depth_maps(depth.model, sources, depth.size, batch_size, keep_size=False)
+    d_tr = predict_depth_maps(depth.model, translated, depth.size, batch_size, keep_size=False)
+    per = np.array([spearman(a, b) for a, b in zip(d_src, d_tr)])
+    valid = per[~np.isnan(per)]
+    return {"spearman_mean": float(valid.mean()) if valid.size else math.nan,
+            "spearman_median": float(np.median(valid)) if valid.size else math.nan,
+            "spearman_min": float(valid.min()) if valid.size else math.nan, "n_images": int(valid.size),
+            "per_image": per.tolist(), "examples": (sources[:4], translated[:4], d_src[:4], d_tr[:4])}
+
+
+# --------------------------------------------------------------------------------------------
+# Figures and tables
+# --------------------------------------------------------------------------------------------
+
+
+def plot_cycle_history(histories: Mapping[str, Mapping[str, Sequence[float]]]):
+    """Validation cycle and identity L1 per epoch, one line per variant."""
+    from comicdepth_tf.viz import _plt
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, key in zip(axes, ("cycle_l1", "identity_l1")):
+        for name, history in histories.items():
+            for prefix, style in (("val_", "-"), ("", ":")):
+                values = history.get(prefix + key) or history.get(prefix + ("outside_l1" if key == "cycle_l1" else key))
+                if values:
+                    ax.plot(range(1, len(values) + 1), values, style, marker="o" if prefix else None, ms=3,
+                            label=f"{name} ({'val' if prefix else 'train'})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{key.replace('_', ' ')} (pixels in [0, 1])")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("cycle L1 (add_text: L1 outside the text)")
+    axes[1].set_title("identity L1")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def show_image_file(path: str | os.PathLike, title: str = "", width: float = 9.0):
+    """Show a saved PNG (e.g. the last sample grid) as a figure."""
+    from comicdepth_tf.viz import _plt
+
+    plt = _plt()
+    image = io.read_image(path)
+    fig, ax = plt.subplots(figsize=(width, width * image.shape[0] / image.shape[1]))
+    ax.imshow(image)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def approach1_figure(panels: Sequence, predictions: Mapping[str, Any], output: str, n: int = 4, size: float = 2.0):
+    """Per panel: the comics, exact depth, raw-comics depth, each translation and its depth (near = bright)."""
+    from comicdepth_tf.data.formats.rgbd import decode_depth
+    from comicdepth_tf.viz import _plt, colorize_depth
+
+    plt = _plt()
+    cmap = "magma" if output == "inverse" else "magma_r"
+    methods = list(predictions["depth"])
+    cols = ["comics", "exact depth"] + [c for m in methods for c in ((m,) if m == "raw_comics" else (f"{m} image", m))]
+    n = min(n, len(panels))
+    fig, axes = plt.subplots(n, len(cols), figsize=(size * len(cols), size * n), squeeze=False)
+    for r in range(n):
+        cells = [predictions["images"][r]]
+        gt = decode_depth(panels[r].depth_gt, "png16_mm") if panels[r].depth_gt is not None else None
+        cells.append(colorize_depth(gt) if gt is not None else np.zeros((8, 8, 3), np.uint8))
+        for m in methods:
+            if m != "raw_comics":
+                cells.append(predictions["translations"][m][r])
+            cells.append(colorize_depth(predictions["depth"][m][r], cmap=cmap))
+        for c, (ax, cell) in enumerate(zip(axes[r], cells)):
+            ax.imshow(np.clip(cell, 0, 1) if cell.dtype != np.uint8 else cell)
+            ax.axis("off")
+            if r == 0:
+                ax.set_title(cols[c].replace("approach1_", "A1 "), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def geometry_figure(check: Mapping[str, Any], output: str, size: float = 2.0):
+    """Natural sources, their comics translations and the depth predicted on each (near = bright)."""
+    from comicdepth_tf.viz import _plt, colorize_depth
+
+    plt = _plt()
+    cmap = "magma" if output == "inverse" else "magma_r"
+    sources, translated, d_src, d_tr = check["examples"]
+    n = len(sources)
+    fig, axes = plt.subplots(4, n, figsize=(size * n, size * 4), squeeze=False)
+    rows = [("natural", sources), ("→ comics", translated), ("depth(natural)", [colorize_depth(d, cmap=cmap) for d in d_src]),
+            ("depth(comics)", [colorize_depth(d, cmap=cmap) for d in d_tr])]
+    for r, (name, images) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(images[c] if images[c].dtype == np.uint8 else np.clip(images[c], 0, 1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+            if r == 3:
+                ax.set_xlabel(f"ρ = {check['per_image'][c]:.2f}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def scores_table(scores: Mapping[str, Mapping[str, float]]):
+    """The approach-1 scores as a pandas DataFrame (one row per method)."""
+    import pandas as pd
+
+    columns = ["abs_rel", "delta1", "inter", "intra", "dense_images", "inter_images", "intra_images"]
+    return pd.DataFrame([{"method": m, **{c: s.get(c) for c in columns}} for m, s in scores.items()]).set_index("method")
+
+
+def timer() -> dict[str, float]:
+    """Wall and process CPU time now (for the notebook's cost report)."""
+    return {"wall": time.perf_counter(), "cpu": time.process_time()}
+
+
+def elapsed(start: Mapping[str, float]) -> dict[str, float]:
+    """Wall and CPU seconds since :func:`timer`."""
+    now = timer()
+    return {"wall_seconds": round(now["wall"] - start["wall"], 1), "cpu_seconds": round(now["cpu"] - start["cpu"], 1)}

@@ -1,0 +1,366 @@
+"""Training loop of the GAN models (:class:`~comicdepth_tf.models.cyclegan.CycleGAN`, ``AddTextGAN``).
+
+:func:`fit_cyclegan` trains into a run folder, resumable like the depth model
+(:mod:`comicdepth_tf.training`)::
+
+    run_dir/
+      config.json                     the run's configuration (written at the start of a fresh run)
+      checkpoint.weights.h5           every network, both optimizers, the image pools and the
+                                      epoch counter, after the last finished epoch
+      state.json                      {"epoch": epochs finished, "epochs", "steps_per_epoch", …}
+      generator_*.keras, discriminator_*.keras   the networks after the last finished epoch
+                                      (plain functional models: load without custom_objects)
+      history.csv                     one row per epoch (losses, val_cycle_l1, val_identity_l1, lr)
+      samples/epoch_XXX.png           sample grid per epoch (input, translation, reconstruction)
+
+Every file is written atomically at the end of each epoch. The checkpoint holds its own epoch
+counter, so even a crash between the checkpoint and ``state.json`` resumes from the epoch the
+weights belong to. The model is rebuilt from a *builder* and the checkpoint loaded into it; the
+learning-rate schedule is the one planned at the start of the run (``state.json`` keeps the plan).
+
+:func:`unpaired_dataset` zips independently shuffled domains into the ``(natural, comics[,
+mask])`` batches the models train on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from comicdepth_tf.errors import ParameterError
+from comicdepth_tf.io import atomic_write_json, read_json
+from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, _truncate_history, read_history
+
+CHECKPOINT_FILE = "checkpoint.weights.h5"
+CONFIG_FILE = "config.json"
+SAMPLES_DIR = "samples"
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+def domain_dataset(samples: Sequence[Mapping[str, Any]], *, size: int, batch_size: int, train: bool, seed: int = 0,
+                   with_mask: bool = False, cache: bool | None = None):
+    """One image domain as a ``tf.data.Dataset`` of ``(B, size, size, 3)`` batches in ``[0, 1]``.
+
+    Built on :func:`comicdepth_tf.data.pipelines.make_dataset` (images are resized to the square
+    training size). Training sets are shuffled, repeated and jittered (horizontal flip and
+    zoom-crop up to 1.12×, the paper's "resize to 286, crop 256"); batches keep a static size.
+
+    Args:
+        samples: dicts with ``image`` (and ``text_mask`` when ``with_mask``).
+        size: side in pixels.
+        batch_size: images per batch.
+        train: training pipeline (shuffle, repeat, jitter) or evaluation (in order, once).
+        seed: seed of shuffling and jitter.
+        with_mask: also yield the ``text_mask`` as ``(B, size, size, 1)``: elements become pairs.
+        cache: keep decoded, resized images in memory (default: for training sets, which repeat).
+    """
+    from comicdepth_tf.data.augment import AugmentConfig
+    from comicdepth_tf.data.pipelines import make_dataset
+
+    keys = {"image": "image", "text_mask": "mask"} if with_mask else {"image": "image"}
+    augment = AugmentConfig.geometric_only(scale_prob=1.0, scale_range=(1.0, 1.12)) if train else None
+    ds = make_dataset(list(samples), keys=keys, size=(size, size), batch_size=batch_size, shuffle=train,
+                      augment=augment, seed=seed, cache=train if cache is None else cache, repeat=train,
+                      drop_remainder=True)
+    if with_mask:
+        return ds.map(lambda e: (e["image"], e["text_mask"]))
+    return ds.map(lambda e: e["image"])
+
+
+def unpaired_dataset(*domains):
+    """Zip domain datasets into tuples ``(natural, comics)`` or ``(natural, comics, mask)``.
+
+    Each argument is a dataset from :func:`domain_dataset`; a dataset of ``(image, mask)``
+    pairs contributes both. Training domains repeat, so the zip never ends (give
+    ``steps_per_epoch``); evaluation domains stop at the shortest one.
+    """
+    import tensorflow as tf
+
+    def flatten(*parts):
+        out = []
+        for part in parts:
+            out.extend(part if isinstance(part, tuple) else (part,))
+        return tuple(out)
+
+    return tf.data.Dataset.zip(tuple(domains)).map(flatten)
+
+
+def take_batch(dataset) -> tuple:
+    """The first element of a dataset as a tuple of NumPy arrays (the per-epoch sample batch)."""
+    import tensorflow as tf
+
+    from comicdepth_tf.data.pipelines import data_errors
+
+    with data_errors():
+        for element in dataset.take(1):
+            return tuple(np.asarray(t) for t in tf.nest.flatten(element))
+    raise ParameterError("the dataset is empty")
+
+
+# --------------------------------------------------------------------------------------------
+# Callbacks
+# --------------------------------------------------------------------------------------------
+
+
+def save_networks(model, run_dir: str | os.PathLike) -> dict[str, Path]:
+    """Save each network of a GAN as ``<run_dir>/<file>.keras`` (atomic); returns the paths."""
+    from comicdepth_tf.models.cyclegan import network_files
+    from comicdepth_tf.models.registry import atomic_save_keras
+
+    run_dir = Path(run_dir)
+    networks = model.networks()
+    return {name: atomic_save_keras(networks[name], run_dir / file) for name, file in network_files(model).items()}
+
+
+def _atomic_save_weights(model, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name.split('.')[0]}.{os.getpid()}.tmp.weights.h5")
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
+    """A callback saving the checkpoint, the networks and ``state.json`` after every epoch.
+
+    Args:
+        run_dir: the run folder.
+        plan: the run's plan (epochs, steps per epoch, schedule), recorded in ``state.json``.
+    """
+    import keras
+
+    run_dir = Path(run_dir)
+
+    class GANCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.epochs_done.assign(epoch + 1)
+            _atomic_save_weights(self.model, run_dir / CHECKPOINT_FILE)
+            save_networks(self.model, run_dir)
+            logs = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+            atomic_write_json(run_dir / STATE_FILE, {"epoch": epoch + 1, **plan, "logs": logs})
+
+    return GANCheckpoint()
+
+
+def make_lr_logger():
+    """Adds the generators' learning rate to the epoch logs (so ``history.csv`` has it)."""
+    import keras
+
+    class GANLearningRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                opt = self.model.generator_optimizer
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(opt.learning_rate))
+
+    return GANLearningRate()
+
+
+def sample_grid_image(rows: Sequence[tuple[str, Any]], n: int | None = None, scale: int | None = None,
+                      label_width: int = 120):
+    """A mosaic with one row per ``(name, images)`` pair, one column per image, names on the left.
+
+    Drawn with NumPy and OpenCV (not Matplotlib): it runs after every epoch.
+
+    Args:
+        rows: ``(row title, (B, H, W, 3|1) in [0, 1])`` pairs with equal H and W.
+        n: columns drawn (default: the whole batch).
+        scale: nearest-neighbour magnification of each image; default: to at least 128 px.
+        label_width: pixels of the title strip.
+
+    Returns:
+        RGB uint8 image.
+    """
+    import cv2
+
+    arrays = [(name, np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)) for name, images in rows]
+    cols = min(a.shape[0] for _, a in arrays)
+    cols = cols if n is None else min(n, cols)
+    scale = max(1, 128 // arrays[0][1].shape[1]) if scale is None else int(scale)
+    pad = 2
+    strips = []
+    for name, images in arrays:
+        if images.shape[-1] == 1:
+            images = np.repeat(images, 3, axis=-1)
+        cells = [np.kron(images[c], np.ones((scale, scale, 1), np.float32)) for c in range(cols)]
+        h = cells[0].shape[0]
+        row = np.full((h + 2 * pad, label_width + cols * (cells[0].shape[1] + pad) + pad, 3), 255, np.uint8)
+        cv2.putText(row, name, (4, h // 2 + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        for c, cell in enumerate(cells):
+            x = label_width + pad + c * (cell.shape[1] + pad)
+            row[pad : pad + h, x : x + cell.shape[1]] = (cell * 255.0).round().astype(np.uint8)
+        strips.append(row)
+    return np.concatenate(strips, axis=0)
+
+
+def make_sample_grids(run_dir, batch: tuple, n: int = 4):
+    """A callback writing :meth:`sample_rows` of a fixed batch after every epoch to ``samples/epoch_XXX.png``."""
+    import keras
+    import tensorflow as tf
+
+    from comicdepth_tf.io import write_image
+
+    out = Path(run_dir) / SAMPLES_DIR
+    tensors = tuple(tf.convert_to_tensor(part) for part in batch)
+
+    class SampleGrids(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rows = self.model.sample_rows(tensors)
+            write_image(out / f"epoch_{epoch + 1:03d}.png", sample_grid_image(rows, n=n))
+
+    return SampleGrids()
+
+
+def sample_grids(run_dir) -> list[Path]:
+    """The per-epoch sample grids of a run, in epoch order."""
+    return sorted((Path(run_dir) / SAMPLES_DIR).glob("epoch_*.png"))
+
+
+# --------------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GANFitResult:
+    """What :func:`fit_cyclegan` returns.
+
+    Attributes:
+        model: the trained GAN (last epoch).
+        history: every epoch of the run so far (from ``history.csv``).
+        run_dir: the run folder.
+        initial_epoch: the epoch this call started from (0 for a fresh run).
+        epochs_completed: epochs finished in total.
+        seconds: wall time of this call's training.
+        state: ``state.json``.
+    """
+
+    model: Any
+    history: dict[str, list[float]]
+    run_dir: Path
+    initial_epoch: int
+    epochs_completed: int
+    seconds: float
+    state: dict = field(default_factory=dict)
+
+
+def fit_cyclegan(
+    build: Callable[[], Any],
+    train_ds,
+    val_ds=None,
+    *,
+    run_dir: str | os.PathLike,
+    epochs: int,
+    steps_per_epoch: int,
+    learning_rate: float = 2e-4,
+    beta_1: float = 0.5,
+    decay_epochs: int | None = None,
+    config: Mapping[str, Any] | None = None,
+    sample_batch: tuple | None = None,
+    n_samples: int = 4,
+    resume: bool = True,
+    seed: int | None = None,
+    run_eagerly: bool = False,
+    extra_callbacks: Sequence = (),
+    verbose: int | str = 0,
+) -> GANFitResult:
+    """Train a GAN model (CycleGAN or AddTextGAN) into ``run_dir``, resumable.
+
+    Args:
+        build: ``() -> model``, an uncompiled GAN (e.g. ``lambda: build_cyclegan("simple", …)``),
+            called for fresh and resumed runs alike (the checkpoint is then loaded into it).
+        train_ds: repeated training batches (see :func:`unpaired_dataset`), static batch size.
+        val_ds: finite validation batches, or None.
+        run_dir: the run folder (created).
+        epochs: total epochs of the run (a resumed run counts the finished ones).
+        steps_per_epoch: steps per epoch (the training dataset repeats forever).
+        learning_rate: initial Adam rate of both optimizers (2e-4).
+        beta_1: Adam's beta_1 (0.5).
+        decay_epochs: final epochs of linear decay to 0; default ``epochs // 2``.
+        config: JSON-serialisable run configuration, written to ``config.json`` on a fresh start.
+        sample_batch: a fixed batch (tuple of arrays) drawn after each epoch, or None.
+        n_samples: images per sample-grid row.
+        resume: continue from ``checkpoint.weights.h5`` when the run has one; ``False`` starts
+            over (and overwrites the history).
+        seed: ``keras.utils.set_random_seed`` before building.
+        run_eagerly: run the steps eagerly: no graph tracing (seconds per model), slower
+            steps; for tests and debugging.
+        extra_callbacks: more Keras callbacks (run after the checkpoint of each epoch).
+        verbose: passed to ``Model.fit``.
+
+    Returns:
+        A :class:`GANFitResult`.
+    """
+    import keras
+
+    from comicdepth_tf.data.pipelines import data_errors
+    from comicdepth_tf.models.cyclegan import make_gan_schedule
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not callable(build):
+        raise ParameterError("build must be a function returning an uncompiled GAN model")
+    state = None
+    if resume and (run_dir / CHECKPOINT_FILE).exists() and (run_dir / STATE_FILE).exists():
+        state = read_json(run_dir / STATE_FILE)
+    if state is None:
+        for stale in (STATE_FILE, CHECKPOINT_FILE, HISTORY_FILE):
+            (run_dir / stale).unlink(missing_ok=True)
+        plan = {"epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch), "learning_rate": float(learning_rate),
+                "beta_1": float(beta_1), "decay_epochs": int(epochs // 2 if decay_epochs is None else decay_epochs)}
+        if config is not None:
+            atomic_write_json(run_dir / CONFIG_FILE, {**dict(config), "plan": plan})
+    else:
+        plan = {k: state[k] for k in ("epochs", "steps_per_epoch", "learning_rate", "beta_1", "decay_epochs")}
+        if epochs > plan["epochs"] and plan["decay_epochs"] > 0:
+            warnings.warn(f"{run_dir}: resuming to {epochs} epochs, but the learning rate planned at the start "
+                          f"decays to 0 after epoch {plan['epochs']}: later epochs do not learn", stacklevel=2)
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    model = build()
+
+    def adam():
+        schedule = make_gan_schedule(plan["learning_rate"], plan["epochs"], plan["steps_per_epoch"], plan["decay_epochs"])
+        return keras.optimizers.Adam(schedule, beta_1=plan["beta_1"])
+
+    model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)
+    initial_epoch = 0
+    if state is not None:
+        model.load_weights(run_dir / CHECKPOINT_FILE)
+        initial_epoch = int(keras.ops.convert_to_numpy(model.epochs_done))
+
+    started = time.perf_counter()
+    if initial_epoch < epochs:
+        if state is not None:
+            _truncate_history(run_dir, initial_epoch)
+        callbacks = [make_lr_logger(), keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=state is not None),
+                     make_gan_checkpoint(run_dir, plan)]
+        if sample_batch is not None:
+            callbacks.append(make_sample_grids(run_dir, sample_batch, n_samples))
+        callbacks.extend(extra_callbacks)
+        with data_errors():
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - started
+    final = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
+    return GANFitResult(model=model, history=read_history(run_dir), run_dir=run_dir, initial_epoch=initial_epoch,
+                        epochs_completed=int(final.get("epoch", initial_epoch)), seconds=seconds, state=final)
+
+
+def load_run_config(run_dir: str | os.PathLike) -> dict:
+    """``config.json`` of a GAN run (``{}`` when absent)."""
+    path = Path(run_dir) / CONFIG_FILE
+    return read_json(path) if path.exists() else {}

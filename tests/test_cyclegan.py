@@ -1,0 +1,362 @@
+"""CycleGAN networks, losses, image pool, GAN training loop (resume), translation and approach 1."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from comicdepth_tf import cyclegan_experiment as ce  # noqa: E402
+from comicdepth_tf import gan_training as gt  # noqa: E402
+from comicdepth_tf import translate  # noqa: E402
+from comicdepth_tf.data.formats.ordering import OrderingPoints  # noqa: E402
+from comicdepth_tf.errors import DataFormatError, ParameterError  # noqa: E402
+from comicdepth_tf.models import cyclegan as cg  # noqa: E402
+
+TINY = dict(image_size=32, filters=4, residual_blocks=1, disc_filters=4, disc_layers=2, pool_size=4)
+
+
+def _rand(shape, seed=0):
+    return np.random.default_rng(seed).random(shape).astype("float32")
+
+
+# --------------------------------------------------------------------------- layers and networks
+
+
+def test_reflection_padding_mirrors_the_border_and_round_trips_its_config():
+    x = np.arange(12, dtype="float32").reshape(1, 3, 4, 1)
+    layer = cg.ReflectionPadding2D((1, 2))
+    out = np.asarray(layer(x))
+    np.testing.assert_array_equal(out[0, ..., 0], np.pad(x[0, ..., 0], ((1, 1), (2, 2)), mode="reflect"))
+    assert layer.compute_output_shape((None, 3, 4, 1)) == (None, 5, 8, 1)
+    assert cg.ReflectionPadding2D.from_config(layer.get_config()).padding == (1, 2)
+
+
+def test_patchgan_receptive_field_is_70_with_three_layers_and_scores_one_per_patch():
+    assert cg.patchgan_receptive_field(3) == 70
+    assert cg.patchgan_receptive_field(2) == 34
+    disc = cg.build_patchgan_discriminator(4, filters=4, layers=3)
+    assert disc(np.zeros((2, 64, 64, 4), "float32")).shape == (2, 8, 8, 1)
+
+
+def test_generator_keeps_size_and_range_and_reloads_without_custom_objects(tmp_path):
+    from model_checks import check_model
+
+    gen = cg.build_resnet_generator(filters=4, residual_blocks=1)
+    assert sum(isinstance(layer, keras.layers.GroupNormalization) and layer.groups == 4 for layer in gen.layers) >= 1
+    (out,) = check_model(gen, _rand((2, 32, 32, 3)), tmp_path)
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert cg.default_residual_blocks(256) == 9 and cg.default_residual_blocks(64) == 3
+
+
+def test_generators_need_a_size_their_stages_divide():
+    with pytest.raises(ParameterError, match="multiple of 4"):
+        cg.build_cyclegan("simple", **{**TINY, "image_size": 30})
+    with pytest.raises(ParameterError, match="depth_model"):
+        cg.build_cyclegan("depth_aware", **TINY)
+    with pytest.raises(ParameterError, match="build_add_text_gan"):
+        cg.build_cyclegan("add_text", **TINY)
+
+
+# --------------------------------------------------------------------------- losses and schedule
+
+
+def test_losses_match_hand_computed_values():
+    # D: 0.5 * (mean((1-1)², (0.5-1)²) + mean(0², 0.5²)) = 0.5 * (0.125 + 0.125)
+    assert float(cg.lsgan_discriminator_loss(np.array([1.0, 0.5]), np.array([0.0, 0.5]))) == pytest.approx(0.125)
+    assert float(cg.lsgan_generator_loss(np.array([0.5, 1.0]))) == pytest.approx(0.125)
+    assert float(cg.l1(np.array([0.0, 1.0]), np.array([0.5, 0.5]))) == pytest.approx(0.5)
+    a = np.zeros((1, 2, 2, 3), "float32")
+    b = np.full((1, 2, 2, 3), 0.5, "float32")
+    b[0, 0, 0] = 1.0
+    mask = np.zeros((1, 2, 2, 1), "float32")
+    mask[0, 0, 0] = 1.0
+    assert float(cg.masked_l1(a, b, mask)) == pytest.approx(1.0)
+    assert float(cg.masked_l1(a, b, 1.0 - mask)) == pytest.approx(0.5)
+    assert float(cg.masked_l1(a, b, np.zeros_like(mask))) == 0.0
+    assert float(cg.cyclegan_generator_loss(1.0, 0.1, 0.2)) == pytest.approx(1.0 + 10 * 0.1 + 5 * 0.2)
+    assert float(cg.add_text_generator_loss(1.0, 0.1, 0.2, 0.3)) == pytest.approx(1.0 + 0.3 + 0.6 + 1.5)
+
+
+def test_train_step_losses_follow_the_cyclegan_objective():
+    gan = cg.build_cyclegan("simple", **TINY, seed=0)
+    gan.compile(run_eagerly=True)
+    natural, comics = _rand((2, 32, 32, 3), 1), _rand((2, 32, 32, 3), 2)
+    # Validation cycle L1 by hand, from the networks themselves.
+    g, f = gan.natural2comics, gan.comics2natural
+    cycle_n = np.abs(natural - np.asarray(f(g(natural)))).mean()
+    cycle_c = np.abs(comics - np.asarray(g(f(comics)))).mean()
+    logs = gan.test_step((natural, comics))
+    assert float(logs["cycle_natural_l1"]) == pytest.approx(cycle_n, rel=1e-5)
+    assert float(logs["cycle_l1"]) == pytest.approx((cycle_n + cycle_c) / 2, rel=1e-5)
+    gan.reset_metrics()
+    logs = {k: float(v) for k, v in gan.train_step((natural, comics)).items()}
+    # Sums over both directions: 10 · (2 · mean cycle) + 5 · (2 · mean identity).
+    assert logs["g_loss"] == pytest.approx(logs["adv_loss"] + 20 * logs["cycle_l1"] + 10 * logs["identity_l1"], rel=1e-5)
+    assert all(math.isfinite(v) for v in logs.values())
+
+
+def test_constant_then_linear_decay_schedule():
+    schedule = cg.make_gan_schedule(2e-4, epochs=4, steps_per_epoch=10, decay_epochs=2)
+    lr = [float(schedule(s)) for s in (0, 20, 30, 40, 50)]
+    assert lr == pytest.approx([2e-4, 2e-4, 1e-4, 0.0, 0.0])
+    assert float(cg.ConstantThenLinearDecay.from_config(schedule.get_config())(30)) == pytest.approx(1e-4)
+    with pytest.raises(ParameterError):
+        cg.make_gan_schedule(2e-4, epochs=2, steps_per_epoch=10, decay_epochs=3)
+
+
+# --------------------------------------------------------------------------- image pool
+
+
+def _images(values):
+    return np.asarray(values, "float32").reshape(-1, 1, 1, 1) * np.ones((1, 2, 2, 1), "float32")
+
+
+def test_image_pool_fills_then_swaps_with_probability_one_half():
+    pool = cg.ImagePool(pool_size=5, image_shape=(2, 2, 1), seed=3)
+    # Filling: every image is stored and returned as it is.
+    first = np.asarray(pool(_images([1, 2, 3])))
+    np.testing.assert_array_equal(first, _images([1, 2, 3]))
+    np.testing.assert_array_equal(np.asarray(pool(_images([4, 5]))), _images([4, 5]))
+    assert int(pool.count) == 5
+    assert sorted(np.asarray(pool.images)[:, 0, 0, 0].tolist()) == [1, 2, 3, 4, 5]
+    # Full: each new image (values 100+) comes back itself or is swapped for a stored, older one.
+    past = 0
+    queries = 240
+    for k in range(queries // 4):
+        new = 100 + 4 * k + np.arange(4)
+        out = np.asarray(pool(_images(new)))[:, 0, 0, 0]
+        assert np.all((out == new) | (out < new)), "the pool returned an image from the future"
+        past += int((out != new).sum())
+    share = past / queries
+    assert 0.38 < share < 0.62, share  # binomial(240, 0.5): sd 0.032
+    assert int(pool.count) == 5
+
+
+def test_image_pool_in_a_graph_and_disabled():
+    pool = cg.ImagePool(pool_size=2, image_shape=(2, 2, 1), seed=0)
+    step = tf.function(lambda x: pool(x))
+    np.testing.assert_array_equal(np.asarray(step(tf.constant(_images([7, 8])))), _images([7, 8]))
+    assert int(pool.count) == 2
+    off = cg.ImagePool(pool_size=0, image_shape=(2, 2, 1))
+    np.testing.assert_array_equal(np.asarray(off(_images([1, 2]))), _images([1, 2]))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_ordering_accuracy_hand_computed():
+    # Object 1 (nearest) has two parts, object 2 one point.
+    points = OrderingPoints(l1=np.array([1, 1, 2]), l2=np.array([1, 2, 1]), x=np.array([0, 1, 2]), y=np.array([0, 0, 0]))
+    depth = np.array([[1.0, 2.0, 1.5]])  # metres: point 2 (l1=1, l2=2) is farther than point 3 (l1=2)
+    acc = ce.ordering_accuracy(depth, points, larger_is_nearer=False)
+    # inter pairs: (p1, p3) correct (1.0 < 1.5), (p2, p3) wrong; intra pair (p1, p2) correct.
+    assert acc == {"inter": 0.5, "inter_pairs": 2, "intra": 1.0, "intra_pairs": 1}
+    inverse = ce.ordering_accuracy(1.0 / depth, points, larger_is_nearer=True)
+    assert inverse["inter"] == 0.5 and inverse["intra"] == 1.0
+    tie = ce.ordering_accuracy(np.ones((1, 3)), points)
+    assert tie["inter"] == 0.0 and tie["intra"] == 0.0  # ties are wrong
+    single = OrderingPoints(l1=np.array([1]), l2=np.array([1]), x=np.array([0]), y=np.array([0]))
+    assert math.isnan(ce.ordering_accuracy(depth, single)["inter"])
+    mean = ce.mean_ordering_accuracy([depth, np.ones((1, 3))], [type("P", (), {"points": points})] * 2, False)
+    assert mean["inter"] == pytest.approx(0.25) and mean["inter_images"] == 2
+
+
+def test_spearman_and_geometry_check_with_an_identity_generator(tmp_path):
+    assert ce.spearman(np.arange(10), np.arange(10) ** 2) == pytest.approx(1.0)
+    assert ce.spearman(np.arange(10), -np.arange(10)) == pytest.approx(-1.0)
+    assert math.isnan(ce.spearman(np.ones(4), np.arange(4)))
+    from comicdepth_tf import io
+
+    samples = []
+    for i in range(3):
+        image = (np.random.default_rng(i).random((24, 40, 3)) * 255).astype(np.uint8)
+        samples.append({"name": f"n{i}", "image": str(io.write_image(tmp_path / f"n{i}.png", image))})
+    # A "depth model" with no constant output: mean colour plus row index.
+    depth_fn = lambda x, training=False: tf.reduce_mean(x, -1, keepdims=True) + tf.cast(  # noqa: E731
+        tf.range(tf.shape(x)[1])[None, :, None, None], tf.float32)
+    check = ce.geometry_check(lambda x, training=False: x, ce.DepthSource(depth_fn, tmp_path, 16, "metric"),
+                              samples, size=16)
+    assert check["n_images"] == 3 and check["spearman_min"] == pytest.approx(1.0)
+
+
+def test_text_free_crops_avoid_the_mask(tmp_path):
+    from comicdepth_tf import io
+
+    image = (np.random.default_rng(0).random((40, 70, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((40, 70), np.uint8)
+    mask[:, :35] = 255
+    sample = {"name": "p", "image": str(io.write_image(tmp_path / "p.png", image)),
+              "text_mask": str(io.write_image(tmp_path / "m.png", mask))}
+    (crop,) = ce.text_free_crops_from_masks([sample], tmp_path / "out", min_size=16)
+    cut = io.read_image(crop["image"])
+    assert cut.shape[0] == cut.shape[1] >= 16
+    # The crop is a piece of the right (text-free) half: find it there.
+    right = image[:, 35:]
+    side = cut.shape[0]
+    found = any(np.array_equal(right[y : y + side, x : x + side], cut)
+                for y in range(40 - side + 1) for x in range(35 - side + 1))
+    assert found
+    with pytest.raises(ParameterError, match="text_mask"):
+        ce.text_free_crops_from_masks([{"name": "q", "image": sample["image"]}], tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- training loop and resume
+
+
+def test_sample_grid_image_lays_out_rows_and_columns():
+    images = _rand((3, 8, 8, 3))
+    mask = np.ones((3, 8, 8, 1), "float32")
+    grid = gt.sample_grid_image([("a", images), ("mask", mask)], n=2)
+    # scale 16 (to 128 px), 2 px padding, a 120 px title strip
+    assert grid.shape == (2 * (128 + 4), 120 + 2 * (128 + 2) + 2, 3) and grid.dtype == np.uint8
+    np.testing.assert_array_equal(grid[2:18:16, 122:138:16], (images[0, :1, :1] * 255).round().astype(np.uint8))
+    assert (grid[132 + 2 : 132 + 130, 122:250] == 255).all()  # the mask row is white
+
+
+def _memory_data(n=2, size=32):
+    natural, comics = _rand((n, size, size, 3), 1), _rand((n, size, size, 3), 2)
+    train = tf.data.Dataset.from_tensor_slices((natural, comics)).repeat().batch(2, drop_remainder=True)
+    val = tf.data.Dataset.from_tensor_slices((natural, comics)).batch(2)
+    return train, val, (natural[:2], comics[:2])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_continues_the_epoch_count(tmp_path):
+    train, val, batch = _memory_data()
+    build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
+    common = dict(run_dir=tmp_path / "run", steps_per_epoch=1, run_eagerly=True)
+
+    class StopAtSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise _Interrupt()
+
+    with pytest.raises(_Interrupt):
+        gt.fit_cyclegan(build, train, val, epochs=3, config={"image_size": 32}, sample_batch=batch, **common,
+                        extra_callbacks=[StopAtSecondEpoch()])
+    saved = translate.load_generator(tmp_path / "run", "natural2comics").get_weights()
+    # Nothing left to do at epochs=1: the checkpoint is loaded as it was saved.
+    done = gt.fit_cyclegan(build, train, val, epochs=1, **common)
+    assert done.initial_epoch == 1 and done.epochs_completed == 1
+    for a, b in zip(done.model.natural2comics.get_weights(), saved):
+        np.testing.assert_array_equal(a, b)
+    resumed = gt.fit_cyclegan(build, train, val, epochs=2, **common)
+    assert resumed.initial_epoch == 1 and resumed.epochs_completed == 2
+    assert resumed.history["epoch"] == [0.0, 1.0]
+    assert int(resumed.model.generator_optimizer.iterations) == 2
+    assert int(resumed.model.pool_natural.count) == 4  # the pool came back (2 + 2 images)
+    assert resumed.state["epochs"] == 3  # the schedule planned at the start
+    assert len(gt.sample_grids(tmp_path / "run")) == 1
+    assert gt.load_run_config(tmp_path / "run")["plan"]["decay_epochs"] == 1
+
+
+# --------------------------------------------------------------------------- variants end to end
+
+
+@pytest.fixture(scope="module")
+def depth_run(tmp_path_factory):
+    from comicdepth_tf.models.depth_unet import build_depth_unet
+    from comicdepth_tf.models.registry import save_model
+
+    run = tmp_path_factory.mktemp("depth") / "tiny"
+    save_model(build_depth_unet("tiny", decoder_filters=(8, 8, 8, 8)), run, {"image_size": 32})
+    return run
+
+
+@pytest.fixture(scope="module")
+def trained(smoke_data, depth_run, tmp_path_factory):
+    """Each variant trained one short epoch on the embedded smoke data."""
+    root = tmp_path_factory.mktemp("cyclegan")
+    domains = ce.load_domains("smoke", data_root=smoke_data, need_text_free=True, work_dir=root / "text_free",
+                              crop_min_size=16)
+    depth = ce.resolve_depth_model(str(depth_run))
+    runs, results = {}, {}
+    for variant in ce.VARIANTS:
+        base = translate.load_generator(runs["without_text"], "natural2comics") if variant == "add_text" else None
+        runs[variant] = root / variant
+        results[variant] = ce.train_variant(
+            variant, domains, run_dir=runs[variant], **{k: v for k, v in TINY.items()}, batch_size=2, epochs=1,
+            steps_per_epoch=1, depth=depth, base_generator=base, val_limit=2, run_eagerly=True, n_samples=2)
+    return {"domains": domains, "depth": depth, "runs": runs, "results": results}
+
+
+def test_domains_of_the_embedded_data(trained):
+    counts = trained["domains"].counts()
+    assert all(n > 0 for n in counts.values()), counts
+    assert all("text_mask" in s for s in trained["domains"].comics_train)
+    assert trained["depth"].size == 32 and trained["depth"].output == "metric"
+
+
+@pytest.mark.parametrize("variant", ce.VARIANTS)
+def test_each_variant_trains_saves_and_reloads(trained, variant):
+    result = trained["results"][variant]
+    run = trained["runs"][variant]
+    assert result.epochs_completed == 1
+    key = "val_outside_l1" if variant == "add_text" else "val_cycle_l1"
+    assert math.isfinite(result.history[key][0])
+    assert (run / gt.CHECKPOINT_FILE).is_file() and len(gt.sample_grids(run)) == 1
+    config = gt.load_run_config(run)
+    assert config["variant"] == variant and config["image_size"] == 32
+    images = _rand((2, 32, 32, 3), 5)
+    if variant == "add_text":
+        gen = translate.load_generator(run, "add_text")
+        out = np.asarray(gen([images, np.zeros((2, 32, 32, 1), "float32"), images]))
+        assert out.shape == (2, 32, 32, 3) and np.isfinite(out).all()
+        return
+    if variant == "depth_aware":
+        disc = keras.saving.load_model(run / cg.CYCLEGAN_FILES["discriminator_natural"])
+        assert disc.input_shape[-1] == 4
+    for direction in translate.DIRECTIONS:
+        out = np.asarray(translate.load_generator(run, direction)(images))
+        assert out.shape == images.shape and np.isfinite(out).all()
+
+
+def test_translate_any_size_and_approach1(trained):
+    gen = translate.load_generator(trained["runs"]["simple"], "comics2natural")
+    images = [(_rand((30, 50, 3)) * 255).astype(np.uint8), _rand((20, 20, 3))]
+    out = translate.translate_images(gen, images, size=32)
+    assert [o.shape for o in out] == [(30, 50, 3), (20, 20, 3)]
+    assert all(o.min() >= 0 and o.max() <= 1 for o in out)
+    depth = translate.comics_to_depth(images, gen, trained["depth"].model, size=32)
+    assert [d.shape for d in depth] == [(30, 50), (20, 20)] and all(np.isfinite(d).all() for d in depth)
+    panels = trained["domains"].eval_panels[:2]
+    scores, preds = ce.evaluate_approach1(panels, trained["depth"], {"simple": (gen, 32)})
+    assert set(scores) == {"raw_comics", "approach1_simple"}
+    for s in scores.values():
+        assert math.isfinite(s["abs_rel"]) and s["dense_images"] == 2 and 0.0 <= s["inter"] <= 1.0
+    assert preds["translations"]["approach1_simple"][0].shape == (32, 32, 3)
+    assert set(ce.winners(scores)) == {"abs_rel", "delta1", "inter", "intra"}
+
+
+def test_translate_cli(trained, tmp_path, capsys):
+    from comicdepth_tf import io
+    from comicdepth_tf.cli import main
+
+    for i in range(2):
+        io.write_image(tmp_path / "in" / f"c{i}.png", (_rand((24, 36, 3), i) * 255).astype(np.uint8))
+    code = main(["translate", str(tmp_path / "in"), "--run", str(trained["runs"]["simple"]), "--out",
+                 str(tmp_path / "out"), "--depth-run", str(trained["depth"].run_dir)])
+    assert code == 0
+    assert io.read_image(tmp_path / "out" / "c0.png").shape == (24, 36, 3)
+    assert io.read_depth_png16(tmp_path / "out" / "c1_depth.png").shape == (24, 36)
+    assert (tmp_path / "out" / "c1_depth_vis.png").is_file()
+    assert main(["translate", str(tmp_path / "in"), "--run", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 1
+    assert "a run folder" in capsys.readouterr().err
+
+
+def test_missing_text_masks_are_named(tmp_path):
+    from comicdepth_tf import io
+
+    io.write_image(tmp_path / "comics" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(DataFormatError, match="a.png"):
+        ce._with_masks(ce._folder_samples(tmp_path / "comics"), tmp_path / "masks")
