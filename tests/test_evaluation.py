@@ -1,0 +1,180 @@
+"""Evaluation stage logic: run discovery, missing rows, scores from saved maps and models, outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pytest
+
+from comicdepth_tf import evaluation as E
+from comicdepth_tf import metrics, submission
+from comicdepth_tf.data.formats import ai4va
+from comicdepth_tf.data.formats.rgbd import decode_depth
+from comicdepth_tf.errors import DataFormatError, ParameterError
+
+
+@pytest.fixture(scope="module")
+def data(smoke_data):
+    sets = E.load_eval_sets(smoke_data, "val")
+    return {"root": smoke_data, "sets": sets, "ai4va": ai4va.load_ai4va_splits(smoke_data),
+            "gt": {i.stem: decode_depth(i.depth_gt, i.depth_codec) for i in sets["panels_val"].items}}
+
+
+def test_eval_sets_of_the_embedded_dataset(data):
+    panels, natural = data["sets"]["panels_val"], data["sets"][E.NATURAL_SET]
+    assert len(panels) > 0 and all(i.points is not None and i.depth_gt is not None for i in panels.items)
+    assert len(natural) > 0 and all(i.points is None and i.depth_gt is not None for i in natural.items)
+
+
+def test_every_configuration_is_missing_without_runs(tmp_path, data):
+    refs = E.find_runs("smoke", models_root=tmp_path)
+    assert list(refs) == [c.name for c in E.CONFIGURATIONS]
+    assert all(r.run_dir is None for name, r in refs.items())
+    msg = refs["approach2_simple"].missing
+    assert msg.startswith("missing:") and "40_comics_depth" in msg
+    assert str(tmp_path / "configurations" / "smoke.json") in msg
+    assert "latest-smoke.json" in refs["natural_irv2"].missing
+    ev = E.evaluate_all(refs, data["sets"], data["ai4va"])
+    table = ev.table.set_index("configuration")
+    assert list(table.index) == [c.name for c in E.CONFIGURATIONS]  # nothing dropped
+    assert all(s.startswith("missing:") for s in table["status"].drop("ai4va_constant"))
+    assert table.loc["ai4va_constant", "status"] == "ok"  # training means, computed here
+    path, used = E.write_submission(ev, data["ai4va"]["test"], tmp_path / "submission.csv")
+    assert used == "ai4va_constant"
+    assert len(submission.read_predictions(path, data["ai4va"]["test"])) == len(data["ai4va"]["test"].segments)
+
+
+def test_discovery_order_runs_pointer_scan_and_fallback(tmp_path):
+    a = tmp_path / "comics_depth" / "a"
+    b = tmp_path / "comics_depth" / "b"
+    natural = tmp_path / "depth_irv2" / "n1"
+    for d in (a, b, natural):
+        d.mkdir(parents=True)
+    E.register_configuration(a, "approach2_simple", "smoke", "metric", models_root=tmp_path)
+    assert (tmp_path / "configurations" / "smoke.json").is_file()
+    # b says it is batchnorm_trick but is not in the pointer: found by the scan.
+    (b / E.EVALUATION_FILE).write_text('{"configuration": "batchnorm_trick", "profile": "smoke"}')
+    (tmp_path / "depth_irv2" / "latest-smoke.json").write_text('{"run_id": "n1"}')
+    refs = E.find_runs("smoke", models_root=tmp_path)
+    assert refs["approach2_simple"].run_dir == a and "pointer" in refs["approach2_simple"].source
+    assert refs["batchnorm_trick"].run_dir == b and "scan" in refs["batchnorm_trick"].source
+    assert refs["natural_irv2"].run_dir == natural
+    assert refs["no_batchnorm_trick"].run_dir == natural and "natural_irv2" in refs["no_batchnorm_trick"].source
+    assert E.find_runs("cpu", models_root=tmp_path)["approach2_simple"].run_dir is None  # other profile
+    refs = E.find_runs("smoke", runs={"approach2_simple": "comics_depth/b"}, models_root=tmp_path)
+    assert refs["approach2_simple"].run_dir == b and refs["approach2_simple"].source == "RUNS parameter"
+    with pytest.raises(ParameterError, match="no such run folder"):
+        E.find_runs("smoke", runs={"approach2_simple": "nowhere"}, models_root=tmp_path)
+    with pytest.raises(ParameterError, match="unknown configuration"):
+        E.register_configuration(a, "approach3", "smoke", models_root=tmp_path)
+
+
+def test_scores_from_saved_maps(tmp_path, data):
+    gt = data["gt"]
+    bn, nobn, seg = tmp_path / "m" / "bn", tmp_path / "m" / "nobn", tmp_path / "p" / "seg"
+    rng = np.random.default_rng(0)
+    noisy = {k: v + rng.normal(0, 0.5, v.shape) for k, v in gt.items()}
+    E.save_depth_maps(bn, "panels_val", noisy)
+    E.register_configuration(bn, "batchnorm_trick", "smoke", "metric", models_root=tmp_path)
+    E.save_depth_maps(nobn, "panels_val", {k: 1.0 / np.maximum(v, 0.1) for k, v in gt.items()})
+    E.register_configuration(nobn, "no_batchnorm_trick", "smoke", "inverse", models_root=tmp_path)
+    val = data["ai4va"]["val"]
+    table = submission.prediction_rows(val, [s.interdepth + 1.0 for s in val.segments],
+                                       [s.intradepth for s in val.segments])
+    E.save_ai4va_predictions(seg, "val", table, val)
+    E.register_configuration(seg, "ai4va_segment", "smoke", models_root=tmp_path)
+
+    ev = E.evaluate_all(E.find_runs("smoke", models_root=tmp_path), data["sets"], data["ai4va"], n_show=2)
+    t = ev.table.set_index("configuration")
+    items = data["sets"]["panels_val"].items
+    want = metrics.ordering_scores(metrics.ordering_accuracy(noisy[i.stem], i.points, "depth") for i in items)
+    assert t.loc["batchnorm_trick", "status"] == "ok"
+    assert t.loc["batchnorm_trick", "inter_acc"] == pytest.approx(want["inter_mean"])
+    assert t.loc["batchnorm_trick", "inter_db"] == 0.0  # the baseline against itself
+    # Inverse of the exact depth: dense metrics are perfect after alignment in inverse space.
+    assert t.loc["no_batchnorm_trick", "comics_delta1"] == 1.0
+    assert t.loc["no_batchnorm_trick", "comics_abs_rel"] == pytest.approx(0.0, abs=1e-6)
+    base = [metrics.ordering_accuracy(noisy[i.stem], i.points, "depth")["inter"] for i in items]
+    mine = [metrics.ordering_accuracy(1.0 / np.maximum(gt[i.stem], 0.1), i.points)["inter"] for i in items]
+    assert t.loc["no_batchnorm_trick", "inter_db"] == pytest.approx(np.mean(metrics.relative_db(mine, base)))
+    assert t.loc["ai4va_segment", "ai4va_mse_inter"] == 1.0 and t.loc["ai4va_segment", "ai4va_mse_intra"] == 0.0
+    assert t.loc["ai4va_segment", "ai4va_mse_overall"] == 0.5
+    assert t.loc["approach2_simple", "status"].startswith("missing:")
+    assert set(ev.shown["batchnorm_trick"]) == {items[0].stem, items[1].stem}
+
+    text = E.results_text(ev.table, when=dt.datetime(2024, 9, 16, 17, 31))
+    block = text.split("\n\n")[0].splitlines()
+    assert block[0] == "Evaluation written on: 2024-09-16 17:31"
+    assert block[1].startswith("Model: ai4va_segment (")
+    assert block[2:] == ["MSE of Inter-depth: 1.0", "MSE of Intra-depth: 0.0", "Overall MSE: 0.5"]
+    assert text.count("Evaluation written on:") == 2  # ai4va_segment and the constant
+    path = E.write_results(tmp_path / "stage", ev.table)
+    assert re.fullmatch(r"evaluation_\d{8}-\d{6}\.txt", path.name) and path.parent.name == "results"
+    with pytest.raises(DataFormatError, match="test predictions"):
+        E.write_submission(ev, data["ai4va"]["test"], tmp_path / "s.csv", prefer="ai4va_segment",
+                           fallback="ai4va_page_baseline")
+    fig = E.bar_chart(ev.table)
+    assert len(fig.axes) == len(E.BAR_METRICS)
+    fig = E.qualitative_grid(ev, data["sets"]["panels_val"], n=2)
+    assert len(fig.axes) >= 2 * 4  # input, ground truth, two configurations per row
+
+
+def test_bad_saved_maps_make_an_error_row_not_a_crash(tmp_path, data):
+    gt = data["gt"]
+    stems = sorted(gt)
+    partial, wrong = tmp_path / "partial", tmp_path / "wrong"
+    E.save_depth_maps(partial, "panels_val", {k: gt[k] for k in stems[1:]})
+    E.save_depth_maps(wrong, "panels_val", {k: gt[k][:-1] for k in stems})
+    refs = E.find_runs("smoke", runs={"approach2_simple": str(partial), "approach2_add_text": str(wrong)},
+                       models_root=tmp_path)
+    t = E.evaluate_all(refs, data["sets"], data["ai4va"]).table.set_index("configuration")
+    assert t.loc["approach2_simple", "status"].startswith("error:")
+    assert stems[0] in t.loc["approach2_simple", "status"] and str(partial) in t.loc["approach2_simple", "status"]
+    assert "original size" in t.loc["approach2_add_text", "status"]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / E.EVALUATION_FILE).write_text("{not json")
+    refs = E.find_runs("smoke", runs={"batchnorm_trick": str(broken)}, models_root=tmp_path)
+    t = E.evaluate_all(refs, data["sets"], data["ai4va"]).table.set_index("configuration")
+    assert t.loc["batchnorm_trick", "status"].startswith("error:")
+    assert str(broken / E.EVALUATION_FILE) in t.loc["batchnorm_trick", "status"]
+
+
+def test_maps_are_predicted_from_a_saved_model(tmp_path, data):
+    from comicdepth_tf.models import registry
+    from comicdepth_tf.models.depth_unet import build_depth_unet
+
+    run = registry.new_run_dir("comics_depth", "tiny", root=tmp_path)
+    registry.save_model(build_depth_unet("tiny", output="inverse"), run, {"input_size": [64, 64]})
+    E.register_configuration(run, "approach2_simple", "smoke", models_root=tmp_path)
+    refs = E.find_runs("smoke", models_root=tmp_path)
+    assert E.run_convention(run, refs["approach2_simple"].record) == "inverse"  # from the model's config
+    ev = E.evaluate_all(refs, data["sets"], data["ai4va"], n_show=1)
+    row = ev.table.set_index("configuration").loc["approach2_simple"]
+    assert row["status"] == "ok" and "predicted here from model.keras" in row["note"]
+    assert 0.0 <= row["inter_acc"] <= 1.0 and row["ordering_images"] == len(data["sets"]["panels_val"])
+    item = data["sets"]["panels_val"].items[0]
+    assert ev.shown["approach2_simple"][item.stem].shape == data["gt"][item.stem].shape
+
+
+def test_maps_written_by_comicdepth_predict_are_read(tmp_path, data):
+    from comicdepth_tf import inference
+    from comicdepth_tf.models.depth_unet import build_depth_unet
+
+    model = build_depth_unet("tiny", output="inverse")
+    panels = data["sets"]["panels_val"]
+    run = tmp_path / "predicted"
+    inference.predict_files(model, [str(i.image) for i in panels.items], run / E.DEPTH_MAPS_DIR / "panels_val",
+                            size=64, npy=False, color=False)
+    refs = E.find_runs("smoke", runs={"approach2_add_text": str(run)}, models_root=tmp_path)
+    ev = E.evaluate_all(refs, data["sets"], data["ai4va"], n_show=len(panels))
+    row = ev.table.set_index("configuration").loc["approach2_add_text"]
+    assert row["status"] == "ok" and ev.conventions["approach2_add_text"] == "inverse"  # from depth_manifest.json
+    direct = inference.predict_depth(model, [str(i.image) for i in panels.items], size=64)
+    want = metrics.ordering_scores(metrics.ordering_accuracy(d, i.points) for d, i in zip(direct, panels.items))
+    # 16-bit PNG quantisation may turn a few near-ties into ties.
+    assert row["inter_acc"] == pytest.approx(want["inter_mean"], abs=0.02)
+    np.testing.assert_allclose(ev.shown["approach2_add_text"][panels.items[0].stem], direct[0],
+                               atol=1.0 / inference.png_scale("inverse", values=direct[0]))
