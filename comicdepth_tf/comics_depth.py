@@ -1,0 +1,417 @@
+"""Comics depth models (notebook ``40_comics_depth``): approach 2 and the batch-norm baselines.
+
+**Approach 2** (seed 001 B.IV, C.IV.c–d). A natural image is translated to comics by a trained
+natural→comics generator (notebook ``30_cyclegan``); the pair (fake comics, depth of the natural
+image) trains a comics depth model. The target is the natural set's ground-truth depth when it
+has one (the embedded NYU set), else the natural depth model's prediction (pseudo ground
+truth). Variants (:data:`VARIANTS`):
+
+* ``simple`` — the ``simple`` CycleGAN's generator;
+* ``add_text`` — the ``without_text`` generator, then the add-text GAN pastes the text areas of
+  a real comics panel (with its text mask) onto the fake;
+* ``add_text_ignoretext`` — as ``add_text``, and the loss ignores the pixels inside those text
+  areas (their targets are set to 0, which every loss of :mod:`comicdepth_tf.losses` masks).
+
+The comics model has the natural model's architecture, initialised from its weights
+(``init="natural"``) or from scratch (``init="scratch"``). The learning rate comes from a short
+search over a grid (:func:`lr_search`, best by validation loss; seed ``--optimize_lr``).
+
+**Baselines.** ``no_batchnorm_trick`` is the natural model applied to comics as is;
+``batchnorm_trick`` re-estimates its batch-norm statistics on comics images
+(:func:`comicdepth_tf.adapt.batchnorm_trick`).
+
+**Depth maps for evaluation.** :func:`write_depth_maps` predicts every image of an evaluation
+set ("upper-bound" resize for the network, back to the original size, via
+:func:`comicdepth_tf.inference.predict_depth`) and saves them with the run, following the
+discovery contract of :mod:`comicdepth_tf.evaluation`
+(``<run_dir>/depth_maps/panels_<split>/<stem>.npy`` + ``evaluation.json``).
+
+Missing runs: when the natural model or a generator cannot be found, a
+:class:`~comicdepth_tf.errors.DataFormatError` names the run expected and the notebook that
+makes it (``10_depth_irv2``, ``30_cyclegan``); nothing is silently replaced.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from comicdepth_tf.errors import DataFormatError, ParameterError
+
+VARIANTS = ("simple", "add_text", "add_text_ignoretext")
+INITS = ("natural", "scratch")
+#: Folder of the approach-2 runs and of the baseline runs under ``saved_models/``.
+MODEL_NAME = "comics_depth"
+NATURAL_MODEL_NAME = "depth_irv2"
+GENERATOR_FILE = "generator_natural2comics.keras"
+ADD_TEXT_FILE = "generator_add_text.keras"
+#: Which generator run each variant needs (CycleGAN variant of notebook 30).
+GENERATOR_VARIANT = {"simple": "simple", "add_text": "without_text", "add_text_ignoretext": "without_text"}
+#: The network file of each notebook-30 run used here.
+GAN_FILES = {"simple": GENERATOR_FILE, "without_text": GENERATOR_FILE, "add_text": ADD_TEXT_FILE}
+
+
+def gan_model_name(gan_variant: str) -> str:
+    """The ``saved_models/`` folder of notebook 30's runs of a GAN variant: ``cyclegan_<variant>``."""
+    return f"cyclegan_{gan_variant}"
+
+
+# --------------------------------------------------------------------------- loading runs
+
+
+def _find_run_dir(run: str | os.PathLike, model_name: str, file: str, notebook: str, what: str) -> Path:
+    from comicdepth_tf import paths
+
+    if not run:
+        raise DataFormatError(paths.models_dir() / model_name, "run id", f"the run id of {what} (made by notebook {notebook})", "empty")
+    text = os.fspath(run)
+    base = paths.models_dir()
+    for candidate in (Path(text).expanduser(), base / text, base / model_name / text):
+        if (candidate / file).is_file():
+            return candidate
+    raise DataFormatError(base / model_name / text, file,
+                          f"{what}: a saved run with {file} (run notebook {notebook} first, or pass its run id)")
+
+
+def newest_run(model_name: str, file: str) -> Path | None:
+    """The most recently written run folder of ``saved_models/<model_name>/`` holding ``file``."""
+    from comicdepth_tf import paths
+
+    base = paths.models_dir() / model_name
+    runs = [d for d in base.iterdir() if (d / file).is_file()] if base.is_dir() else []
+    return max(runs, key=lambda d: (d / file).stat().st_mtime) if runs else None
+
+
+def find_gan_run(gan_variant: str, run: str | os.PathLike = "") -> Path:
+    """The run folder of a notebook-30 GAN (``simple``, ``without_text`` or ``add_text``).
+
+    Args:
+        gan_variant: the GAN variant.
+        run: a run folder, a path under ``saved_models/`` or a run id under
+            ``saved_models/cyclegan_<variant>/``; empty: the newest run there.
+
+    Raises:
+        DataFormatError: no such run (names notebook 30).
+    """
+    from comicdepth_tf import paths
+
+    if gan_variant not in GAN_FILES:
+        raise ParameterError(f"GAN variant must be one of {tuple(GAN_FILES)}, got {gan_variant!r}")
+    name, file = gan_model_name(gan_variant), GAN_FILES[gan_variant]
+    what = f"the {gan_variant} GAN's {file}"
+    if not run:
+        found = newest_run(name, file)
+        if found is None:
+            raise DataFormatError(paths.models_dir() / name, file,
+                                  f"{what}: a saved run (run notebook 30_cyclegan with the {gan_variant} variant first, "
+                                  "or pass its run id)", "no run")
+        return found
+    return _find_run_dir(run, name, file, "30_cyclegan", what)
+
+
+def load_generator(run: str | os.PathLike = "", gan_variant: str = "simple"):
+    """Load a generator saved by notebook ``30_cyclegan``.
+
+    Args:
+        run: see :func:`find_gan_run` (empty: the newest run of the variant).
+        gan_variant: ``simple`` / ``without_text`` (natural→comics generators) or ``add_text``.
+
+    Returns:
+        ``(generator, run_dir)``.
+
+    Raises:
+        DataFormatError: no such run (names notebook 30).
+    """
+    import comicdepth_tf.models.cyclegan  # noqa: F401  (registers the generator's layers)
+    from comicdepth_tf.models.registry import load_model
+
+    run_dir = find_gan_run(gan_variant, run)
+    return load_model(run_dir, file=GAN_FILES[gan_variant]), run_dir
+
+
+def load_natural_model(run: str | os.PathLike):
+    """The natural depth model of notebook ``10_depth_irv2`` and its run config.
+
+    Args:
+        run: a run folder, run id or pointer (``latest-<profile>``), see
+            :func:`comicdepth_tf.inference.resolve_run`.
+
+    Raises:
+        DataFormatError: no such run (names notebook 10).
+    """
+    from comicdepth_tf.inference import load_depth_model
+
+    try:
+        return load_depth_model(run, NATURAL_MODEL_NAME)
+    except DataFormatError as exc:
+        raise DataFormatError(exc.args[0] if exc.args else run, "run",
+                              f"the natural depth model of notebook 10_depth_irv2 (run it first, or pass its run id)",
+                              str(run)) from exc
+
+
+def output_convention(model) -> str:
+    """The depth model's output convention (``metric``, ``inverse``, ``relative``)."""
+    from comicdepth_tf.models.registry import model_info
+
+    return model_info(model).get("output", "metric")
+
+
+def copy_model(model, init: str = "natural"):
+    """A new model with ``model``'s architecture: its weights (``natural``) or fresh ones (``scratch``)."""
+    import keras
+
+    if init not in INITS:
+        raise ParameterError(f"init must be one of {INITS}, got {init!r}")
+    clone = keras.models.clone_model(model)
+    if init == "natural":
+        clone.set_weights(model.get_weights())
+    return clone
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_natural(records: Sequence, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Natural images (and their depth when the records have it) resized to ``size × size``.
+
+    Args:
+        records: RGB-D records (``rgb_path``, ``depth_path``, ``codec``; e.g. the NYU loader's) or
+            image paths (no depth: the pseudo ground truth will be predicted).
+        size: side in pixels.
+        limit: use the first ``limit`` records.
+
+    Returns:
+        ``(images (N, size, size, 3) in [0, 1], depth (N, size, size, 1) metres or None)``.
+    """
+    from comicdepth_tf.data.pipelines import make_dataset, to_numpy
+
+    records = list(records)[: limit or None]
+    if not records:
+        raise ParameterError("load_natural: no natural images")
+    with_depth = all(getattr(r, "depth_path", None) for r in records)
+    if with_depth:
+        samples = [r.to_sample() if hasattr(r, "to_sample") else r for r in records]
+        keys = {"image": "image", "depth": "depth"}
+    else:
+        samples = [{"image": str(getattr(r, "rgb_path", r))} for r in records]
+        keys = {"image": "image"}
+    arrays = to_numpy(make_dataset(samples, keys=keys, size=(size, size), batch_size=16), len(samples))
+    return arrays["image"], (arrays["depth"] if with_depth else None)
+
+
+def load_comics_with_text(panels_dir: str | os.PathLike, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Real comics panels and their text masks (``images/`` + ``text_masks/``) at ``size × size``."""
+    from comicdepth_tf.data.formats.ordering import load_ordering_set, to_samples
+    from comicdepth_tf.data.pipelines import make_dataset, to_numpy
+
+    samples = [s for s in to_samples(load_ordering_set(panels_dir)) if "text_mask" in s][: limit or None]
+    if not samples:
+        raise DataFormatError(panels_dir, "text_masks", "panels with text masks (text_masks/<panel>.png)")
+    arrays = to_numpy(make_dataset(samples, keys={"image": "image", "text_mask": "mask"}, size=(size, size), batch_size=16,
+                                   same_size=True), len(samples))
+    return arrays["image"], arrays["text_mask"]
+
+
+def load_images(paths: Sequence, size: int) -> np.ndarray:
+    """Images resized to ``size × size``, ``(N, size, size, 3)`` in [0, 1]."""
+    from comicdepth_tf.data.pipelines import make_dataset, to_numpy
+
+    samples = [{"image": str(p)} for p in paths]
+    return to_numpy(make_dataset(samples, keys={"image": "image"}, size=(size, size), batch_size=16), len(samples))["image"]
+
+
+@dataclass
+class Pairs:
+    """Training pairs of approach 2.
+
+    Attributes:
+        image: fake comics ``(N, S, S, 3)`` in [0, 1].
+        depth: targets ``(N, S, S, 1)`` in metres, 0 = ignored (invalid or, with
+            ``ignore_text``, inside text areas).
+        text_mask: ``(N, S, S, 1)`` text areas added (``add_text`` variants), else None.
+        pseudo_gt: the targets are the natural model's predictions.
+    """
+
+    image: np.ndarray
+    depth: np.ndarray
+    text_mask: np.ndarray | None = None
+    pseudo_gt: bool = False
+
+    def __len__(self) -> int:
+        return int(self.image.shape[0])
+
+    def dataset(self, batch_size: int, shuffle: bool = False, seed: int = 0):
+        """``(image, depth)`` batches for ``fit``."""
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices((self.image, self.depth))
+        if shuffle:
+            ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _predict(model, inputs, batch_size: int):
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), np.float32)
+
+
+def make_pairs(
+    natural_images: np.ndarray,
+    natural_depth: np.ndarray | None,
+    generator,
+    variant: str = "simple",
+    *,
+    natural_model=None,
+    add_text_generator=None,
+    comics: np.ndarray | None = None,
+    comics_text_masks: np.ndarray | None = None,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> Pairs:
+    """Translate natural images to comics and attach their depth targets.
+
+    Args:
+        natural_images: ``(N, S, S, 3)`` in [0, 1].
+        natural_depth: their ground-truth depth ``(N, S, S, 1)`` (metres, 0 = invalid), or None
+            to use ``natural_model``'s predictions as pseudo ground truth.
+        generator: natural→comics generator (``simple`` or ``without_text``).
+        variant: one of :data:`VARIANTS`.
+        natural_model: the natural depth model (needed when ``natural_depth`` is None; must output
+            metric depth for the targets to be metres).
+        add_text_generator: the add-text generator (``add_text`` variants).
+        comics, comics_text_masks: real comics panels with their text masks, ``(M, S, S, 3|1)``;
+            each fake gets the text of a panel drawn at random (seeded).
+        batch_size: batch of the forward passes.
+        seed: the panel draw.
+    """
+    if variant not in VARIANTS:
+        raise ParameterError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    pseudo = natural_depth is None
+    if pseudo:
+        if natural_model is None:
+            raise ParameterError("make_pairs: the natural set has no depth, so natural_model is needed for pseudo ground truth")
+        natural_depth = _predict(natural_model, natural_images, batch_size)
+    fake = np.clip(_predict(generator, natural_images, batch_size), 0.0, 1.0)
+    depth = np.array(natural_depth, np.float32, copy=True)
+    mask = None
+    if variant != "simple":
+        if add_text_generator is None or comics is None or comics_text_masks is None:
+            raise ParameterError(f"variant {variant!r} needs add_text_generator, comics and comics_text_masks")
+        pick = np.random.default_rng(seed).integers(0, len(comics), len(fake))
+        mask = (comics_text_masks[pick] > 0.5).astype(np.float32)
+        fake = np.clip(_predict(add_text_generator, [comics[pick], mask, fake], batch_size), 0.0, 1.0)
+        if variant == "add_text_ignoretext":
+            depth[mask > 0] = 0.0  # masked by every depth loss
+    return Pairs(fake, depth, mask, pseudo)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class LRSearch:
+    """Result of :func:`lr_search`: the best rate and one row per rate tried."""
+
+    best: float
+    rows: list[dict] = field(default_factory=list)
+
+
+def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, epochs: int, batch_size: int,
+              run_root: str | os.PathLike, init: str = "natural", loss: Any = "depth", seed: int = 0) -> LRSearch:
+    """Short runs over a learning-rate grid; the best by validation loss (seed ``--optimize_lr``).
+
+    Each rate trains a fresh copy of ``base_model`` for ``epochs`` epochs into
+    ``<run_root>/lr_<rate>`` (resumable, like any :func:`~comicdepth_tf.training.fit` run).
+    """
+    from comicdepth_tf.training import fit
+
+    if not grid:
+        raise ParameterError("lr_search: the grid is empty")
+    rows = []
+    for lr in grid:
+        result = fit(copy_model(base_model, init), train.dataset(batch_size, True, seed), val.dataset(batch_size),
+                     run_dir=Path(run_root) / f"lr_{lr:g}", epochs=epochs, learning_rate=float(lr), loss=loss,
+                     metrics=(), lr_schedule="constant", seed=seed, tensorboard=False)
+        rows.append({"learning_rate": float(lr), "best_val_loss": result.best_value, "best_epoch": result.best_epoch})
+    finite = [r for r in rows if r["best_val_loss"] is not None and np.isfinite(r["best_val_loss"])]
+    if not finite:
+        raise ParameterError("lr_search: no rate gave a finite validation loss")
+    return LRSearch(min(finite, key=lambda r: r["best_val_loss"])["learning_rate"], rows)
+
+
+def train_variant(base_model, train: Pairs, val: Pairs, *, run_dir: str | os.PathLike, learning_rate: float, epochs: int,
+                  batch_size: int, init: str = "natural", loss: Any = "depth", seed: int = 0):
+    """Train one approach-2 model into ``run_dir`` (best epoch by validation loss; resumable)."""
+    from comicdepth_tf.training import fit
+
+    return fit(copy_model(base_model, init), train.dataset(batch_size, True, seed), val.dataset(batch_size),
+               run_dir=run_dir, epochs=epochs, learning_rate=float(learning_rate), loss=loss,
+               metrics=("delta1", "abs_rel"), seed=seed, tensorboard=False)
+
+
+def batchnorm_trick_model(natural_model, comics_images: np.ndarray, batch_size: int, momentum: float = 0.002):
+    """A copy of the natural model with batch-norm statistics re-estimated on comics images."""
+    import tensorflow as tf
+
+    from comicdepth_tf.adapt import batchnorm_trick
+
+    model = copy_model(natural_model, "natural")
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(comics_images, np.float32)).batch(batch_size)
+    return batchnorm_trick(model, ds, momentum=momentum)
+
+
+# --------------------------------------------------------------------------- depth maps and scores
+
+
+def write_depth_maps(model, run_dir: str | os.PathLike, eval_set, *, size: int, configuration: str, profile: str,
+                     batch_size: int = 8) -> Path:
+    """Predict every image of an evaluation set at its original size and save the maps with the run.
+
+    Args:
+        model: the depth model.
+        run_dir: its saved run folder.
+        eval_set: an :class:`comicdepth_tf.evaluation.EvalSet` (e.g. ``panels_val``).
+        size: network size (longer side, "upper-bound" resize).
+        configuration: the configuration name of :mod:`comicdepth_tf.evaluation` (e.g.
+            ``approach2_simple``); the run is registered for it.
+        profile: the parameter profile.
+
+    Returns:
+        The maps' folder ``<run_dir>/depth_maps/<set>``.
+    """
+    from comicdepth_tf import evaluation
+    from comicdepth_tf.inference import predict_depth
+
+    maps = predict_depth(model, [item.image for item in eval_set.items], size=size, batch_size=batch_size)
+    folder = evaluation.save_depth_maps(run_dir, eval_set.name, {item.stem: m for item, m in zip(eval_set.items, maps)})
+    evaluation.register_configuration(run_dir, configuration, profile, convention=output_convention(model), image_size=size)
+    return folder
+
+
+def read_depth_maps(run_dir: str | os.PathLike, eval_set) -> dict[str, np.ndarray]:
+    """The maps :func:`write_depth_maps` saved, by stem."""
+    from comicdepth_tf.evaluation import DEPTH_MAPS_DIR
+
+    folder = Path(run_dir) / DEPTH_MAPS_DIR / eval_set.name
+    out = {}
+    for item in eval_set.items:
+        path = folder / f"{item.stem}.npy"
+        if not path.is_file():
+            raise DataFormatError(path, "", f"the depth map of {item.stem} (write_depth_maps)")
+        out[item.stem] = np.load(path, allow_pickle=False)
+    return out
+
+
+def ordering_row(name: str, run_dir: str | os.PathLike, eval_set, convention: str) -> dict[str, Any]:
+    """Mean inter-/intra-object ordering accuracy of a run's saved maps on ``eval_set``."""
+    from comicdepth_tf.metrics import ordering_accuracy, ordering_scores
+
+    maps = read_depth_maps(run_dir, eval_set)
+    conv = "inverse" if convention == "inverse" else "depth"
+    results = [ordering_accuracy(maps[item.stem], item.points, conv) for item in eval_set.items]
+    scores = ordering_scores(results)
+    return {"model": name, "run": Path(run_dir).name, "inter_acc": scores["inter_mean"], "intra_acc": scores["intra_mean"],
+            "images": len(results)}

@@ -1,0 +1,125 @@
+"""Approach 2 end to end on the smoke data with tiny networks: every variant trains, saves, reloads
+and writes depth maps of the original image sizes; missing runs name the notebook that makes them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from comicdepth_tf import comics_depth as cd
+from comicdepth_tf import comics_depth_experiment as cx
+from comicdepth_tf.errors import DataFormatError, ParameterError
+
+S = 32
+
+
+@pytest.fixture(scope="module")
+def tiny(smoke_data):
+    from comicdepth_tf import evaluation
+    from comicdepth_tf.data.formats import nyu
+    from comicdepth_tf.models.cyclegan import build_add_text_generator, build_resnet_generator
+    from comicdepth_tf.models.depth_unet import build_depth_unet
+
+    natural = build_depth_unet("tiny", decoder_filters=[4, 4, 4, 4])
+    gen = build_resnet_generator(filters=4, residual_blocks=1)
+    add_text = build_add_text_generator(filters=4, residual_blocks=1)
+    records = nyu.load_nyu(smoke_data / "nyu")["train"]
+    images, depth = cd.load_natural(records, S, limit=6)
+    comics, masks = cd.load_comics_with_text(smoke_data / "panels" / "train", S, limit=4)
+    eval_set = evaluation.load_eval_sets(smoke_data, "val")["panels_val"]
+    eval_set.items[:] = eval_set.items[:2]
+    return {"natural": natural, "gen": gen, "add_text": add_text, "images": images, "depth": depth,
+            "comics": comics, "masks": masks, "eval_set": eval_set, "root": smoke_data}
+
+
+def test_pairs_targets_and_text(tiny):
+    simple = cd.make_pairs(tiny["images"], tiny["depth"], tiny["gen"], "simple")
+    assert simple.image.shape == (6, S, S, 3) and not simple.pseudo_gt
+    np.testing.assert_array_equal(simple.depth, tiny["depth"])  # ground truth when the set has it
+    pseudo = cd.make_pairs(tiny["images"], None, tiny["gen"], "simple", natural_model=tiny["natural"])
+    assert pseudo.pseudo_gt and np.all(pseudo.depth > 0)
+    np.testing.assert_allclose(pseudo.depth, tiny["natural"].predict(tiny["images"], verbose=0), rtol=1e-5)
+    kw = dict(add_text_generator=tiny["add_text"], comics=tiny["comics"], comics_text_masks=tiny["masks"], seed=0)
+    keep = cd.make_pairs(tiny["images"], tiny["depth"], tiny["gen"], "add_text", **kw)
+    ignore = cd.make_pairs(tiny["images"], tiny["depth"], tiny["gen"], "add_text_ignoretext", **kw)
+    inside = ignore.text_mask[..., 0] > 0
+    assert inside.any()
+    assert np.all(ignore.depth[..., 0][inside] == 0)  # ignored by the loss
+    np.testing.assert_array_equal(ignore.depth[..., 0][~inside], keep.depth[..., 0][~inside])
+    with pytest.raises(ParameterError, match="add_text_generator"):
+        cd.make_pairs(tiny["images"], tiny["depth"], tiny["gen"], "add_text")
+    with pytest.raises(ParameterError, match="pseudo"):
+        cd.make_pairs(tiny["images"], None, tiny["gen"], "simple")
+
+
+def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monkeypatch):
+    from comicdepth_tf import evaluation
+    from comicdepth_tf.io import image_size, read_json
+
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "models"))
+    up = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric",
+                     {"simple": tiny["gen"], "without_text": tiny["gen"], "add_text": tiny["add_text"]})
+    data = cx.Data(tiny["root"], tiny["images"][:4], tiny["depth"][:4], tiny["images"][4:], tiny["depth"][4:],
+                   tiny["comics"], tiny["masks"], tiny["eval_set"])
+    sizes = {item.stem: image_size(item.image)[::-1] for item in data.eval_set.items}
+    learning_rate = None
+    for variant in cd.VARIANTS:  # the rate of the first search is reused, as the notebook does by default
+        res = cx.run_variant(up, data, variant, run_id="t", profile="smoke", grid=[1e-3, 1e-4], search_epochs=1,
+                             epochs=1, batch_size=2, init="scratch", loss="l1", learning_rate=learning_rate)
+        if learning_rate is None:
+            assert res.row["learning_rate"] in (1e-3, 1e-4) and len(res.lr_rows) == 2
+        learning_rate = res.row["learning_rate"]
+        assert res.run_dir == tmp_path / "models" / cd.MODEL_NAME / f"t-{variant}"
+        assert (res.run_dir / "model.keras").is_file()
+        maps = cd.read_depth_maps(res.run_dir, data.eval_set)
+        assert {k: v.shape for k, v in maps.items()} == sizes  # original sizes
+        assert read_json(res.run_dir / evaluation.EVALUATION_FILE)["configuration"] == f"approach2_{variant}"
+        assert 0.0 <= res.row["inter_acc"] <= 1.0 and res.row["images"] == 2
+    pointer = read_json(tmp_path / "models" / evaluation.POINTER_DIR / "smoke.json")
+    assert set(pointer) == {f"approach2_{v}" for v in cd.VARIANTS}
+
+
+def test_batchnorm_trick_copy_leaves_the_natural_model(tiny):
+    before = [w.copy() for w in tiny["natural"].get_weights()]
+    adapted = cd.batchnorm_trick_model(tiny["natural"], tiny["comics"], batch_size=2)
+    after = tiny["natural"].get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, adapted.get_weights()))
+
+
+def test_generator_runs_are_found_by_variant(tiny, tmp_path, monkeypatch):
+    import os
+
+    from comicdepth_tf.models.registry import atomic_save_keras
+
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path))
+    old = atomic_save_keras(tiny["gen"], tmp_path / "cyclegan_simple" / "a" / cd.GENERATOR_FILE)
+    atomic_save_keras(tiny["gen"], tmp_path / "cyclegan_simple" / "b" / cd.GENERATOR_FILE)
+    os.utime(old, (1e9, 1e9))
+    assert cd.find_gan_run("simple") == tmp_path / "cyclegan_simple" / "b"  # the newest
+    gen, run = cd.load_generator("a", "simple")
+    assert run == tmp_path / "cyclegan_simple" / "a" and gen.output_shape == tiny["gen"].output_shape
+    with pytest.raises(DataFormatError, match="without_text.*30_cyclegan"):
+        cd.find_gan_run("without_text")
+    assert cx.gan_variants_needed(["add_text_ignoretext"]) == ["without_text", "add_text"]
+    assert cx.gan_variants_needed(["simple", "add_text"]) == ["simple", "without_text", "add_text"]
+
+
+def test_missing_runs_name_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path))
+    with pytest.raises(DataFormatError, match="30_cyclegan"):
+        cd.load_generator("nope")
+    with pytest.raises(DataFormatError, match="10_depth_irv2"):
+        cd.load_natural_model("latest-smoke")
+    with pytest.raises(DataFormatError, match="10_depth_irv2"):
+        cx.load_upstream("", "smoke", ["simple"])
+
+
+def test_parameters_are_checked():
+    assert cx.parse_variants(" simple, add_text ") == ["simple", "add_text"]
+    with pytest.raises(ParameterError, match="unknown variants"):
+        cx.parse_variants("simple,fancy")
+    assert cx.parse_grid("3e-4,1e-3") == [3e-4, 1e-3]
+    for bad in ("", "1e-3,x", "0"):
+        with pytest.raises(ParameterError):
+            cx.parse_grid(bad)
