@@ -18,9 +18,9 @@ Domains (:func:`load_domains`), embedded by default:
 Folders of real images replace each domain (COCO ``val2017``, DCM772 panel crops with predicted
 text masks, text-free crops, a ComicsDepth ``dcm_cropped`` evaluation folder).
 
-Metrics: :func:`ordering_accuracy` (ComicsDepth inter/intra-object ordering, DESIGN §6; it
-belongs in :mod:`comicdepth_tf.metrics` once that module grows its ordering section), dense
-AbsRel after per-image median alignment (:func:`comicdepth_tf.metrics.depth_metrics`), and the
+Metrics: :func:`mean_ordering_accuracy` (ComicsDepth inter/intra-object ordering, DESIGN §6,
+per image with :func:`comicdepth_tf.metrics.ordering_accuracy`, then averaged), dense AbsRel
+after per-image median alignment (:func:`comicdepth_tf.metrics.depth_metrics`), and the
 Spearman rank correlation between the depth model's prediction on a natural→comics translation
 and on its source (:func:`geometry_check`).
 """
@@ -379,7 +379,8 @@ def variant_datasets(variant: str, domains: Domains, *, size: int, batch_size: i
 
 
 def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike, image_size: int = 64,
-                  filters: int = 16, residual_blocks: int | None = None, downsamplings: int = 2, disc_filters: int = 16, disc_layers: int = 3,
+                  filters: int = 16, residual_blocks: int | None = None, downsamplings: int = 2,
+                  disc_filters: int = 16, disc_layers: int = 3,
                   pool_size: int = 50, batch_size: int = 4, epochs: int = 5, steps_per_epoch: int = 0,
                   decay_epochs: int | None = None, learning_rate: float = 2e-4, depth: DepthSource | None = None,
                   base_generator=None, base_run: str = "", seed: int = 0, val_limit: int = 0, n_samples: int = 4,
@@ -426,11 +427,12 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
             raise ParameterError("depth_aware needs the natural depth model")
         depth_kw = dict(depth_model=depth.model, depth_size=depth.size) if variant == "depth_aware" else {}
         build = lambda: cg.build_cyclegan(variant, **nets, **depth_kw)  # noqa: E731
-    config = {"model": model_name(variant), "variant": variant, **nets,
-              "residual_blocks": residual_blocks if residual_blocks is not None else cg.default_residual_blocks(image_size),
-              "batch_size": batch_size, "depth_run": str(depth.run_dir) if depth is not None and variant == "depth_aware" else "",
-              "depth_size": depth.size if depth is not None and variant == "depth_aware" else None,
-              "base_run": str(base_run), "sources": domains.sources, **dict(extra_config or {})}
+    depth_aware = depth is not None and variant == "depth_aware"
+    blocks = residual_blocks if residual_blocks is not None else cg.default_residual_blocks(image_size)
+    config = {"model": model_name(variant), "variant": variant, **nets, "residual_blocks": blocks,
+              "batch_size": batch_size, "depth_run": str(depth.run_dir) if depth_aware else "",
+              "depth_size": depth.size if depth_aware else None, "base_run": str(base_run),
+              "sources": domains.sources, **dict(extra_config or {})}
     # One DECAY_EPOCHS serves variants trained for fewer epochs: their decay covers all of them.
     decay = None if decay_epochs is None else min(int(decay_epochs), int(epochs))
     return fit_cyclegan(build, train_ds, val_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
@@ -484,48 +486,19 @@ def cycle_summary(history: Mapping[str, Sequence[float]]) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
-def ordering_accuracy(pred, points, larger_is_nearer: bool = True) -> dict[str, float]:
-    """ComicsDepth inter/intra-object ordering accuracy of one prediction (DESIGN §6).
-
-    Inter-object: over all point pairs with different object levels ``l1``; intra-object: pairs
-    with the same ``l1`` and different ``l2``. A pair counts as correct when the nearer point
-    (smaller level) has a strictly greater value in the larger-is-nearer convention (so ties
-    are wrong). Metric depth is compared as ``-depth``.
+def mean_ordering_accuracy(preds: Sequence, panels: Sequence, larger_is_nearer: bool = True) -> dict[str, float]:
+    """Per-image ordering accuracy (:func:`comicdepth_tf.metrics.ordering_accuracy`), averaged over the
+    images that have pairs of each kind.
 
     Args:
-        pred: ``(H, W)`` prediction, read at ``pred[y, x]``.
-        points: :class:`~comicdepth_tf.data.formats.ordering.OrderingPoints`.
-        larger_is_nearer: ``True`` for inverse depth / disparity, ``False`` for depth.
-
-    Returns:
-        ``{"inter", "intra", "inter_pairs", "intra_pairs"}``; an accuracy is NaN without pairs.
+        preds: ``(H, W)`` maps at each panel's size.
+        panels: objects with ``points`` (ordering points).
+        larger_is_nearer: ``True`` for inverse depth, ``False`` for (metric or relative) depth.
     """
-    p = np.asarray(pred, dtype=np.float64)
-    if p.ndim == 3 and p.shape[-1] == 1:
-        p = p[..., 0]
-    if p.ndim != 2:
-        raise ParameterError(f"pred must be (H, W), got {p.shape}")
-    if len(points) and (points.x.max() >= p.shape[1] or points.y.max() >= p.shape[0]):
-        raise ParameterError(f"ordering points outside the prediction of shape {p.shape}")
-    value = p[points.y, points.x] * (1.0 if larger_is_nearer else -1.0)
-    i, j = np.triu_indices(len(points), k=1)
-    l1a, l1b, l2a, l2b = points.l1[i], points.l1[j], points.l2[i], points.l2[j]
-    # The nearer point of a pair minus the farther one must be > 0.
-    inter = l1a != l1b
-    intra = (l1a == l1b) & (l2a != l2b)
-    first_nearer = np.where(inter, l1a < l1b, l2a < l2b)
-    diff = np.where(first_nearer, value[i] - value[j], value[j] - value[i])
-    out = {}
-    for name, sel in (("inter", inter), ("intra", intra)):
-        n = int(sel.sum())
-        out[name] = float((diff[sel] > 0).mean()) if n else math.nan
-        out[f"{name}_pairs"] = n
-    return out
+    from comicdepth_tf.metrics import ordering_accuracy
 
-
-def mean_ordering_accuracy(preds: Sequence, panels: Sequence, larger_is_nearer: bool = True) -> dict[str, float]:
-    """Per-image :func:`ordering_accuracy`, averaged over the images that have pairs of each kind."""
-    per = [ordering_accuracy(p, panel.points, larger_is_nearer) for p, panel in zip(preds, panels)]
+    convention = "inverse" if larger_is_nearer else "depth"
+    per = [ordering_accuracy(p, panel.points, convention) for p, panel in zip(preds, panels)]
     out = {}
     for name in ("inter", "intra"):
         values = [d[name] for d in per if not math.isnan(d[name])]
@@ -549,8 +522,8 @@ def dense_depth_scores(preds: Sequence, panels: Sequence, output: str) -> dict[s
             per.append(m)
     if not per:
         return {"abs_rel": math.nan, "delta1": math.nan, "dense_images": 0}
-    return {"abs_rel": float(np.mean([m["abs_rel"] for m in per])), "delta1": float(np.mean([m["delta1"] for m in per])),
-            "dense_images": len(per)}
+    return {"abs_rel": float(np.mean([m["abs_rel"] for m in per])),
+            "delta1": float(np.mean([m["delta1"] for m in per])), "dense_images": len(per)}
 
 
 def _read_panels(panels: Sequence) -> list[np.ndarray]:
@@ -582,7 +555,8 @@ def evaluate_approach1(panels: Sequence, depth: DepthSource, generators: Mapping
     larger = depth.output == "inverse"
     scores = {}
     for method, maps in preds.items():
-        scores[method] = {**dense_depth_scores(maps, panels, depth.output), **mean_ordering_accuracy(maps, panels, larger)}
+        scores[method] = {**dense_depth_scores(maps, panels, depth.output),
+                          **mean_ordering_accuracy(maps, panels, larger)}
     return scores, {"images": images, "depth": preds, "translations": translations}
 
 

@@ -111,7 +111,8 @@ def load_depth_data(data_dir: str | os.PathLike = "", *, profile: str = "cpu", s
     splits = nyu.load_nyu(root)
     for split, csv_name in (("train", "nyu2_train.csv"), ("test", "nyu2_test.csv")):
         if not splits.get(split):
-            raise DataFormatError(root, csv_name, f"a non-empty {csv_name} (the {'validation' if split == 'test' else 'training'} split)")
+            role = "validation" if split == "test" else "training"
+            raise DataFormatError(root, csv_name, f"a non-empty {csv_name} (the {role} split)")
     return DepthData(source, root, _subset(splits["train"], max_train, seed), _subset(splits["test"], max_val, seed))
 
 
@@ -208,6 +209,11 @@ def _log_depth_loss_class():
     return LogDepthLoss
 
 
+def register_serialisables() -> None:
+    """Register ``LogDepthLoss`` (for loading a run's ``best.keras`` / ``last.keras`` with ``compile=True``)."""
+    _log_depth_loss_class()
+
+
 def make_loss(name: str, **kwargs):
     """A training loss by name: ``log_depth`` (:func:`_log_depth_loss_class`) or a library loss
     (``depth``, ``l1``, ``ssi``: :func:`comicdepth_tf.losses.get_loss`); ``kwargs`` override its weights."""
@@ -231,7 +237,7 @@ class DepthTrainResult:
         best_epoch: 1-based epoch kept.
         epochs: epochs run in total (resumed ones included).
         run_dir: the run folder.
-        seconds: wall time of this call (0 when a finished run was only reloaded).
+        seconds: wall time of this call (only the reload when the run had already finished).
         cpu_seconds: process CPU time of this call (all threads): the budget measure on shared machines.
         builder: the arguments of :func:`~comicdepth_tf.models.depth_unet.build_depth_unet`.
         train: the training settings.
@@ -266,8 +272,8 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
           decoder_filters: Sequence[int] | None = None, attention: bool = True, output: str = "metric",
           max_depth: float = 10.0, size: Sequence[int] = (96, 128), epochs: int = 8, batch_size: int = 8,
           learning_rate: float = 1e-3, warmup_epochs: float = 0.0, loss: str = "depth", loss_args: dict | None = None,
-          bn_momentum: float = 0.9,
-          augment: bool = True, cache: bool = True, mixed_precision: bool = False, strategy: Any = None,
+          bn_momentum: float = 0.9, augment: bool = True, cache: bool = True, mixed_precision: bool = False,
+          strategy: Any = None,
           early_stopping_patience: int | None = None, seed: int = 0, resume: bool = True,
           verbose: int = 0) -> DepthTrainResult:
     """Train the depth U-Net with :func:`comicdepth_tf.training.fit`; keep the epoch of lowest validation AbsRel.
@@ -281,7 +287,8 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
         epochs: epochs of the run.
         batch_size: images per step.
         learning_rate: peak Adam learning rate (cosine decay to 1 % over the run).
-        warmup_epochs: linear warm-up length, in epochs (fractions allowed).
+        warmup_epochs: linear warm-up length, in epochs (fractions allowed; not used with a
+            ``strategy``, where :func:`comicdepth_tf.training.fit` builds the optimizer).
         loss: ``depth`` (the seed's SSIM + edge + L1 on metres, weights 1, 1, 0.3), ``log_depth``
             (the same on ``log(1 + depth)``), ``l1`` or ``ssi``.
         loss_args: the loss's keyword arguments (e.g. ``{"w_l1": 1.0}``).
@@ -305,21 +312,23 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
         raise ParameterError(f"batch_size {batch_size} is larger than the {len(data.train)} training images")
     settings = dict(size=[int(v) for v in size], epochs=int(epochs), batch_size=int(batch_size),
                     learning_rate=float(learning_rate), warmup_epochs=float(warmup_epochs), loss=loss,
-                    loss_args=dict(loss_args or {}),
-                    augment=bool(augment), cache=bool(cache), mixed_precision=bool(mixed_precision), seed=int(seed),
+                    loss_args=dict(loss_args or {}), augment=bool(augment), cache=bool(cache),
+                    mixed_precision=bool(mixed_precision), seed=int(seed),
                     steps_per_epoch=steps)
     train_ds = make_dataset(data.train, size=size, batch_size=batch_size, training=True, augment=augment, cache=cache,
                             seed=seed, output=output)
     val_ds = make_dataset(data.val, size=size, batch_size=batch_size, cache=cache, output=output)
     # With a strategy the optimizer must be made inside its scope, so fit builds it from names.
-    optimizer = "adam" if strategy is not None else make_optimizer(learning_rate, steps * epochs, int(round(warmup_epochs * steps)))
+    optimizer = "adam" if strategy is not None else make_optimizer(learning_rate, steps * epochs,
+                                                                    int(round(warmup_epochs * steps)))
     t0, c0 = time.perf_counter(), time.process_time()
     with pipelines.data_errors():
         fitted = training.fit(
             lambda: build_depth_unet(**builder), train_ds, val_ds, run_dir=run_dir, epochs=epochs,
-            learning_rate=learning_rate, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS, optimizer=optimizer, lr_schedule="cosine",
-            monitor="val_abs_rel", early_stopping_patience=early_stopping_patience, mixed_precision=mixed_precision,
-            strategy=strategy, resume=resume, seed=seed, tensorboard=False, verbose=verbose,
+            learning_rate=learning_rate, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
+            optimizer=optimizer, lr_schedule="cosine", monitor="val_abs_rel",
+            early_stopping_patience=early_stopping_patience, mixed_precision=mixed_precision, strategy=strategy,
+            resume=resume, seed=seed, tensorboard=False, verbose=verbose,
         )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return DepthTrainResult(fitted.model, fitted.history, fitted.best_epoch, fitted.epochs_completed, Path(run_dir),

@@ -79,7 +79,11 @@ UNITS = {"metric": "m", "inverse": "1/m (model units)", "relative": "relative (0
 
 
 def network_size(
-    height: int, width: int, size: int | Sequence[int], min_side: int = DEFAULT_MIN_INPUT, multiple: int = DEFAULT_MULTIPLE
+    height: int,
+    width: int,
+    size: int | Sequence[int],
+    min_side: int = DEFAULT_MIN_INPUT,
+    multiple: int = DEFAULT_MULTIPLE,
 ) -> tuple[int, int]:
     """Network input size of an image ("upper-bound" resize, aspect ratio kept).
 
@@ -138,7 +142,8 @@ def head_info(model) -> dict[str, Any]:
     from comicdepth_tf.models.registry import model_info
 
     info = model_info(model)
-    return {"output": info.get("output", "metric"), "max_depth": info.get("max_depth"), "min_depth": info.get("min_depth")}
+    return {"output": info.get("output", "metric"), "max_depth": info.get("max_depth"),
+            "min_depth": info.get("min_depth")}
 
 
 def make_predict_fn(model) -> Callable[[np.ndarray], np.ndarray]:
@@ -303,7 +308,9 @@ def run_predictions(
 
     def finish(index: int, pred: np.ndarray) -> None:
         height, width = run.shapes[index]
-        sink(index, cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR) if pred.shape != (height, width) else pred)
+        if pred.shape != (height, width):
+            pred = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
+        sink(index, pred)
 
     try:
         for (images, ok), members in zip(_batch_dataset(sources, plan, run), plan.batches):
@@ -458,14 +465,17 @@ def read_depth_prediction(path: str | os.PathLike, manifest: dict | None = None)
         raise DataFormatError(path.parent / MANIFEST_FILE, f"files.{key}.scale", "the scale of this depth PNG")
     raw = io.read_raw(path)
     if raw.ndim != 2 or raw.dtype != np.uint16:
-        raise DataFormatError(path, "pixels", "a single-channel 16-bit depth PNG", f"{raw.dtype} with shape {raw.shape}")
+        raise DataFormatError(path, "pixels", "a single-channel 16-bit depth PNG",
+                              f"{raw.dtype} with shape {raw.shape}")
     return raw.astype(np.float32) / np.float32(files[key]["scale"])
 
 
 # --------------------------------------------------------------------------- files
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike], recursive: bool = False) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+def expand_inputs(
+    inputs: Sequence[str | os.PathLike], recursive: bool = False
+) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
     """Image files named by files, folders or glob patterns, with their output names.
 
     Files inside a folder input keep their path relative to that folder in the output name;
@@ -542,7 +552,8 @@ class PredictSummary:
 
     def text(self) -> str:
         """A short summary for the terminal."""
-        lines = [f"wrote {len(self.written)} depth map(s) to {self.out_dir} in {self.seconds:.1f} s; {self.n_failed} failed"]
+        lines = [f"wrote {len(self.written)} depth map(s) to {self.out_dir} in {self.seconds:.1f} s; "
+                 f"{self.n_failed} failed"]
         lines += [f"  failed: {source}: {reason}" for source, reason in self.failed]
         return "\n".join(lines)
 
@@ -617,7 +628,8 @@ def predict_files(
         target = out / f"{name}{DEPTH_SUFFIX}"
         io.write_image(target, encode_png16(depth, scale))
         if color:
-            io.write_image(out / f"{name}{COLOR_SUFFIX}", colorize(depth, colormap, nearer_is_larger=output == "inverse"))
+            rgb = colorize(depth, colormap, nearer_is_larger=output == "inverse")
+            io.write_image(out / f"{name}{COLOR_SUFFIX}", rgb)
         if npy:
             io.atomic_write_bytes(out / f"{name}{NPY_SUFFIX}", _npy_bytes(depth))
         entry = {"source": str(path), "height": int(depth.shape[0]), "width": int(depth.shape[1]), "scale": scale,
@@ -740,7 +752,8 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``comicdepth predict``."""
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("--run", required=True,
-                        help="saved depth run: folder, .keras file, run id under saved_models/depth_irv2, or latest-<profile>")
+                        help="saved depth run: folder, .keras file, run id under saved_models/depth_irv2, "
+                             "or latest-<profile>")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     parser.add_argument("--size", type=int, default=None,

@@ -150,21 +150,22 @@ def test_image_pool_in_a_graph_and_disabled():
 # --------------------------------------------------------------------------- metrics
 
 
-def test_ordering_accuracy_hand_computed():
+def test_mean_ordering_accuracy_hand_computed():
     # Object 1 (nearest) has two parts, object 2 one point.
     points = OrderingPoints(l1=np.array([1, 1, 2]), l2=np.array([1, 2, 1]), x=np.array([0, 1, 2]), y=np.array([0, 0, 0]))
+    panel = type("Panel", (), {"points": points})
     depth = np.array([[1.0, 2.0, 1.5]])  # metres: point 2 (l1=1, l2=2) is farther than point 3 (l1=2)
-    acc = ce.ordering_accuracy(depth, points, larger_is_nearer=False)
-    # inter pairs: (p1, p3) correct (1.0 < 1.5), (p2, p3) wrong; intra pair (p1, p2) correct.
-    assert acc == {"inter": 0.5, "inter_pairs": 2, "intra": 1.0, "intra_pairs": 1}
-    inverse = ce.ordering_accuracy(1.0 / depth, points, larger_is_nearer=True)
-    assert inverse["inter"] == 0.5 and inverse["intra"] == 1.0
-    tie = ce.ordering_accuracy(np.ones((1, 3)), points)
-    assert tie["inter"] == 0.0 and tie["intra"] == 0.0  # ties are wrong
-    single = OrderingPoints(l1=np.array([1]), l2=np.array([1]), x=np.array([0]), y=np.array([0]))
-    assert math.isnan(ce.ordering_accuracy(depth, single)["inter"])
-    mean = ce.mean_ordering_accuracy([depth, np.ones((1, 3))], [type("P", (), {"points": points})] * 2, False)
-    assert mean["inter"] == pytest.approx(0.25) and mean["inter_images"] == 2
+    # inter pairs: (p1, p3) right (1.0 < 1.5), (p2, p3) wrong; intra pair (p1, p2) right.
+    acc = ce.mean_ordering_accuracy([depth], [panel], larger_is_nearer=False)
+    assert acc == {"inter": 0.5, "inter_images": 1, "intra": 1.0, "intra_images": 1}
+    assert ce.mean_ordering_accuracy([1.0 / depth], [panel], larger_is_nearer=True)["inter"] == 0.5
+    # A constant map ties every pair (wrong): per-image means 0.5 and 0 average to 0.25.
+    mean = ce.mean_ordering_accuracy([depth, np.ones((1, 3))], [panel, panel], False)
+    assert mean["inter"] == pytest.approx(0.25) and mean["intra"] == pytest.approx(0.5) and mean["inter_images"] == 2
+    single = type("Panel", (), {"points": OrderingPoints(l1=np.array([1]), l2=np.array([1]), x=np.array([0]),
+                                                          y=np.array([0]))})
+    alone = ce.mean_ordering_accuracy([depth], [single])
+    assert math.isnan(alone["inter"]) and alone["inter_images"] == 0
 
 
 def test_spearman_and_geometry_check_with_an_identity_generator(tmp_path):

@@ -93,7 +93,8 @@ def test_save_run_writes_the_run_and_the_latest_pointer(trained, data, tmp_path,
 def test_real_pairs_are_scored_after_median_alignment(trained, real_dir):
     result, _, _ = trained
     metrics, rows = de.evaluate_real(result.model, 96, real_dir=real_dir)
-    assert len(rows) == 3 and rows[0]["ground truth"].shape == rows[0]["prediction (median aligned)"].shape == (480, 640)
+    assert len(rows) == 3
+    assert rows[0]["ground truth"].shape == rows[0]["prediction (median aligned)"].shape == (480, 640)
     for name in ("nyu", "sun", "tum", "mean", "const"):
         assert 0.0 <= metrics[f"real_{name}_delta1"] <= 1.0
     # The constant prediction, median-aligned, is the ground truth's median: AbsRel is then computable by hand.

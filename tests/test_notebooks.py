@@ -1,13 +1,16 @@
 """Every numbered notebook runs end to end through the runner on the ``smoke`` profile.
 
-Nothing is written into the repository: the reports, models and data folders point into
-tmp_path; the embedded smoke dataset is generated once per session (``smoke_data``) and
-copied where the notebooks' own ``ensure_dataset("smoke")`` call looks for it.
+The notebooks form a pipeline (later stages load the models earlier ones saved), so they
+run once per session, in order, as one ``comicdepth run --profile smoke`` into temporary
+folders; each notebook is then checked as its own test item. Nothing is written into the
+repository: reports, models and data point into a temporary folder; the embedded smoke
+dataset (``smoke_data``) is copied where the notebooks' own ``ensure_dataset("smoke")`` looks.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -15,23 +18,33 @@ import pytest
 from comicdepth_tf import paths, runner
 
 NOTEBOOKS = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+_ENV = ("COMICDEPTH_DATA", "COMICDEPTH_MODELS", "COMICDEPTH_REPORTS")
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(smoke_data, tmp_path_factory):
+    """The whole pipeline executed once on the smoke profile."""
+    root = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(smoke_data, root / "data" / "embedded" / "smoke")
+    saved = {k: os.environ.get(k) for k in _ENV}
+    os.environ.update(COMICDEPTH_DATA=str(root / "data"), COMICDEPTH_MODELS=str(root / "saved_models"),
+                      COMICDEPTH_REPORTS=str(root / "reports"))
+    try:
+        yield runner.run("smoke", run_id="test", reports_dir=root / "reports", progress=False, echo=None)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notebook_runs_on_smoke_profile(notebook, smoke_data, tmp_path, monkeypatch):
-    # A copy (a few MB) of the session's dataset where paths.embedded_dir("smoke") looks, so
-    # notebooks reuse it and a notebook that regenerates cannot touch the shared one.
-    data = tmp_path / "data"
-    shutil.copytree(smoke_data, data / "embedded" / "smoke")
-    monkeypatch.setenv("COMICDEPTH_DATA", str(data))
-    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "saved_models"))
-    monkeypatch.setenv("COMICDEPTH_REPORTS", str(tmp_path / "reports"))
-    result = runner.run("smoke", only=[notebook.stem], run_id="test", reports_dir=tmp_path / "reports",
-                        progress=False, echo=None)
-    stage = result.stage(notebook.stem)
+def test_notebook_runs_on_smoke_profile(notebook, smoke_pipeline):
+    stage = smoke_pipeline.stage(notebook.stem)
     assert stage.status == "ok", f"{notebook.name} failed: {json.dumps(stage.error, indent=1)}"
-    assert (result.run_dir / f"{notebook.stem}.html").stat().st_size > 0
-    metrics = json.loads((result.run_dir / notebook.stem / "metrics.json").read_text())
+    assert (smoke_pipeline.run_dir / f"{notebook.stem}.html").stat().st_size > 0
+    metrics = json.loads((smoke_pipeline.run_dir / notebook.stem / "metrics.json").read_text())
     assert metrics, f"{notebook.name} recorded no metrics"
-    assert result.index.exists()
+    assert smoke_pipeline.index.exists()
