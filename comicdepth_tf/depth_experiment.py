@@ -167,58 +167,12 @@ def train_mean_depth(records: Sequence, size: Sequence[int], limit: int = 2000, 
 
 # --------------------------------------------------------------------------- losses
 
-#: Loss names :func:`train` accepts: the library's (:data:`comicdepth_tf.losses.LOSSES`) plus ``log_depth``.
+#: The loss the cpu profile trains with (:class:`comicdepth_tf.losses.LogDepthLoss`).
 LOG_DEPTH_LOSS = "log_depth"
-_LOSS_CLASSES: dict[str, type] = {}
-
-
-def _log_depth_loss_class():
-    """Define (once) the serialisable ``LogDepthLoss``; TensorFlow is imported on first use."""
-    if "LogDepthLoss" in _LOSS_CLASSES:
-        return _LOSS_CLASSES["LogDepthLoss"]
-    import keras
-    import tensorflow as tf
-
-    from comicdepth_tf.losses import DepthLoss
-
-    @keras.saving.register_keras_serializable(package="comicdepth", name="LogDepthLoss")
-    class LogDepthLoss(DepthLoss):
-        """The seed's SSIM + edge + L1 loss computed on ``log(1 + depth)`` instead of metres.
-
-        In metres, an error of 0.5 m costs the same at 2 m and at 9 m, so training neglects
-        near pixels, where the relative metrics (AbsRel, δ) are most sensitive. On
-        ``log(1 + d)`` an error costs about ``Δd / (1 + d)``: close to the relative error over
-        the 1–10 m range, while invalid pixels (0) stay 0. ``max_val`` (SSIM's range) defaults
-        to ``log(1 + 10 m)``.
-        """
-
-        def __init__(self, w_ssim: float = 1.0, w_edge: float = 1.0, w_l1: float = 0.3,
-                     max_val: float = float(np.log1p(10.0)), ssim_filter_size: int = 11, name: str = "log_depth_loss",
-                     reduction: str = "sum_over_batch_size", dtype=None):
-            super().__init__(w_ssim=w_ssim, w_edge=w_edge, w_l1=w_l1, max_val=max_val,
-                             ssim_filter_size=ssim_filter_size, name=name, reduction=reduction, dtype=dtype)
-
-        def call(self, y_true, y_pred):
-            y_true = tf.cast(y_true, tf.float32)
-            y_pred = tf.cast(y_pred, tf.float32)
-            valid = y_true > 0
-            log_true = tf.where(valid, tf.math.log1p(tf.maximum(y_true, 0.0)), tf.zeros_like(y_true))
-            return super().call(log_true, tf.math.log1p(tf.maximum(y_pred, 0.0)))
-
-    _LOSS_CLASSES["LogDepthLoss"] = LogDepthLoss
-    return LogDepthLoss
-
-
-def register_serialisables() -> None:
-    """Register ``LogDepthLoss`` (for loading a run's ``best.keras`` / ``last.keras`` with ``compile=True``)."""
-    _log_depth_loss_class()
 
 
 def make_loss(name: str, **kwargs):
-    """A training loss by name: ``log_depth`` (:func:`_log_depth_loss_class`) or a library loss
-    (``depth``, ``l1``, ``ssi``: :func:`comicdepth_tf.losses.get_loss`); ``kwargs`` override its weights."""
-    if name == LOG_DEPTH_LOSS:
-        return _log_depth_loss_class()(**kwargs)
+    """A training loss by name (:func:`comicdepth_tf.losses.get_loss`); ``kwargs`` override its weights."""
     from comicdepth_tf.losses import get_loss
 
     return get_loss(name, **kwargs)

@@ -35,7 +35,7 @@ import numpy as np
 
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
-from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, _truncate_history, read_history
+from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, truncate_history, read_history
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 CONFIG_FILE = "config.json"
@@ -345,7 +345,7 @@ def fit_cyclegan(
     started = time.perf_counter()
     if initial_epoch < epochs:
         if state is not None:
-            _truncate_history(run_dir, initial_epoch)
+            truncate_history(run_dir, initial_epoch)
         callbacks = [make_lr_logger(), keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=state is not None),
                      make_gan_checkpoint(run_dir, plan)]
         if sample_batch is not None:

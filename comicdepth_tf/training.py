@@ -368,7 +368,7 @@ def read_history(run_dir) -> dict[str, list[float]]:
     return {c: [float(r[c]) if r[c] not in ("", "NA", None) else math.nan for r in rows] for c in columns}
 
 
-def _truncate_history(run_dir: Path, epochs_kept: int) -> None:
+def truncate_history(run_dir: Path, epochs_kept: int) -> None:
     """Keep the rows of epochs ``< epochs_kept`` (a crash can leave a row past the checkpoint)."""
     path = run_dir / HISTORY_FILE
     if not path.exists():
@@ -551,7 +551,7 @@ def fit(
         finished = bool(state) and (initial_epoch >= epochs or state.get("stopped_early", False))
         if not finished:
             if state:
-                _truncate_history(run_dir, initial_epoch)
+                truncate_history(run_dir, initial_epoch)
             early = None
             if early_stopping_patience is not None:
                 early = make_early_stopping(monitor, early_stopping_patience, state)

@@ -44,7 +44,6 @@ SERIALISABLE_MODULES = (
     "comicdepth_tf.text_detection",
     "comicdepth_tf.models.fg_mask_depth",
     "comicdepth_tf.models.cyclegan",
-    "comicdepth_tf.depth_experiment",
 )
 
 MODEL_FILE = "model.keras"
