@@ -175,17 +175,29 @@ def copy_model(model, init: str = "natural"):
 # --------------------------------------------------------------------------- data
 
 
-def load_natural(records: Sequence, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Natural images (and their depth when the records have it) resized to ``size × size``.
+def pair_size(size: int | Sequence[int]) -> tuple[int, int]:
+    """``(H, W)`` of a size given as a side (square) or as ``(H, W)``."""
+    if isinstance(size, (int, np.integer)):
+        hw = (int(size), int(size))
+    else:
+        hw = tuple(int(v) for v in size)
+    if len(hw) != 2 or min(hw) < 1:
+        raise ParameterError(f"size must be a positive side or (height, width), got {size!r}")
+    return hw
+
+
+def load_natural(records: Sequence, size: int | Sequence[int], limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Natural images (and their depth when the records have it) resized to ``size``.
 
     Args:
         records: RGB-D records (``rgb_path``, ``depth_path``, ``codec``; e.g. the NYU loader's) or
             image paths (no depth: the pseudo ground truth will be predicted).
-        size: side in pixels.
+        size: side in pixels (square) or ``(H, W)``; the natural model's own input size keeps
+            the images' aspect, so the comics model does not learn from squashed scenes.
         limit: use the first ``limit`` records.
 
     Returns:
-        ``(images (N, size, size, 3) in [0, 1], depth (N, size, size, 1) metres or None)``.
+        ``(images (N, H, W, 3) in [0, 1], depth (N, H, W, 1) metres or None)``.
     """
     from comicdepth_tf.data.pipelines import make_dataset, to_numpy
 
@@ -199,29 +211,30 @@ def load_natural(records: Sequence, size: int, limit: int | None = None) -> tupl
     else:
         samples = [{"image": str(getattr(r, "rgb_path", r))} for r in records]
         keys = {"image": "image"}
-    arrays = to_numpy(make_dataset(samples, keys=keys, size=(size, size), batch_size=16), len(samples))
+    arrays = to_numpy(make_dataset(samples, keys=keys, size=pair_size(size), batch_size=16), len(samples))
     return arrays["image"], (arrays["depth"] if with_depth else None)
 
 
-def load_comics_with_text(panels_dir: str | os.PathLike, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Real comics panels and their text masks (``images/`` + ``text_masks/``) at ``size × size``."""
+def load_comics_with_text(panels_dir: str | os.PathLike, size: int | Sequence[int],
+                          limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Real comics panels and their text masks (``images/`` + ``text_masks/``) at ``size`` (side or ``(H, W)``)."""
     from comicdepth_tf.data.formats.ordering import load_ordering_set, to_samples
     from comicdepth_tf.data.pipelines import make_dataset, to_numpy
 
     samples = [s for s in to_samples(load_ordering_set(panels_dir)) if "text_mask" in s][: limit or None]
     if not samples:
         raise DataFormatError(panels_dir, "text_masks", "panels with text masks (text_masks/<panel>.png)")
-    arrays = to_numpy(make_dataset(samples, keys={"image": "image", "text_mask": "mask"}, size=(size, size), batch_size=16,
+    arrays = to_numpy(make_dataset(samples, keys={"image": "image", "text_mask": "mask"}, size=pair_size(size), batch_size=16,
                                    same_size=True), len(samples))
     return arrays["image"], arrays["text_mask"]
 
 
-def load_images(paths: Sequence, size: int) -> np.ndarray:
-    """Images resized to ``size × size``, ``(N, size, size, 3)`` in [0, 1]."""
+def load_images(paths: Sequence, size: int | Sequence[int]) -> np.ndarray:
+    """Images resized to ``size`` (side or ``(H, W)``), ``(N, H, W, 3)`` in [0, 1]."""
     from comicdepth_tf.data.pipelines import make_dataset, to_numpy
 
     samples = [{"image": str(p)} for p in paths]
-    return to_numpy(make_dataset(samples, keys={"image": "image"}, size=(size, size), batch_size=16), len(samples))["image"]
+    return to_numpy(make_dataset(samples, keys={"image": "image"}, size=pair_size(size), batch_size=16), len(samples))["image"]
 
 
 @dataclass

@@ -80,6 +80,9 @@ class Upstream:
         convention: its output convention (``metric``, ``inverse``, ``relative``).
         generators: GAN variant (``simple``, ``without_text``, ``add_text``) -> network.
         gan_runs: GAN variant -> run folder.
+        input_size: ``(H, W)`` it was trained at (the default size of the approach-2 pairs).
+        loss: the loss it was trained with (the default loss of approach 2: fine-tuning with
+            another loss would first undo what the natural model learnt).
     """
 
     natural: Any
@@ -88,6 +91,8 @@ class Upstream:
     convention: str
     generators: dict[str, Any] = field(default_factory=dict)
     gan_runs: dict[str, Path] = field(default_factory=dict)
+    input_size: tuple[int, int] = (256, 256)
+    loss: str = "depth"
 
 
 def gan_variants_needed(variants: Sequence[str]) -> list[str]:
@@ -117,7 +122,10 @@ def load_upstream(depth_run: str, profile: str, variants: Sequence[str], gan_run
     model, config = cd.load_natural_model(depth_run or f"latest-{profile}")
     size = default_size(config)
     size = int(max(size)) if isinstance(size, tuple) else int(size)
-    up = Upstream(model, Path(config["run_dir"]), size, cd.output_convention(model))
+    trained_at = config.get("input_size") or (size, size)
+    loss = config.get("LOSS") or (config.get("train") or {}).get("loss") or "depth"
+    up = Upstream(model, Path(config["run_dir"]), size, cd.output_convention(model),
+                  input_size=cd.pair_size(trained_at), loss=str(loss))
     for gan in gan_variants_needed(variants):
         up.generators[gan], up.gan_runs[gan] = cd.load_generator((gan_runs or {}).get(gan, ""), gan)
     return up
@@ -132,9 +140,9 @@ class Data:
 
     Attributes:
         root: the dataset root.
-        natural_train, depth_train: natural training images and their depth ``(N, S, S, ·)``.
+        natural_train, depth_train: natural training images and their depth ``(N, H, W, ·)``.
         natural_val, depth_val: natural validation images and depth.
-        comics, comics_masks: real comics panels and text masks ``(M, S, S, ·)``.
+        comics, comics_masks: real comics panels and text masks ``(M, H, W, ·)``.
         eval_set: the evaluation set (``panels_val``).
     """
 
@@ -153,15 +161,15 @@ class Data:
                 "comics_train": len(self.comics), "eval_panels": len(self.eval_set)}
 
 
-def load_data(data_dir: str, profile: str, *, size: int, seed: int = 0, train_limit: int = 0, val_limit: int = 0,
-              comics_limit: int = 0) -> Data:
+def load_data(data_dir: str, profile: str, *, size: int | Sequence[int], seed: int = 0, train_limit: int = 0,
+              val_limit: int = 0, comics_limit: int = 0) -> Data:
     """Natural RGB-D pairs (NYU layout), comics panels with text masks, and ``panels_val``.
 
     Args:
         data_dir: dataset root holding ``nyu/`` and ``panels/``; empty: the embedded dataset of
             ``profile`` (generated when absent).
         profile: embedded dataset profile.
-        size: side of the training images.
+        size: side of square training images, or ``(H, W)`` (usually :attr:`Upstream.input_size`).
         seed: embedded dataset seed.
         train_limit, val_limit, comics_limit: use the first N images of each part (0: all).
     """

@@ -123,3 +123,35 @@ def test_parameters_are_checked():
     for bad in ("", "1e-3,x", "0"):
         with pytest.raises(ParameterError):
             cx.parse_grid(bad)
+
+
+def test_pairs_keep_the_natural_models_aspect(tiny, smoke_data):
+    from comicdepth_tf.data.formats import nyu
+
+    assert cd.pair_size(32) == (32, 32) and cd.pair_size([24, 32]) == (24, 32)
+    with pytest.raises(ParameterError, match="height, width"):
+        cd.pair_size((0, 32))
+    records = nyu.load_nyu(smoke_data / "nyu")["train"]
+    images, depth = cd.load_natural(records, (24, 32), limit=3)
+    assert images.shape == (3, 24, 32, 3) and depth.shape == (3, 24, 32, 1)
+    square = cd.load_natural(records, 32, limit=3)[1]
+    # 4:3 scenes resized to 24x32 keep their aspect: the depth profile down the middle column
+    # matches the square (stretched) version resampled to the same height.
+    import cv2
+
+    squashed = cv2.resize(square[0, ..., 0], (32, 24), interpolation=cv2.INTER_AREA)
+    assert np.abs(squashed - depth[0, ..., 0]).mean() < 0.25 * depth[0, ..., 0].mean()
+    pairs = cd.make_pairs(images, depth, tiny["gen"], "simple")
+    assert pairs.image.shape == (3, 24, 32, 3)
+
+
+def test_upstream_inherits_the_natural_models_size_and_loss(tiny, tmp_path, monkeypatch):
+    from comicdepth_tf.inference import write_latest_pointer
+    from comicdepth_tf.models.registry import save_model
+
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path))
+    run = save_model(tiny["natural"], tmp_path / cd.NATURAL_MODEL_NAME / "n",
+                     {"model": cd.NATURAL_MODEL_NAME, "input_size": [24, 32], "predict_size": 32, "LOSS": "log_depth"})
+    write_latest_pointer(run, "smoke")
+    up = cx.load_upstream("", "smoke", [])
+    assert up.input_size == (24, 32) and up.loss == "log_depth" and up.predict_size == 32
