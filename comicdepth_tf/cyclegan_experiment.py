@@ -23,6 +23,10 @@ per image with :func:`comicdepth_tf.metrics.ordering_accuracy`, then averaged), 
 after per-image median alignment (:func:`comicdepth_tf.metrics.depth_metrics`), and the
 Spearman rank correlation between the depth model's prediction on a natural→comics translation
 and on its source (:func:`geometry_check`).
+
+For notebook ``50_evaluate``, :func:`register_approach1` saves approach 1's maps of the
+evaluation panels (original sizes) with the ``simple`` and ``depth_aware`` runs and registers
+them as the configurations ``approach1_simple`` and ``approach1_depth_aware``.
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ class Domains:
         text_free_train, text_free_val: text-free comics crops (empty until needed).
         eval_panels: panels with ordering points (and dense depth on embedded data).
         sources: where each domain came from.
+        eval_set: the evaluation set's name for notebook ``50_evaluate``: ``panels_<split>``,
+            ``<split>`` being the evaluation folder's name (``panels_val`` on embedded data).
     """
 
     natural_train: list[dict]
@@ -90,6 +96,7 @@ class Domains:
     text_free_val: list[dict] = field(default_factory=list)
     eval_panels: list = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    eval_set: str = "panels_val"
 
     def counts(self) -> dict[str, int]:
         """Number of samples per domain."""
@@ -231,6 +238,7 @@ def load_domains(profile: str = "cpu", *, seed: int = 0, natural_dir: str = "", 
             raise DataFormatError(text_free_dir or work, "", "text-free crops for training and validation")
     eval_folder = Path(eval_dir) if eval_dir else root / "panels" / "val"
     domains.eval_panels = ordering.load_ordering_set(eval_folder)
+    domains.eval_set = f"panels_{eval_folder.resolve().name}"
     sources["eval"] = str(eval_folder)
     return domains
 
@@ -545,19 +553,69 @@ def evaluate_approach1(panels: Sequence, depth: DepthSource, generators: Mapping
         ``intra`` (and counts) for ``raw_comics`` and ``approach1_<name>``; ``predictions``
         holds the depth maps per method and the translations per ``approach1_<name>``.
     """
+    from comicdepth_tf.inference import make_predict_fn
+
     images = _read_panels(panels)
-    preds = {"raw_comics": predict_depth_maps(depth.model, images, depth.size, batch_size)}
+    forward = make_predict_fn(depth.model)  # one trace for every call below
+    preds = {"raw_comics": predict_depth_maps(depth.model, images, depth.size, batch_size, predict_fn=forward)}
     translations = {}
     for name, (generator, size) in generators.items():
         preds[f"approach1_{name}"], translations[f"approach1_{name}"] = comics_to_depth(
             images, generator, depth.model, size=size, depth_size=depth.size, batch_size=batch_size,
-            return_translations=True)
+            return_translations=True, predict_fn=forward)
     larger = depth.output == "inverse"
     scores = {}
     for method, maps in preds.items():
         scores[method] = {**dense_depth_scores(maps, panels, depth.output),
                           **mean_ordering_accuracy(maps, panels, larger)}
     return scores, {"images": images, "depth": preds, "translations": translations}
+
+
+#: The approach-1 configurations of notebook ``50_evaluate``, by CycleGAN variant.
+APPROACH1_CONFIGURATIONS = {"simple": "approach1_simple", "depth_aware": "approach1_depth_aware"}
+
+
+def register_approach1(results: Mapping[str, Any], predictions: Mapping[str, Any], panels: Sequence,
+                       depth: DepthSource, *, profile: str, set_name: str = "panels_val") -> dict[str, Path]:
+    """Save approach 1's depth maps with each CycleGAN run and register them for ``50_evaluate``.
+
+    For each trained variant of :data:`APPROACH1_CONFIGURATIONS`, the maps that
+    :func:`evaluate_approach1` predicted (comics → natural with the run's generator, then the
+    natural depth model; one map per panel at its original size, in the depth model's
+    convention) are written to ``<run>/depth_maps/<set_name>/<stem>.npy``
+    (:func:`comicdepth_tf.evaluation.save_depth_maps`) and the run is registered as
+    ``approach1_<variant>`` for ``profile`` (:func:`comicdepth_tf.evaluation.register_configuration`:
+    ``evaluation.json`` in the run, pointer in ``saved_models/configurations/<profile>.json``).
+
+    Args:
+        results: ``{variant: GANFitResult}`` of the notebook's training.
+        predictions: the second value returned by :func:`evaluate_approach1` on ``panels``.
+        panels: the evaluation panels (their ``name`` is the map's stem).
+        depth: the natural depth model that made the maps (its convention is recorded).
+        profile: the parameter profile.
+        set_name: the evaluation set (``Domains.eval_set``; ``panels_val`` on embedded data).
+
+    Returns:
+        ``{configuration: run folder}`` of the registered runs.
+    """
+    from comicdepth_tf import evaluation
+
+    registered = {}
+    for variant, name in APPROACH1_CONFIGURATIONS.items():
+        maps = predictions.get("depth", {}).get(f"approach1_{variant}")
+        if variant not in results or maps is None:
+            continue
+        if len(maps) != len(panels):
+            raise ParameterError(f"approach1_{variant}: {len(maps)} depth maps for {len(panels)} panels")
+        for panel, image, depth_map in zip(panels, predictions["images"], maps):
+            if np.shape(depth_map) != image.shape[:2]:
+                raise ParameterError(f"approach1_{variant}: the map of {panel.name} is {np.shape(depth_map)}, "
+                                     f"not the panel's size {image.shape[:2]}")
+        run_dir = Path(results[variant].run_dir)
+        evaluation.save_depth_maps(run_dir, set_name, {p.name: m for p, m in zip(panels, maps)})
+        evaluation.register_configuration(run_dir, name, profile, convention=depth.output)
+        registered[name] = run_dir
+    return registered
 
 
 def winners(scores: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
@@ -590,13 +648,15 @@ def geometry_check(generator, depth: DepthSource, natural_samples: Sequence[dict
     Returns:
         ``{"spearman_mean", "spearman_median", "spearman_min", "n_images", "per_image"}``.
     """
+    from comicdepth_tf.inference import make_predict_fn
     from comicdepth_tf.translate import _resize
 
     samples = list(natural_samples)[:limit] if limit else list(natural_samples)
     sources = [_resize(im, size, size) for im in as_float_images([io.read_image(s["image"]) for s in samples])]
     translated = translate_images(generator, sources, size, batch_size, keep_size=False)
-    d_src = predict_depth_maps(depth.model, sources, depth.size, batch_size, keep_size=False)
-    d_tr = predict_depth_maps(depth.model, translated, depth.size, batch_size, keep_size=False)
+    forward = make_predict_fn(depth.model)
+    d_src = predict_depth_maps(depth.model, sources, depth.size, batch_size, predict_fn=forward)
+    d_tr = predict_depth_maps(depth.model, translated, depth.size, batch_size, predict_fn=forward)
     per = np.array([spearman(a, b) for a, b in zip(d_src, d_tr)])
     valid = per[~np.isnan(per)]
     return {"spearman_mean": float(valid.mean()) if valid.size else math.nan,

@@ -7,7 +7,9 @@ the ``depth_aware`` CycleGAN (only the generator differs).
 
 * :func:`translate_images` — run a generator on images of any size (each is resized to the
   generator's square training size and, by default, the result back to the image's size).
-* :func:`predict_depth_maps` — the same for a depth model (one ``(H, W)`` map per image).
+* :func:`predict_depth_maps` — a depth model on images of any size, through
+  :func:`comicdepth_tf.inference.predict_depth` (aspect kept, one ``(H, W)`` map per image at
+  its own size).
 * :func:`comics_to_depth` — approach 1 for a list of comics images.
 * ``comicdepth translate INPUT… --run RUN_DIR --direction comics2natural|natural2comics --out DIR
   [--depth-run RUN_DIR]`` — the command line (:func:`cli_main`).
@@ -170,38 +172,54 @@ def translate_images(generator, images, size: int, batch_size: int = 8, keep_siz
     return [np.clip(t, 0.0, 1.0) for t in _run(generator, as_float_images(images), size, batch_size, keep_size)]
 
 
-def predict_depth_maps(depth_model, images, size: int, batch_size: int = 8, keep_size: bool = True) -> list[np.ndarray]:
-    """Depth maps, in the model's own convention, one ``(H, W)`` float32 array per image.
+def predict_depth_maps(depth_model, images, size: int, batch_size: int = 8, *, predict_fn=None) -> list[np.ndarray]:
+    """Depth maps, in the model's own convention, one ``(H, W)`` float32 array per image, at its size.
 
-    Each image is resized to ``size × size`` (the depth model's training side), predicted, and
-    the prediction resized back to the image (bilinear) when ``keep_size``.
+    A thin wrapper of :func:`comicdepth_tf.inference.predict_depth`: each image is resized for
+    the network keeping its aspect ratio ("upper-bound" resize: the longer side becomes ``size``,
+    the shorter one at least the encoder's minimum, sides multiples of 8), predicted, and the
+    prediction resized back to the image's size (bilinear). Nothing is squashed to a square.
+
+    Args:
+        depth_model: the natural depth model.
+        images: uint8 or float images, a list or an ``(N, H, W, 3)`` array.
+        size: the network bound, normally the depth model's training side.
+        batch_size: images per forward pass (images of one network size share a batch).
+        predict_fn: a traced forward pass from :func:`comicdepth_tf.inference.make_predict_fn`
+            to reuse across calls (tracing costs seconds).
     """
-    maps = _run(depth_model, as_float_images(images), size, batch_size, keep_size)
-    return [m[..., 0] if m.ndim == 3 else m for m in maps]
+    from comicdepth_tf.inference import predict_depth
+
+    if size is None or int(size) < 1:
+        raise ParameterError(f"size must be a positive number of pixels, got {size!r}")
+    return predict_depth(depth_model, as_float_images(images), size=int(size), batch_size=batch_size,
+                         predict_fn=predict_fn)
 
 
 def comics_to_depth(images, generator, depth_model, *, size: int, depth_size: int | None = None, batch_size: int = 8,
-                    keep_size: bool = True, return_translations: bool = False):
+                    return_translations: bool = False, predict_fn=None):
     """Approach 1: comics → natural with ``generator``, then depth with the natural ``depth_model``.
+
+    The generator runs at its square training side and its translation is resized back to the
+    comics image's size, so the depth model sees the panel's true proportions; the depth model
+    then runs with :func:`predict_depth_maps` (aspect kept, map at the image's size).
 
     Args:
         images: comics images (uint8 or float), a list or an array.
         generator: the comics→natural generator of a ``simple`` or ``depth_aware`` CycleGAN.
         depth_model: the natural depth model.
         size: the generator's side.
-        depth_size: the depth model's side (default ``size``).
+        depth_size: the depth model's network bound (default ``size``).
         batch_size: images per model call.
-        keep_size: depth maps at each image's size (else ``depth_size``).
-        return_translations: also return the fake natural images (at ``size``).
+        return_translations: also return the fake natural images (at each image's size).
+        predict_fn: a traced depth forward pass to reuse (see :func:`predict_depth_maps`).
 
     Returns:
-        A list of ``(H, W)`` depth maps in the depth model's convention, or ``(depths,
-        translations)``.
+        A list of ``(H, W)`` depth maps (each comics image's size) in the depth model's
+        convention, or ``(depths, translations)``.
     """
-    fake_natural = translate_images(generator, images, size, batch_size, keep_size=False)
-    depth = predict_depth_maps(depth_model, fake_natural, depth_size or size, batch_size, keep_size=False)
-    if keep_size:
-        depth = [_resize(d, *im.shape[:2]) for d, im in zip(depth, as_float_images(images))]
+    fake_natural = translate_images(generator, images, size, batch_size, keep_size=True)
+    depth = predict_depth_maps(depth_model, fake_natural, depth_size or size, batch_size, predict_fn=predict_fn)
     return (depth, fake_natural) if return_translations else depth
 
 

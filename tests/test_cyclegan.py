@@ -178,10 +178,13 @@ def test_spearman_and_geometry_check_with_an_identity_generator(tmp_path):
     for i in range(3):
         image = (np.random.default_rng(i).random((24, 40, 3)) * 255).astype(np.uint8)
         samples.append({"name": f"n{i}", "image": str(io.write_image(tmp_path / f"n{i}.png", image))})
-    # A "depth model" with no constant output: mean colour plus row index.
-    depth_fn = lambda x, training=False: tf.reduce_mean(x, -1, keepdims=True) + tf.cast(  # noqa: E731
-        tf.range(tf.shape(x)[1])[None, :, None, None], tf.float32)
-    check = ce.geometry_check(lambda x, training=False: x, ce.DepthSource(depth_fn, tmp_path, 16, "metric"),
+    # A "depth model" (a Keras model, as inference.predict_depth needs) with no constant output:
+    # mean colour plus row index.
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Lambda(lambda x: tf.reduce_mean(x, -1, keepdims=True) + tf.cast(
+        tf.range(tf.shape(x)[1])[None, :, None, None], tf.float32))(inputs)
+    depth_model = keras.Model(inputs, outputs)
+    check = ce.geometry_check(lambda x, training=False: x, ce.DepthSource(depth_model, tmp_path, 16, "metric"),
                               samples, size=16)
     assert check["n_images"] == 3 and check["spearman_min"] == pytest.approx(1.0)
 
@@ -218,6 +221,29 @@ def test_sample_grid_image_lays_out_rows_and_columns():
     assert grid.shape == (2 * (128 + 4), 120 + 2 * (128 + 2) + 2, 3) and grid.dtype == np.uint8
     np.testing.assert_array_equal(grid[2:18:16, 122:138:16], (images[0, :1, :1] * 255).round().astype(np.uint8))
     assert (grid[132 + 2 : 132 + 130, 122:250] == 255).all()  # the mask row is white
+
+
+@pytest.mark.parametrize("as_tensors", [False, True])
+def test_add_text_sample_rows_take_numpy_or_tensor_batches(tmp_path, as_tensors):
+    # Regression: the add-text generator got [array, array, tensor] from a NumPy sample batch
+    # ("cannot mix tensors and non-tensors") when the per-epoch sample grid was drawn.
+    base = cg.build_resnet_generator(filters=4, residual_blocks=1, name="base")
+    gan = cg.build_add_text_gan(base, **TINY)
+    mask = (_rand((2, 32, 32, 1), 3) > 0.5).astype("float32")
+    batch = (_rand((2, 32, 32, 3), 1), _rand((2, 32, 32, 3), 2), mask)
+    if as_tensors:
+        batch = tuple(tf.convert_to_tensor(b) for b in batch)
+    rows = gan.sample_rows(batch)
+    assert [name for name, _ in rows][-1] == "text added"
+    assert all(np.asarray(images).shape == (2, 32, 32, 3) for _, images in rows)
+    np.testing.assert_array_equal(np.asarray(rows[3][1])[..., :1], mask)
+    cyclegan_rows = cg.build_cyclegan("simple", **TINY).sample_rows(batch[:2])
+    assert len(cyclegan_rows) == 6 and all(np.isfinite(np.asarray(v)).all() for _, v in cyclegan_rows)
+    # The epoch-end callback draws the same batch into samples/epoch_001.png.
+    callback = gt.make_sample_grids(tmp_path, batch, n=2)
+    callback.set_model(gan)
+    callback.on_epoch_end(0)
+    assert [p.name for p in gt.sample_grids(tmp_path)] == ["epoch_001.png"]
 
 
 def _memory_data(n=2, size=32):
@@ -334,8 +360,76 @@ def test_translate_any_size_and_approach1(trained):
     assert set(scores) == {"raw_comics", "approach1_simple"}
     for s in scores.values():
         assert math.isfinite(s["abs_rel"]) and s["dense_images"] == 2 and 0.0 <= s["inter"] <= 1.0
-    assert preds["translations"]["approach1_simple"][0].shape == (32, 32, 3)
+    sizes = [im.shape[:2] for im in preds["images"]]  # translations and maps at each panel's size
+    assert [t.shape[:2] for t in preds["translations"]["approach1_simple"]] == sizes
+    assert all([d.shape for d in maps] == sizes for maps in preds["depth"].values())
     assert set(ce.winners(scores)) == {"abs_rel", "delta1", "inter", "intra"}
+
+
+def test_approach1_depth_keeps_the_aspect_ratio(trained):
+    from comicdepth_tf import inference
+
+    depth_model = trained["depth"].model
+    gen = translate.load_generator(trained["runs"]["simple"], "comics2natural")
+    images = [_rand((40, 100, 3), 1), (_rand((90, 30, 3), 2) * 255).astype(np.uint8)]
+    seen = []
+    forward = inference.make_predict_fn(depth_model)
+
+    def recording(batch):
+        seen.append(tuple(np.shape(batch)[1:3]))
+        return forward(batch)
+
+    maps = translate.predict_depth_maps(depth_model, images, 32, predict_fn=recording)
+    assert [m.shape for m in maps] == [(40, 100), (90, 30)]
+    # The network saw each image with its proportions (upper-bound resize), not a 32 x 32 square.
+    min_side = inference.encoder_min_input(depth_model)
+    expected = [inference.network_size(h, w, 32, min_side) for h, w in ((40, 100), (90, 30))]
+    assert sorted(seen) == sorted(expected) and all(h != w for h, w in seen)
+    reference = inference.predict_depth(depth_model, images, size=32)
+    for a, b in zip(maps, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    depth, fake = translate.comics_to_depth(images, gen, depth_model, size=32, return_translations=True)
+    assert [d.shape for d in depth] == [(40, 100), (90, 30)] and [f.shape for f in fake] == [(40, 100, 3), (90, 30, 3)]
+    direct = inference.predict_depth(depth_model, [fake[0]], size=32)[0]
+    np.testing.assert_allclose(depth[0], direct, rtol=1e-5, atol=1e-6)
+
+
+def test_approach1_maps_are_registered_for_the_evaluation(trained, smoke_data, tmp_path, monkeypatch):
+    """Stage 30's approach-1 maps are what notebook 50_evaluate discovers, at the panels' sizes."""
+    from comicdepth_tf import evaluation, io
+    from comicdepth_tf.data.formats.coco_images import image_size
+
+    models = tmp_path / "saved_models"
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(models))
+    domains, results = trained["domains"], trained["results"]
+    assert domains.eval_set == "panels_val"
+    scores, preds = ce.evaluate_approach1(domains.eval_panels, trained["depth"], ce.comics2natural_generators(results))
+    registered = ce.register_approach1(results, preds, domains.eval_panels, trained["depth"], profile="smoke",
+                                       set_name=domains.eval_set)
+    assert registered == {"approach1_simple": trained["runs"]["simple"],
+                          "approach1_depth_aware": trained["runs"]["depth_aware"]}
+    assert set(io.read_json(models / "configurations" / "smoke.json")) == set(registered)
+
+    refs = evaluation.find_runs("smoke")
+    sets = evaluation.load_eval_sets(smoke_data)
+    panels = sets["panels_val"]
+    for name, run_dir in registered.items():
+        ref = refs[name]
+        assert ref.run_dir.resolve() == run_dir.resolve() and ref.missing is None and ref.problem is None
+        assert ref.record["configuration"] == name and ref.record["convention"] == trained["depth"].output
+        source = evaluation.map_source(ref, "panels_val", predict_missing=False)
+        assert source.kind == "files"
+        maps = list(evaluation.iter_depth_maps(ref, panels, source))  # checks every size against its image
+        assert len(maps) == len(panels) == len(domains.eval_panels)
+        for item, depth in maps:
+            w, h = image_size(item.image)
+            assert depth.shape == (h, w) and np.isfinite(depth).all()
+        saved = {item.stem: depth for item, depth in maps}
+        for panel, expected in zip(domains.eval_panels, preds["depth"][name]):
+            np.testing.assert_array_equal(saved[panel.name], expected)
+        scored = evaluation.score_depth_set(ref, panels, source)
+        assert len(scored.per_image) == len(panels) and scored.dense["n_images"] > 0
+    assert refs["approach2_simple"].run_dir is None  # nothing else was registered
 
 
 def test_translate_cli(trained, tmp_path, capsys):

@@ -498,6 +498,15 @@ class GANModel(keras.Model):
     def sample_rows(self, batch) -> list[tuple[str, object]]:
         raise NotImplementedError
 
+    @staticmethod
+    def _sample_tensors(batch) -> tuple:
+        """The parts of a sample batch (NumPy arrays or tensors, any dtype) as float32 tensors.
+
+        Keras refuses a list input mixing arrays and tensors ("cannot mix tensors and
+        non-tensors"), as happens when a network's output joins parts of a NumPy batch.
+        """
+        return tuple(tf.cast(tf.convert_to_tensor(part), tf.float32) for part in batch)
+
     def _apply(self, optimizer, loss, variables, tape):
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
@@ -635,8 +644,11 @@ class CycleGAN(GANModel):
                              "cycle_natural_l1": cycle_n, "cycle_comics_l1": cycle_c})
 
     def sample_rows(self, batch) -> list[tuple[str, object]]:
-        """Rows of a sample grid: each input, its translation and its reconstruction."""
-        natural, comics = batch[0], batch[1]
+        """Rows of a sample grid: each input, its translation and its reconstruction.
+
+        ``batch``: ``(natural, comics)`` as NumPy arrays or tensors.
+        """
+        natural, comics = self._sample_tensors(batch[:2])
         fake_c = self.natural2comics(natural, training=False)
         fake_n = self.comics2natural(comics, training=False)
         return [("natural", natural), ("natural -> comics", fake_c),
@@ -723,12 +735,15 @@ class AddTextGAN(GANModel):
         return self._update({"outside_l1": outside, "inside_l1": inside, "identity_l1": identity})
 
     def sample_rows(self, batch) -> list[tuple[str, object]]:
-        """Rows: natural, fake text-free comics, real comics, its text mask, the output."""
-        natural, comics, mask = batch[0], batch[1], batch[2]
-        text_free = self._base.model(natural, training=False)
+        """Rows: natural, fake text-free comics, real comics, its text mask, the output.
+
+        ``batch``: ``(natural, comics, text_mask)`` as NumPy arrays or tensors.
+        """
+        natural, comics, mask = self._sample_tensors(batch[:3])
+        text_free = tf.convert_to_tensor(self._base.model(natural, training=False))
         out = self.add_text([comics, mask, text_free], training=False)
         return [("natural", natural), ("text-free (base G)", text_free), ("comics with text", comics),
-                ("text mask", tf.repeat(tf.cast(mask, tf.float32), 3, axis=-1)), ("text added", out)]
+                ("text mask", tf.repeat(mask, 3, axis=-1)), ("text added", out)]
 
 
 # --------------------------------------------------------------------------------------------
