@@ -58,6 +58,16 @@ def test_masknet_is_lighter_and_builders_are_registered():
     assert "mask_dec0_out" in sources
 
 
+def test_batch_norm_statistics_follow_short_runs():
+    # Keras' default momentum 0.99 leaves the inference statistics near their initial values after
+    # the few dozen steps of a smoke run, so predictions differ from what training saw.
+    model = fmd.build_fg_mask_depth(32, base_filters=FILTERS)
+    momenta = {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {fmd.BN_MOMENTUM} and fmd.BN_MOMENTUM <= 0.9
+    with pytest.raises(ParameterError, match="bn_momentum"):
+        fmd.build_fg_mask_depth(32, base_filters=FILTERS, bn_momentum=1.0)
+
+
 def test_bad_variant_is_a_parameter_error():
     with pytest.raises(ParameterError, match="variant"):
         fmd.build_fg_mask_depth(32, variant="unet")

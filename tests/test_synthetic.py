@@ -281,6 +281,24 @@ def test_modest_file_map_rows_point_at_files(smoke_data):
     assert fg.ndim == 3 and fg.shape[2] == 4 and (fg[..., 3] == 0).any() and (fg[..., 3] == 255).any()
 
 
+def test_modest_composite_is_the_background_picture_outside_the_figure(smoke_data):
+    # As in MODEST, the figure is pasted onto the bg image: away from it (beyond the JPEG blocks
+    # it touches) the composite is the background, not a re-render with other noise.
+    m = smoke_data / "modest"
+    rows = [line.split("\t") for line in (m / "file_map.txt").read_text().splitlines()]
+    checked = 0
+    for bg_stem, comp_stem, mask_stem, _ in rows:
+        bg = io.read_raw(next((m / "bg").glob(bg_stem + ".*"))).astype(np.int16)
+        comp = io.read_raw(next((m / "bg_fg").glob(comp_stem + ".*"))).astype(np.int16)
+        mask = io.read_raw(next((m / "bg_fg_mask").glob(mask_stem + ".*"))) > 0
+        far = ~cv2.dilate(mask.astype(np.uint8), np.ones((33, 33), np.uint8)).astype(bool)
+        if mask.any() and far.any():
+            assert np.abs(comp - bg)[far].max() <= 2, comp_stem
+            assert np.abs(comp - bg)[mask].mean() > 3, comp_stem  # the figure is there
+            checked += 1
+    assert checked > 0
+
+
 def test_same_seed_gives_identical_files_and_other_seed_differs(smoke_data, tmp_path):
     small = synthetic.Profile("smoke", (256, 352), {"train": 2, "val": 0, "test": 0}, 0, 0, (128, 96), 1, 2, 1,
                               (160, 120), 1, (128, 128), 1, 1, 1, min_segment_area=12)

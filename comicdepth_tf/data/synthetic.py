@@ -23,8 +23,9 @@ same loaders read embedded and real data:
 - ``natural/images``: natural renders of further independent scenes, without depth
   (the COCO stand-in for the natural domain of CycleGANs).
 - ``modest/``: MODEST-style composites: backgrounds without figures, figure cut-outs
-  (RGBA), the figure placed into the 3D background (true occlusion), its visible mask and
-  8-bit depth (brighter = farther), ``file_map.txt`` linking their stems.
+  (RGBA), the figure placed into the 3D background (true occlusion) and its visible part
+  pasted onto the background picture (outside the figure a composite *is* the bg image), its
+  visible mask and 8-bit depth (brighter = farther), ``file_map.txt`` linking their stems.
 - ``manifest.json``: profile, seed, version, counts and settings; written last.
 
 Profiles (page size w×h, AI4VA pages train/val/test, eBDtheque/DCM pages, NYU size and
@@ -64,7 +65,7 @@ from comicdepth_tf.data import writers as wr
 from comicdepth_tf.errors import ParameterError
 
 #: Bump when the generated content changes: datasets of another version are regenerated.
-VERSION = "1"
+VERSION = "2"
 SPLITS = ("train", "val", "test")
 _STREAMS = {"train": 1, "val": 2, "test": 3, "ebdtheque": 4, "dcm772": 5, "nyu_train": 6, "nyu_test": 7,
             "natural": 8, "modest_bg": 9, "modest_fg": 10, "modest_mix": 11, "ordering": 12}
@@ -297,9 +298,9 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
         camera = sc.sample_camera(rng, w, h)
         scene = sc.sample_scene(rng, camera, n_figures=(0, 0), n_props=(1, 3))
         buf = sc.rasterize(scene, camera)
-        io.write_image(m / "bg" / f"bg_{i + 1:04d}.jpg", rd.render_natural(scene, camera, buf, rng),
-                       quality=prof.jpeg_quality)
-        backgrounds.append((scene, camera))
+        rgb = rd.render_natural(scene, camera, buf, rng)
+        io.write_image(m / "bg" / f"bg_{i + 1:04d}.jpg", rgb, quality=prof.jpeg_quality)
+        backgrounds.append((scene, camera, rgb))
     figures = []
     for j in range(prof.modest_fg):
         rng = item_rng(seed, "modest_fg", j)
@@ -321,16 +322,19 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
     for k in _progress(range(prof.modest_composites), prof.modest_composites, "modest", show):
         rng = item_rng(seed, "modest_mix", k)
         b, f = int(rng.integers(prof.modest_bg)), int(rng.integers(prof.modest_fg))
-        scene, camera = backgrounds[b]
+        scene, camera, bg_rgb = backgrounds[b]
         z = float(rng.uniform(1.8, 6.5))
         fig = dataclasses.replace(figures[f], z=z, x=float(camera.x_m + (rng.uniform(0.15, 0.85) - 0.5) * w * z / camera.focal))
         mixed = dataclasses.replace(scene, objects=scene.objects + [fig])
         buf = sc.rasterize(mixed, camera)
         fig_ids = [i for i, p in enumerate(buf.parts) if p.object_index == len(scene.objects)]
+        fg_mask = np.isin(buf.part_id, fig_ids)
+        # As in MODEST, the figure is pasted onto the background picture itself: outside the
+        # (visible part of the) figure the composite is the bg image, pixel for pixel.
+        composite = np.where(fg_mask[..., None], rd.render_natural(mixed, camera, buf, rng), bg_rgb)
         stem = f"{k + 1:05d}"
-        io.write_image(m / "bg_fg" / f"fg_bg_{stem}.jpg", rd.render_natural(mixed, camera, buf, rng),
-                       quality=prof.jpeg_quality)
-        io.write_image(m / "bg_fg_mask" / f"fg_bg_mask_{stem}.png", np.isin(buf.part_id, fig_ids).astype(np.uint8) * 255)
+        io.write_image(m / "bg_fg" / f"fg_bg_{stem}.jpg", composite, quality=prof.jpeg_quality)
+        io.write_image(m / "bg_fg_mask" / f"fg_bg_mask_{stem}.png", fg_mask.astype(np.uint8) * 255)
         io.write_image(m / "bg_fg_depth_map" / f"depth_{stem}.png", depth_to_u8(buf.depth))
         rows.append(f"bg_{b + 1:04d}\tfg_bg_{stem}\tfg_bg_mask_{stem}\tdepth_{stem}")
     io.atomic_write_text(m / "file_map.txt", "\n".join(rows) + "\n")

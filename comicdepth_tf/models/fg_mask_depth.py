@@ -38,6 +38,10 @@ from comicdepth_tf.models.registry import register_model
 INPUTS = ("bg", "bg_fg")
 OUTPUTS = ("mask", "depth")
 VARIANTS = ("depthnet", "masknet")
+#: Batch-norm moving-average momentum. Keras' 0.99 needs a few hundred steps before the
+#: inference statistics match the training ones; small runs (the smoke set: a few dozen steps)
+#: then predict with nearly untouched statistics, so the default here is 0.9.
+BN_MOMENTUM = 0.9
 
 # --------------------------------------------------------------------------- model
 
@@ -48,22 +52,26 @@ def _conv(filters: int, kernel: int, name: str, l2: float, strides: int = 1, **k
                                kernel_regularizer=regulariser, name=name, **kwargs)
 
 
-def _res_block(x, filters: int, stride: int, name: str, l2: float = 0.0):
+def _bn(name: str, momentum: float):
+    return keras.layers.BatchNormalization(momentum=momentum, name=name)
+
+
+def _res_block(x, filters: int, stride: int, name: str, l2: float = 0.0, bn_momentum: float = BN_MOMENTUM):
     """ResNet basic block: two 3x3 convolutions with batch norm and an identity/projection shortcut."""
     y = _conv(filters, 3, f"{name}_conv1", l2, strides=stride)(x)
-    y = keras.layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = _bn(f"{name}_bn1", bn_momentum)(y)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
     y = _conv(filters, 3, f"{name}_conv2", l2)(y)
-    y = keras.layers.BatchNormalization(name=f"{name}_bn2")(y)
+    y = _bn(f"{name}_bn2", bn_momentum)(y)
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
         shortcut = _conv(filters, 1, f"{name}_proj", l2, strides=stride)(x)
-        shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        shortcut = _bn(f"{name}_proj_bn", bn_momentum)(shortcut)
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def _stem(image, mean, std, filters: int, prefix: str, l2: float) -> list:
+def _stem(image, mean, std, filters: int, prefix: str, l2: float, bn_momentum: float = BN_MOMENTUM) -> list:
     """One input's own encoder: normalise, full-resolution conv, then two strided ResNet blocks.
 
     Returns:
@@ -74,18 +82,18 @@ def _stem(image, mean, std, filters: int, prefix: str, l2: float) -> list:
     x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name=f"{prefix}_normalize")(image)
     normalised = x
     x = _conv(filters, 3, f"{prefix}_stem_conv", l2)(x)
-    x = keras.layers.BatchNormalization(name=f"{prefix}_stem_bn")(x)
+    x = _bn(f"{prefix}_stem_bn", bn_momentum)(x)
     s0 = keras.layers.ReLU(name=f"{prefix}_stem_out")(x)
-    s1 = _res_block(s0, filters, 2, f"{prefix}_enc1", l2)
-    s2 = _res_block(s1, 2 * filters, 2, f"{prefix}_enc2", l2)
+    s1 = _res_block(s0, filters, 2, f"{prefix}_enc1", l2, bn_momentum)
+    s2 = _res_block(s1, 2 * filters, 2, f"{prefix}_enc2", l2, bn_momentum)
     return [normalised, s0, s1, s2]
 
 
-def _up_block(x, skips: Sequence, filters: int, name: str, l2: float):
+def _up_block(x, skips: Sequence, filters: int, name: str, l2: float, bn_momentum: float = BN_MOMENTUM):
     """Upsample ``x`` to the size of ``skips[0]``, concatenate the skips, refine with a ResNet block."""
     x = custom_layers.ResizeLike(interpolation="bilinear", name=f"{name}_resize")([x, skips[0]])
     x = keras.layers.Concatenate(name=f"{name}_concat")([x, *skips])
-    return _res_block(x, filters, 1, name, l2)
+    return _res_block(x, filters, 1, name, l2, bn_momentum)
 
 
 def build_fg_mask_depth(
@@ -96,6 +104,7 @@ def build_fg_mask_depth(
     max_depth: float = 10.0,
     l2: float = 1e-8,
     difference_skip: bool = True,
+    bn_momentum: float = BN_MOMENTUM,
     bg_stats: Mapping[str, Sequence[float]] | None = None,
     bg_fg_stats: Mapping[str, Sequence[float]] | None = None,
     name: str | None = None,
@@ -115,6 +124,7 @@ def build_fg_mask_depth(
             ``l2 * sum(w**2)`` to the loss.
         difference_skip: add ``bg_fg - bg`` (normalised inputs) to the decoders' full-resolution
             skip; the two inputs otherwise meet only at 1/4 of the input size.
+        bn_momentum: momentum of every batch-norm layer's moving statistics (see ``BN_MOMENTUM``).
         bg_stats: ``{"mean": [r, g, b], "std": [r, g, b]}`` of background images in [0, 1]
             (``comicdepth_tf.data.formats.modest.channel_statistics``); default: no shift, unit std.
         bg_fg_stats: the same for the composites.
@@ -133,17 +143,19 @@ def build_fg_mask_depth(
         raise ParameterError(f"base_filters must be >= 1, got {base_filters}")
     if max_depth <= 0:
         raise ParameterError(f"max_depth must be > 0, got {max_depth}")
+    if not 0.0 <= bn_momentum < 1.0:
+        raise ParameterError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
     height, width = _size_pair(image_size)
-    f = int(base_filters)
+    f, bm = int(base_filters), float(bn_momentum)
     inputs = {k: keras.Input((height, width, 3), name=k) for k in INPUTS}
     stats = {"bg": bg_stats, "bg_fg": bg_fg_stats}
     skips, normalised = {}, {}
     for key in INPUTS:
         st = stats[key] or {}
         normalised[key], *skips[key] = _stem(inputs[key], st.get("mean", [0.0] * 3), st.get("std", [1.0] * 3),
-                                             f, key, l2)
+                                             f, key, l2, bm)
     merged = keras.layers.Concatenate(name="merge")([skips["bg"][2], skips["bg_fg"][2]])
-    e3 = _res_block(merged, 4 * f, 2, "enc3", l2)
+    e3 = _res_block(merged, 4 * f, 2, "enc3", l2, bm)
 
     # The full-resolution skip also carries the pixel difference of the two inputs, so the
     # decoders can place the foreground's edge exactly (the merge happens only at 1/4 size).
@@ -160,22 +172,22 @@ def build_fg_mask_depth(
     outputs = {}
     if variant == "masknet":
         # Masks need little context: stop encoding at 1/8 and decode straight back.
-        m2 = _up_block(e3, pair(2), 2 * f, "mask_dec2", l2)
-        m1 = _up_block(m2, pair(1), f, "mask_dec1", l2)
-        m0 = _up_block(m1, pair(0), f, "mask_dec0", l2)
+        m2 = _up_block(e3, pair(2), 2 * f, "mask_dec2", l2, bm)
+        m1 = _up_block(m2, pair(1), f, "mask_dec1", l2, bm)
+        m0 = _up_block(m1, pair(0), f, "mask_dec0", l2, bm)
         outputs["mask"] = mask_head(m0)
     else:
-        e4 = _res_block(e3, 8 * f, 2, "enc4", l2)
-        m3 = _up_block(e4, [e3], 4 * f, "mask_dec3", l2)
-        m2 = _up_block(m3, pair(2), 2 * f, "mask_dec2", l2)
-        m1 = _up_block(m2, pair(1), f, "mask_dec1", l2)
-        m0 = _up_block(m1, pair(0), f, "mask_dec0", l2)
+        e4 = _res_block(e3, 8 * f, 2, "enc4", l2, bm)
+        m3 = _up_block(e4, [e3], 4 * f, "mask_dec3", l2, bm)
+        m2 = _up_block(m3, pair(2), 2 * f, "mask_dec2", l2, bm)
+        m1 = _up_block(m2, pair(1), f, "mask_dec1", l2, bm)
+        m0 = _up_block(m1, pair(0), f, "mask_dec0", l2, bm)
         outputs["mask"] = mask_head(m0)
         # The depth decoder also reads the mask decoder's features at each scale.
-        d3 = _up_block(e4, [e3, m3], 4 * f, "depth_dec3", l2)
-        d2 = _up_block(d3, [*pair(2), m2], 2 * f, "depth_dec2", l2)
-        d1 = _up_block(d2, [*pair(1), m1], f, "depth_dec1", l2)
-        d0 = _up_block(d1, [*pair(0), m0], f, "depth_dec0", l2)
+        d3 = _up_block(e4, [e3, m3], 4 * f, "depth_dec3", l2, bm)
+        d2 = _up_block(d3, [*pair(2), m2], 2 * f, "depth_dec2", l2, bm)
+        d1 = _up_block(d2, [*pair(1), m1], f, "depth_dec1", l2, bm)
+        d0 = _up_block(d1, [*pair(0), m0], f, "depth_dec0", l2, bm)
         logits = keras.layers.Conv2D(1, 3, padding="same", name="depth_logits")(d0)
         outputs["depth"] = custom_layers.DepthHead("metric", max_depth=max_depth, dtype="float32", name="depth")(logits)
     return keras.Model(inputs=inputs, outputs=outputs, name=name or f"fg_{variant}")
