@@ -45,7 +45,7 @@ from comicdepth_tf import io, paths
 from comicdepth_tf.data.formats import coco_images, ordering
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.translate import (as_float_images, comics_to_depth, depth_output, load_depth_model, nearness,
-                                     predict_depth_maps, translate_images)
+                                     predict_depth_maps, run_image_size, translate_images)
 
 STAGE = "30_cyclegan"
 CYCLEGAN_VARIANTS = ("simple", "depth_aware", "without_text")
@@ -279,18 +279,6 @@ def latest_run(name: str, files: Sequence[str] = ("model.keras", "best.keras", "
     return max(runs, key=lambda d: max((d / f).stat().st_mtime for f in files if (d / f).is_file())) if runs else None
 
 
-def _run_size(run_dir: Path, default: int) -> int:
-    path = run_dir / "config.json"
-    config = io.read_json(path) if path.is_file() else {}
-    for key in ("image_size", "IMAGE_SIZE"):
-        value = config.get(key) if isinstance(config, dict) else None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, (list, tuple)) and value and isinstance(value[0], int):
-            return int(value[0])
-    return default
-
-
 def train_tiny_depth(profile: str, *, run_dir: str | os.PathLike, size: int = 64, epochs: int = 6,
                      batch_size: int = 16, learning_rate: float = 3e-3, seed: int = 0, verbose: int = 0,
                      data_root: str | os.PathLike | None = None) -> DepthSource:
@@ -348,7 +336,7 @@ def resolve_depth_model(depth_run: str = "", *, profile: str = "cpu", size: int 
 
     run = resolve_run(run)
     model = load_depth_model(run)
-    return DepthSource(model, run, _run_size(run, size), depth_output(model))
+    return DepthSource(model, run, run_image_size(run, size), depth_output(model))
 
 
 # --------------------------------------------------------------------------------------------

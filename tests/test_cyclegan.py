@@ -101,6 +101,27 @@ def test_train_step_losses_follow_the_cyclegan_objective():
     assert all(math.isfinite(v) for v in logs.values())
 
 
+def test_depth_aware_runs_an_irv2_depth_run_at_its_predict_size_not_the_gan_size(tmp_path):
+    """IRv2's reduction blocks need >= 75 px: a 32-px GAN must run the depth model at the run's 128."""
+    from comicdepth_tf.models.depth_unet import build_depth_unet
+    from comicdepth_tf.models.registry import save_model
+
+    irv2 = build_depth_unet("irv2", weights=None, decoder_filters=(8, 8, 8, 8))
+    save_model(irv2, tmp_path / "irv2", {"input_size": [96, 128], "predict_size": 128, "IMAGE_HEIGHT": 96})
+    depth = ce.resolve_depth_model(str(tmp_path / "irv2"), size=32)
+    assert depth.size == 128
+    assert translate.run_image_size(tmp_path / "irv2", 32) == 128
+    with pytest.raises(ParameterError, match="depth_size 32x32"):
+        cg.build_cyclegan("depth_aware", **TINY, depth_model=depth.model)
+    gan = cg.build_cyclegan("depth_aware", **TINY, depth_model=depth.model, depth_size=depth.size, seed=0)
+    gan.compile(run_eagerly=True)
+    natural, comics = _rand((2, 32, 32, 3), 1), _rand((2, 32, 32, 3), 2)
+    seen = np.asarray(gan.natural_discriminator_input(natural))
+    assert seen.shape == (2, 32, 32, 4) and 0.0 <= seen[..., 3].min() and seen[..., 3].max() <= 1.0
+    logs = {k: float(v) for k, v in gan.train_step((natural, comics)).items()}
+    assert all(math.isfinite(v) for v in logs.values())
+
+
 def test_constant_then_linear_decay_schedule():
     schedule = cg.make_gan_schedule(2e-4, epochs=4, steps_per_epoch=10, decay_epochs=2)
     lr = [float(schedule(s)) for s in (0, 20, 30, 40, 50)]

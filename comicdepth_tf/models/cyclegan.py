@@ -446,6 +446,18 @@ class _Frozen:
         self.model = model
 
 
+def _check_depth_size(depth_model, side: int) -> None:
+    # One forward pass now, so a side the encoder cannot take fails here with its name,
+    # not in the first train step deep inside the graph.
+    try:
+        depth_model(tf.zeros((1, int(side), int(side), 3)), training=False)
+    except (ValueError, tf.errors.InvalidArgumentError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParameterError(
+            f"the depth model {depth_model.name!r} cannot run at depth_size {side}x{side} px (IRv2 needs >= 75; "
+            f"give the natural depth run's predict size): {first}") from None
+
+
 def _depth_channel(depth_model, images, depth_size):
     size = tf.shape(images)[1:3]
     x = images if depth_size is None else tf.image.resize(images, (depth_size, depth_size))
@@ -792,6 +804,8 @@ def build_cyclegan(variant: str = "simple", image_size: int = 256, filters: int 
     if variant != "depth_aware":
         depth_model = None
     image_size = _check_size(image_size, downsamplings)
+    if depth_model is not None:
+        _check_depth_size(depth_model, depth_size or image_size)
     blocks = default_residual_blocks(image_size) if residual_blocks is None else int(residual_blocks)
     gen = dict(filters=filters, residual_blocks=blocks, downsamplings=downsamplings)
     return CycleGAN(
