@@ -8,7 +8,7 @@ import pytest
 
 from comicdepth_tf import submission
 from comicdepth_tf.data.formats import ai4va
-from comicdepth_tf.errors import DataFormatError
+from comicdepth_tf.errors import DataFormatError, ParameterError
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,16 @@ def test_read_predictions_reports_missing_and_malformed_files(tmp_path, test_seg
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataFormatError, match="missing columns"):
         submission.read_predictions(tmp_path / "x.csv")
+
+
+def test_raw_json_segments_are_refused_with_the_loader_to_use(tmp_path, test_segments):
+    import json
+
+    raw = {"images": [], "annotations": [{"id": s.annotation_id} for s in test_segments.segments]}
+    rows = _table(test_segments)
+    for bad in (raw, json.dumps(raw), raw["annotations"]):
+        with pytest.raises(ParameterError, match="load_ai4va_splits"):
+            submission.validate_predictions(rows, bad)
+        with pytest.raises(ParameterError, match="load_ai4va_splits"):
+            submission.write_submission(tmp_path / "submission.csv", rows, bad)
+    assert not list(tmp_path.iterdir())
