@@ -735,14 +735,19 @@ def load_depth_model(run: str | os.PathLike, model_name: str = MODEL_NAME) -> tu
     return load_model(path), config
 
 
-def default_size(config: dict) -> int | tuple[int, int]:
-    """The network size a run predicts at: its ``predict_size``, else its training size, else 256."""
+def recorded_size(config: dict) -> int | tuple[int, int] | None:
+    """The network size a run's config records: its ``predict_size``, else its longer training side, else None."""
     if config.get("predict_size"):
         value = config["predict_size"]
         return int(value) if isinstance(value, (int, float)) else tuple(int(v) for v in value)
     if config.get("input_size"):
         return int(max(config["input_size"]))
-    return DEFAULT_SIZE
+    return None
+
+
+def default_size(config: dict) -> int | tuple[int, int]:
+    """The network size a run predicts at: :func:`recorded_size`, else 256."""
+    return recorded_size(config) or DEFAULT_SIZE
 
 
 # --------------------------------------------------------------------------- command line

@@ -36,8 +36,7 @@ def _listed(values) -> str:
 
 def _segments(segments) -> list:
     segs = list(getattr(segments, "segments", segments))
-    wrong = next((s for s in segs if not hasattr(s, "annotation_id")), None)
-    if wrong is not None:
+    if not all(hasattr(s, "annotation_id") for s in segs):
         # A raw json.load() of depth_TEST_segments.json is the usual mistake: say what to call instead.
         raise ParameterError(f"segments must be an AI4VADataset or its segments (load the JSON with "
                              f"comicdepth_tf.data.formats.ai4va.load_ai4va_splits), got {type(segments).__name__}")

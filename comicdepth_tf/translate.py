@@ -95,23 +95,17 @@ def run_image_size(run: str | os.PathLike, default: int | None = None) -> int | 
     GAN and tiny depth runs record ``image_size``. A depth model must never fall back to a GAN's
     side: IRv2's reduction blocks fail below 75 px.
     """
+    from comicdepth_tf.inference import recorded_size
+
     path = resolve_run(run) / "config.json"
     config = io.read_json(path) if path.is_file() else {}
     if not isinstance(config, dict):
         return default
-    predict = config.get("predict_size")
-    if isinstance(predict, (int, float)) and not isinstance(predict, bool) and predict > 0:
-        return int(predict)
-    trained = config.get("input_size")
-    if isinstance(trained, (list, tuple)) and trained and all(isinstance(v, int) for v in trained):
-        return int(max(trained))
+    recorded = recorded_size(config)
+    if recorded:
+        return int(max(recorded)) if isinstance(recorded, tuple) else recorded
     for key in ("image_size", "IMAGE_SIZE"):
         if isinstance(config.get(key), int):
-            return int(config[key])
-    return default
-    config = io.read_json(path)
-    for key in ("image_size", "IMAGE_SIZE"):
-        if isinstance(config, dict) and isinstance(config.get(key), int):
             return int(config[key])
     return default
 
