@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from comicdepth_tf.data.augment import AugmentConfig, augment_example
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
 VARIANTS = ("simple", "add_text", "add_text_ignoretext")
@@ -257,14 +258,41 @@ class Pairs:
     def __len__(self) -> int:
         return int(self.image.shape[0])
 
-    def dataset(self, batch_size: int, shuffle: bool = False, seed: int = 0):
-        """``(image, depth)`` batches for ``fit``."""
+    def dataset(self, batch_size: int, shuffle: bool = False, seed: int = 0, augment: AugmentConfig | None = None):
+        """``(image, depth)`` batches for ``fit``.
+
+        Args:
+            batch_size: pairs per batch.
+            shuffle: reshuffle every epoch.
+            seed: shuffling and augmentation seed.
+            augment: paired augmentation (the fake comics and its target are flipped together;
+                colour changes touch the image only), or None.
+        """
         import tensorflow as tf
 
         ds = tf.data.Dataset.from_tensor_slices((self.image, self.depth))
         if shuffle:
             ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+        if augment is not None:
+            kinds = {"image": "image", "depth": "depth"}
+
+            def augment_fn(index, pair):
+                example = augment_example({"image": pair[0], "depth": pair[1]}, kinds, augment,
+                                          tf.stack([tf.constant(seed, tf.int64), index]))
+                return example["image"], example["depth"]
+
+            ds = ds.enumerate().map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def augment_config(enabled: bool = True) -> AugmentConfig | None:
+    """Augmentation of approach-2 training pairs: horizontal flips only (None when disabled).
+
+    A flipped scene is as plausible as the original and its depth flips with it. No zoom (it
+    would change the apparent scale the natural model learnt) and no colour change (the fake
+    comics' palette is what the generator learnt to make comics look like).
+    """
+    return AugmentConfig.geometric_only(flip_prob=0.5, scale_prob=0.0, scale_range=(1.0, 1.0)) if enabled else None
 
 
 def _predict(model, inputs, batch_size: int):
@@ -333,11 +361,13 @@ class LRSearch:
 
 
 def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, epochs: int, batch_size: int,
-              run_root: str | os.PathLike, init: str = "natural", loss: Any = "depth", seed: int = 0) -> LRSearch:
+              run_root: str | os.PathLike, init: str = "natural", loss: Any = "depth", augment: bool = True,
+              seed: int = 0) -> LRSearch:
     """Short runs over a learning-rate grid; the best by validation loss (seed ``--optimize_lr``).
 
     Each rate trains a fresh copy of ``base_model`` for ``epochs`` epochs into
-    ``<run_root>/lr_<rate>`` (resumable, like any :func:`~comicdepth_tf.training.fit` run).
+    ``<run_root>/lr_<rate>`` (resumable, like any :func:`~comicdepth_tf.training.fit` run),
+    with the augmentation of :func:`augment_config` when ``augment``.
     """
     from comicdepth_tf.training import fit
 
@@ -345,9 +375,10 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
         raise ParameterError("lr_search: the grid is empty")
     rows = []
     for lr in grid:
-        result = fit(copy_model(base_model, init), train.dataset(batch_size, True, seed), val.dataset(batch_size),
-                     run_dir=Path(run_root) / f"lr_{lr:g}", epochs=epochs, learning_rate=float(lr), loss=loss,
-                     metrics=(), lr_schedule="constant", seed=seed, tensorboard=False)
+        train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
+        result = fit(copy_model(base_model, init), train_ds, val.dataset(batch_size), run_dir=Path(run_root) / f"lr_{lr:g}",
+                     epochs=epochs, learning_rate=float(lr), loss=loss, metrics=(), lr_schedule="constant", seed=seed,
+                     tensorboard=False)
         rows.append({"learning_rate": float(lr), "best_val_loss": result.best_value, "best_epoch": result.best_epoch})
     finite = [r for r in rows if r["best_val_loss"] is not None and np.isfinite(r["best_val_loss"])]
     if not finite:
@@ -356,13 +387,16 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
 
 
 def train_variant(base_model, train: Pairs, val: Pairs, *, run_dir: str | os.PathLike, learning_rate: float, epochs: int,
-                  batch_size: int, init: str = "natural", loss: Any = "depth", seed: int = 0):
-    """Train one approach-2 model into ``run_dir`` (best epoch by validation loss; resumable)."""
+                  batch_size: int, init: str = "natural", loss: Any = "depth", augment: bool = True, seed: int = 0):
+    """Train one approach-2 model into ``run_dir`` (best epoch by validation loss; resumable).
+
+    Training batches get :func:`augment_config` when ``augment``; validation batches never do.
+    """
     from comicdepth_tf.training import fit
 
-    return fit(copy_model(base_model, init), train.dataset(batch_size, True, seed), val.dataset(batch_size),
-               run_dir=run_dir, epochs=epochs, learning_rate=float(learning_rate), loss=loss,
-               metrics=("delta1", "abs_rel"), seed=seed, tensorboard=False)
+    train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
+    return fit(copy_model(base_model, init), train_ds, val.dataset(batch_size), run_dir=run_dir, epochs=epochs,
+               learning_rate=float(learning_rate), loss=loss, metrics=("delta1", "abs_rel"), seed=seed, tensorboard=False)
 
 
 def batchnorm_trick_model(natural_model, comics_images: np.ndarray, batch_size: int, momentum: float = 0.002):

@@ -52,6 +52,37 @@ def test_pairs_targets_and_text(tiny):
         cd.make_pairs(tiny["images"], None, tiny["gen"], "simple")
 
 
+def test_augmented_pairs_flip_image_and_target_together_and_repeat_with_the_seed():
+    rng = np.random.default_rng(0)
+    image = rng.random((16, 4, 6, 3)).astype(np.float32)
+    depth = rng.random((16, 4, 6, 1)).astype(np.float32) + 0.5
+    depth[:, :, :2] = 0.0  # invalid pixels stay invalid, on the flipped side when flipped
+    pairs = cd.Pairs(image, depth)
+    by_image = {image[i].tobytes(): i for i in range(16)}
+
+    def epoch(seed):
+        out = [(x.numpy(), y.numpy()) for xb, yb in pairs.dataset(4, True, seed, cd.augment_config()) for x, y in zip(xb, yb)]
+        flips = []
+        for x, y in out:
+            i = by_image.get(x.tobytes())
+            if i is None:
+                i = by_image[x[:, ::-1].tobytes()]  # every image is an original or its mirror
+                np.testing.assert_array_equal(y, depth[i][:, ::-1])
+                flips.append(True)
+            else:
+                np.testing.assert_array_equal(y, depth[i])
+                flips.append(False)
+        return out, flips
+
+    first, flips = epoch(3)
+    assert 3 <= sum(flips) <= 13  # about half of 16
+    again, _ = epoch(3)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(first, again))
+    assert cd.augment_config(False) is None
+    plain = [x.numpy() for xb, _ in pairs.dataset(4) for x in xb]
+    np.testing.assert_array_equal(np.stack(plain), image)  # validation batches are untouched
+
+
 def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import evaluation
     from comicdepth_tf.io import image_size, read_json
