@@ -15,6 +15,7 @@ truth). Variants (:data:`VARIANTS`):
 The comics model has the natural model's architecture, initialised from its weights
 (``init="natural"``) or from scratch (``init="scratch"``). The learning rate comes from a short
 search over a grid (:func:`lr_search`, best by validation loss; seed ``--optimize_lr``).
+Training pairs are flipped at random, fake comics and target together (:func:`augment_config`).
 
 **Baselines.** ``no_batchnorm_trick`` is the natural model applied to comics as is;
 ``batchnorm_trick`` re-estimates its batch-norm statistics on comics images
