@@ -33,3 +33,20 @@ class DataFormatError(ValueError):
 
 class ParameterError(ValueError):
     """A run or notebook parameter is unknown or has the wrong type."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """A training run's losses became NaN or infinite; the run folder keeps its last finite epoch.
+
+    Args:
+        run_dir: the run folder.
+        epoch: the epoch (1-based) whose logs were not finite.
+        keys: the log entries that were not finite.
+        kept: epochs finished in the checkpoint left on disk.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, epoch: int, keys: list[str], kept: int):
+        self.run_dir, self.epoch, self.keys, self.kept = os.fspath(run_dir), int(epoch), list(keys), int(kept)
+        super().__init__(f"{self.run_dir}: training diverged at epoch {self.epoch} (not finite: {', '.join(self.keys)}); "
+                         f"the checkpoint and networks on disk are those of epoch {self.kept}. Lower the learning "
+                         f"rate or change the seed, then start a new run (resuming would replay the same steps).")

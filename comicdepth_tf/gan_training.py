@@ -33,7 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from comicdepth_tf.errors import ParameterError
+from comicdepth_tf.errors import ParameterError, TrainingDivergedError
 from comicdepth_tf.io import atomic_write_json, read_json
 from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, truncate_history, read_history
 
@@ -136,6 +136,9 @@ def _atomic_save_weights(model, path: Path) -> Path:
 def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
     """A callback saving the checkpoint, the networks and ``state.json`` after every epoch.
 
+    An epoch whose logged losses are not finite is not saved: training stops, the files of the
+    last finite epoch stay, and the callback's ``diverged`` holds ``(epoch, keys)`` (1-based).
+
     Args:
         run_dir: the run folder.
         plan: the run's plan (epochs, steps per epoch, schedule), recorded in ``state.json``.
@@ -145,7 +148,15 @@ def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
     run_dir = Path(run_dir)
 
     class GANCheckpoint(keras.callbacks.Callback):
+        diverged: tuple[int, list[str]] | None = None
+
         def on_epoch_end(self, epoch, logs=None):
+            bad = sorted(k for k, v in (logs or {}).items() if np.ndim(v) == 0 and not np.isfinite(float(v)))
+            if bad:
+                # NaN weights would overwrite the last good checkpoint and feed every later stage.
+                self.diverged = (epoch + 1, bad)
+                self.model.stop_training = True
+                return
             self.model.epochs_done.assign(epoch + 1)
             _atomic_save_weights(self.model, run_dir / CHECKPOINT_FILE)
             save_networks(self.model, run_dir)
@@ -302,6 +313,10 @@ def fit_cyclegan(
 
     Returns:
         A :class:`GANFitResult`.
+
+    Raises:
+        TrainingDivergedError: an epoch's losses were NaN or infinite; the run folder keeps the
+            last finite epoch (checkpoint, networks, ``state.json``, ``history.csv``).
     """
     import keras
 
@@ -346,14 +361,19 @@ def fit_cyclegan(
     if initial_epoch < epochs:
         if state is not None:
             truncate_history(run_dir, initial_epoch)
+        checkpoint = make_gan_checkpoint(run_dir, plan)
         callbacks = [make_lr_logger(), keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=state is not None),
-                     make_gan_checkpoint(run_dir, plan)]
+                     checkpoint]
         if sample_batch is not None:
             callbacks.append(make_sample_grids(run_dir, sample_batch, n_samples))
         callbacks.extend(extra_callbacks)
         with data_errors():
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                       steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+        if checkpoint.diverged is not None:
+            kept = int(read_json(run_dir / STATE_FILE)["epoch"]) if (run_dir / STATE_FILE).exists() else 0
+            truncate_history(run_dir, kept)
+            raise TrainingDivergedError(run_dir, *checkpoint.diverged, kept)
     seconds = time.perf_counter() - started
     final = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
     return GANFitResult(model=model, history=read_history(run_dir), run_dir=run_dir, initial_epoch=initial_epoch,

@@ -307,6 +307,29 @@ def test_resume_after_interruption_continues_the_epoch_count(tmp_path):
     assert gt.load_run_config(tmp_path / "run")["plan"]["decay_epochs"] == 1
 
 
+def test_a_diverged_epoch_stops_training_and_keeps_the_last_finite_one(tmp_path):
+    from comicdepth_tf.errors import TrainingDivergedError
+
+    natural, comics = _rand((2, 32, 32, 3), 1), _rand((2, 32, 32, 3), 2)
+    poisoned = natural.copy()
+    poisoned[0, 0, 0, 0] = np.nan  # the third step's batch: epoch 3 of 4 at one step per epoch
+    train = tf.data.Dataset.from_tensor_slices((np.concatenate([natural, natural, poisoned, natural]),
+                                                np.concatenate([comics] * 4))).batch(2, drop_remainder=True)
+    val = tf.data.Dataset.from_tensor_slices((natural, comics)).batch(2)
+    build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3 .*cycle_l1.*epoch 2") as err:
+        gt.fit_cyclegan(build, train, val, epochs=4, steps_per_epoch=1, run_dir=tmp_path / "run", run_eagerly=True)
+    assert err.value.epoch == 3 and err.value.kept == 2
+    run = tmp_path / "run"
+    assert gt.read_json(run / gt.STATE_FILE)["epoch"] == 2
+    assert gt.read_history(run)["epoch"] == [0.0, 1.0]  # the NaN row is gone
+    weights = translate.load_generator(run, "natural2comics").get_weights()
+    assert all(np.all(np.isfinite(w)) for w in weights)
+    resumed = gt.fit_cyclegan(build, train.take(1).repeat(), val, epochs=3, steps_per_epoch=1, run_dir=run,
+                              run_eagerly=True)
+    assert resumed.initial_epoch == 2 and resumed.epochs_completed == 3
+
+
 # --------------------------------------------------------------------------- variants end to end
 
 
