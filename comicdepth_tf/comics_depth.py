@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from comicdepth_tf.data.augment import AugmentConfig, augment_example
+from comicdepth_tf.data.augment import AugmentConfig, augment_dataset
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
 VARIANTS = ("simple", "add_text", "add_text_ignoretext")
@@ -271,18 +271,12 @@ class Pairs:
         """
         import tensorflow as tf
 
-        ds = tf.data.Dataset.from_tensor_slices((self.image, self.depth))
+        ds = tf.data.Dataset.from_tensor_slices({"image": self.image, "depth": self.depth})
         if shuffle:
             ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
         if augment is not None:
-            kinds = {"image": "image", "depth": "depth"}
-
-            def augment_fn(index, pair):
-                example = augment_example({"image": pair[0], "depth": pair[1]}, kinds, augment,
-                                          tf.stack([tf.constant(seed, tf.int64), index]))
-                return example["image"], example["depth"]
-
-            ds = ds.enumerate().map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
+            ds = augment_dataset(ds, {"image": "image", "depth": "depth"}, augment, seed)
+        ds = ds.map(lambda e: (e["image"], e["depth"]))
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

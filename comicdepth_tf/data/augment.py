@@ -201,3 +201,18 @@ def augment_example(example: Mapping, kinds: Mapping[str, str], config: AugmentC
         if kind == "image" and key in out:
             out[key] = photometric(out[key], config, photo_seed)
     return out
+
+
+def augment_dataset(ds, kinds: Mapping[str, str], config: AugmentConfig, seed: int):
+    """Map :func:`augment_example` over a dataset of dict examples, one seed per position.
+
+    Example ``i`` of an epoch gets the seed ``(seed, i)``, so a pipeline is reproducible given its
+    seed, whatever the parallelism (a reshuffled epoch pairs other examples with those seeds).
+    """
+    import tensorflow as tf
+
+    def augment_fn(index, example):
+        element_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
+        return augment_example(example, kinds, config, element_seed)
+
+    return ds.enumerate().map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from comicdepth_tf import io
-from comicdepth_tf.data.augment import KINDS, AugmentConfig, augment_example
+from comicdepth_tf.data.augment import KINDS, AugmentConfig, augment_dataset
 from comicdepth_tf.data.formats import rgbd
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
@@ -261,10 +261,6 @@ def make_dataset(
             example[name] = array
         return example
 
-    def augment_fn(index, example):
-        element_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
-        return augment_example(example, keys, augment, element_seed)
-
     def add_valid(example):
         example = dict(example)
         for name, kind in keys.items():
@@ -284,7 +280,7 @@ def make_dataset(
     if repeat:
         ds = ds.repeat()
     if augment is not None:
-        ds = ds.enumerate().map(augment_fn, num_parallel_calls=autotune)
+        ds = augment_dataset(ds, keys, augment, seed)
     ds = ds.map(add_valid, num_parallel_calls=autotune)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
 
