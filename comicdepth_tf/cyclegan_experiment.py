@@ -464,16 +464,30 @@ def flat_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     return {f"{m}_{k}": v for m, s in scores.items() for k, v in s.items()}
 
 
-def cycle_summary(history: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """First and last validation cycle / identity L1 of a run and the last/first cycle ratio."""
+def cycle_summary(history: Mapping[str, Sequence[float]], untrained: Mapping[str, float] | None = None
+                  ) -> dict[str, float]:
+    """Validation cycle / identity L1 of a run: untrained, first and last epoch, and last-to-earlier ratios.
+
+    Args:
+        history: the run's history (``GANFitResult.history``).
+        untrained: the scores of the untrained networks (``GANFitResult.untrained``), if known.
+
+    Returns:
+        ``val_<metric>_first`` / ``_last`` (and ``_untrained``) for the cycle and identity L1,
+        ``val_cycle_l1_ratio`` (last / first epoch) and ``val_cycle_l1_untrained_ratio``
+        (last / untrained).
+    """
     out: dict[str, float] = {}
     for key in ("val_cycle_l1", "val_identity_l1"):
         values = list(history.get(key, []))
         if values:
             out[f"{key}_first"] = float(values[0])
             out[f"{key}_last"] = float(values[-1])
-    if "val_cycle_l1_first" in out and out["val_cycle_l1_first"] > 0:
-        out["val_cycle_l1_ratio"] = out["val_cycle_l1_last"] / out["val_cycle_l1_first"]
+        if untrained and key in untrained:
+            out[f"{key}_untrained"] = float(untrained[key])
+    for base, ratio in (("first", "val_cycle_l1_ratio"), ("untrained", "val_cycle_l1_untrained_ratio")):
+        if out.get(f"val_cycle_l1_{base}", 0) > 0 and "val_cycle_l1_last" in out:
+            out[ratio] = out["val_cycle_l1_last"] / out[f"val_cycle_l1_{base}"]
     return out
 
 

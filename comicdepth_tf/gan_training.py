@@ -11,6 +11,8 @@
       generator_*.keras, discriminator_*.keras   the networks after the last finished epoch
                                       (plain functional models: load without custom_objects)
       history.csv                     one row per epoch (losses, val_cycle_l1, val_identity_l1, lr)
+      untrained.json                  the validation scores of the networks as built, before the
+                                      first step: the baseline every epoch is compared with
       samples/epoch_XXX.png           sample grid per epoch (input, translation, reconstruction)
 
 Every file is written atomically at the end of each epoch. The checkpoint holds its own epoch
@@ -39,6 +41,7 @@ from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, truncate_history, r
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 CONFIG_FILE = "config.json"
+UNTRAINED_FILE = "untrained.json"
 SAMPLES_DIR = "samples"
 
 
@@ -256,6 +259,8 @@ class GANFitResult:
         epochs_completed: epochs finished in total.
         seconds: wall time of this call's training.
         state: ``state.json``.
+        untrained: validation scores of the untrained networks (``untrained.json``, ``val_``
+            keys like the history's; empty without validation data).
     """
 
     model: Any
@@ -265,6 +270,7 @@ class GANFitResult:
     epochs_completed: int
     seconds: float
     state: dict = field(default_factory=dict)
+    untrained: dict = field(default_factory=dict)
 
 
 def fit_cyclegan(
@@ -331,7 +337,7 @@ def fit_cyclegan(
     if resume and (run_dir / CHECKPOINT_FILE).exists() and (run_dir / STATE_FILE).exists():
         state = read_json(run_dir / STATE_FILE)
     if state is None:
-        for stale in (STATE_FILE, CHECKPOINT_FILE, HISTORY_FILE):
+        for stale in (STATE_FILE, CHECKPOINT_FILE, HISTORY_FILE, UNTRAINED_FILE):
             (run_dir / stale).unlink(missing_ok=True)
         plan = {"epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch), "learning_rate": float(learning_rate),
                 "beta_1": float(beta_1), "decay_epochs": int(epochs // 2 if decay_epochs is None else decay_epochs)}
@@ -356,6 +362,9 @@ def fit_cyclegan(
     if state is not None:
         model.load_weights(run_dir / CHECKPOINT_FILE)
         initial_epoch = int(keras.ops.convert_to_numpy(model.epochs_done))
+    elif val_ds is not None:
+        with data_errors():
+            score_untrained(model, val_ds, run_dir)
 
     started = time.perf_counter()
     if initial_epoch < epochs:
@@ -376,8 +385,25 @@ def fit_cyclegan(
             raise TrainingDivergedError(run_dir, *checkpoint.diverged, kept)
     seconds = time.perf_counter() - started
     final = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
+    untrained = read_json(run_dir / UNTRAINED_FILE) if (run_dir / UNTRAINED_FILE).exists() else {}
     return GANFitResult(model=model, history=read_history(run_dir), run_dir=run_dir, initial_epoch=initial_epoch,
-                        epochs_completed=int(final.get("epoch", initial_epoch)), seconds=seconds, state=final)
+                        epochs_completed=int(final.get("epoch", initial_epoch)), seconds=seconds, state=final,
+                        untrained=untrained)
+
+
+def score_untrained(model, val_ds, run_dir: str | os.PathLike) -> dict[str, float]:
+    """Score the networks as built on the validation data; write ``untrained.json`` into ``run_dir``.
+
+    The first epoch already learns most of what a short run learns, so an untrained baseline is
+    what shows how much training did at all (see ``cycle_summary`` of the CycleGAN experiment).
+
+    Returns:
+        ``{"val_<metric>": value}``, the keys of the history's validation columns.
+    """
+    scores = model.evaluate(val_ds, verbose=0, return_dict=True)
+    out = {f"val_{k}": float(v) for k, v in scores.items()}
+    atomic_write_json(Path(run_dir) / UNTRAINED_FILE, out)
+    return out
 
 
 def load_run_config(run_dir: str | os.PathLike) -> dict:

@@ -307,6 +307,36 @@ def test_resume_after_interruption_continues_the_epoch_count(tmp_path):
     assert gt.load_run_config(tmp_path / "run")["plan"]["decay_epochs"] == 1
 
 
+def test_the_untrained_networks_are_scored_once_and_kept_through_a_resume(tmp_path):
+    train, val, _ = _memory_data()
+    build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
+    keras.utils.set_random_seed(0)  # what fit_cyclegan does with seed=0 before building
+    fresh = build()
+    fresh.compile(run_eagerly=True)
+    expected = fresh.evaluate(val, verbose=0, return_dict=True)
+    first = gt.fit_cyclegan(build, train, val, epochs=1, steps_per_epoch=1, run_dir=tmp_path / "run", seed=0,
+                            run_eagerly=True)
+    assert set(first.untrained) == {"val_cycle_l1", "val_identity_l1", "val_cycle_natural_l1", "val_cycle_comics_l1"}
+    assert first.untrained["val_cycle_l1"] == pytest.approx(float(expected["cycle_l1"]), rel=1e-6)
+    assert first.untrained["val_cycle_l1"] != pytest.approx(first.history["val_cycle_l1"][0], rel=1e-3)
+    resumed = gt.fit_cyclegan(build, train, val, epochs=2, steps_per_epoch=1, run_dir=tmp_path / "run",
+                              run_eagerly=True)
+    assert resumed.initial_epoch == 1 and resumed.untrained == first.untrained
+    summary = ce.cycle_summary(resumed.history, resumed.untrained)
+    assert summary["val_cycle_l1_untrained_ratio"] == pytest.approx(
+        resumed.history["val_cycle_l1"][-1] / first.untrained["val_cycle_l1"])
+
+
+def test_cycle_summary_hand_computed():
+    history = {"val_cycle_l1": [0.2, 0.15, 0.08], "val_identity_l1": [0.3, 0.1, 0.05]}
+    summary = ce.cycle_summary(history, {"val_cycle_l1": 0.32, "val_identity_l1": 0.4})
+    assert summary == pytest.approx({"val_cycle_l1_first": 0.2, "val_cycle_l1_last": 0.08, "val_cycle_l1_untrained": 0.32,
+                                     "val_identity_l1_first": 0.3, "val_identity_l1_last": 0.05,
+                                     "val_identity_l1_untrained": 0.4, "val_cycle_l1_ratio": 0.4,
+                                     "val_cycle_l1_untrained_ratio": 0.25})
+    assert "val_cycle_l1_untrained_ratio" not in ce.cycle_summary(history)
+
+
 def test_a_diverged_epoch_stops_training_and_keeps_the_last_finite_one(tmp_path):
     from comicdepth_tf.errors import TrainingDivergedError
 
