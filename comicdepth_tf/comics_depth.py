@@ -362,8 +362,10 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
 
     Each rate trains a fresh copy of ``base_model`` for ``epochs`` epochs into
     ``<run_root>/lr_<rate>`` (resumable, like any :func:`~comicdepth_tf.training.fit` run),
-    with the augmentation of :func:`augment_config` when ``augment``.
+    with the augmentation of :func:`augment_config` when ``augment``. A rate whose training
+    diverges (NaN or infinite losses) is not chosen; its row has ``diverged_epoch``.
     """
+    from comicdepth_tf.errors import TrainingDivergedError
     from comicdepth_tf.training import fit
 
     if not grid:
@@ -371,9 +373,14 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
     rows = []
     for lr in grid:
         train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
-        result = fit(copy_model(base_model, init), train_ds, val.dataset(batch_size), run_dir=Path(run_root) / f"lr_{lr:g}",
-                     epochs=epochs, learning_rate=float(lr), loss=loss, metrics=(), lr_schedule="constant", seed=seed,
-                     tensorboard=False)
+        try:
+            result = fit(copy_model(base_model, init), train_ds, val.dataset(batch_size),
+                         run_dir=Path(run_root) / f"lr_{lr:g}", epochs=epochs, learning_rate=float(lr), loss=loss,
+                         metrics=(), lr_schedule="constant", seed=seed, tensorboard=False)
+        except TrainingDivergedError as err:
+            rows.append({"learning_rate": float(lr), "best_val_loss": None, "best_epoch": None,
+                         "diverged_epoch": err.epoch})
+            continue
         rows.append({"learning_rate": float(lr), "best_val_loss": result.best_value, "best_epoch": result.best_epoch})
     finite = [r for r in rows if r["best_val_loss"] is not None and np.isfinite(r["best_val_loss"])]
     if not finite:

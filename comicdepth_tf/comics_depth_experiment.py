@@ -347,7 +347,8 @@ def lr_frame(lr_rows: Sequence[dict]):
     """The learning-rate search table (empty when no search ran)."""
     import pandas as pd
 
-    return pd.DataFrame(list(lr_rows), columns=["variant", "learning_rate", "best_val_loss", "best_epoch"])
+    return pd.DataFrame(list(lr_rows), columns=["variant", "learning_rate", "best_val_loss", "best_epoch",
+                                                "diverged_epoch"])
 
 
 def best_variant(rows: Sequence[dict]) -> dict:

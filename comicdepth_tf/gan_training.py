@@ -37,7 +37,7 @@ import numpy as np
 
 from comicdepth_tf.errors import ParameterError, TrainingDivergedError
 from comicdepth_tf.io import atomic_write_json, read_json
-from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, truncate_history, read_history
+from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, non_finite_logs, read_history, truncate_history
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 CONFIG_FILE = "config.json"
@@ -154,7 +154,7 @@ def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
         diverged: tuple[int, list[str]] | None = None
 
         def on_epoch_end(self, epoch, logs=None):
-            bad = sorted(k for k, v in (logs or {}).items() if np.ndim(v) == 0 and not np.isfinite(float(v)))
+            bad = non_finite_logs(logs)
             if bad:
                 # NaN weights would overwrite the last good checkpoint and feed every later stage.
                 self.diverged = (epoch + 1, bad)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from comicdepth_tf.errors import ParameterError
+from comicdepth_tf.errors import ParameterError, TrainingDivergedError
 from comicdepth_tf.io import atomic_write_json, atomic_write_text, read_json
 
 BEST_FILE = "best.keras"
@@ -260,6 +260,13 @@ def _better(value, best, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
+def non_finite_logs(logs) -> list[str]:
+    """The scalar entries of a Keras epoch ``logs`` dict that are NaN or infinite, sorted."""
+    import numpy as np
+
+    return sorted(k for k, v in (logs or {}).items() if np.ndim(v) == 0 and not np.isfinite(float(v)))
+
+
 def _callback_base():
     import keras
 
@@ -288,6 +295,8 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
     run_dir = Path(run_dir)
 
     class RunCheckpoint(base):
+        diverged: tuple[int, list[str]] | None = None
+
         def __init__(self):
             super().__init__()
             self.monitor = monitor
@@ -296,6 +305,12 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
             self.best_epoch = (state or {}).get("best_epoch")
 
         def on_epoch_end(self, epoch, logs=None):
+            bad = non_finite_logs(logs)
+            if bad:
+                # NaN weights would overwrite last.keras, and a resume would go on from them.
+                self.diverged = (epoch + 1, bad)
+                self.model.stop_training = True
+                return
             logs = logs or {}
             value = logs.get(self.monitor)
             value = None if value is None else float(value)
@@ -501,6 +516,10 @@ def fit(
 
     Returns:
         A :class:`FitResult`.
+
+    Raises:
+        TrainingDivergedError: an epoch's logs were NaN or infinite; ``last.keras``, ``best.keras``,
+            ``state.json`` and ``history.csv`` stay those of the last finite epoch.
     """
     import keras
 
@@ -560,7 +579,8 @@ def fit(
             callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=bool(state)))
             if _use_tensorboard(tensorboard):
                 callbacks.append(keras.callbacks.TensorBoard(str(run_dir / LOG_DIR), write_graph=False, profile_batch=0))
-            callbacks.append(make_run_checkpoint(run_dir, monitor, epochs, state, early))
+            checkpoint = make_run_checkpoint(run_dir, monitor, epochs, state, early)
+            callbacks.append(checkpoint)
             callbacks.extend(extra_callbacks)
             net.fit(
                 train_ds,
@@ -572,6 +592,10 @@ def fit(
                 shuffle=False,  # shuffling is the tf.data pipeline's job
                 verbose=verbose,
             )
+            if checkpoint.diverged is not None:
+                kept = int(read_json(run_dir / STATE_FILE)["epoch"]) if (run_dir / STATE_FILE).exists() else 0
+                truncate_history(run_dir, kept)
+                raise TrainingDivergedError(run_dir, *checkpoint.diverged, kept)
         final_state = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
         if restore_best and (run_dir / BEST_FILE).exists():
             net.set_weights(load_model(run_dir / BEST_FILE).get_weights())

@@ -83,6 +83,23 @@ def test_augmented_pairs_flip_image_and_target_together_and_repeat_with_the_seed
     np.testing.assert_array_equal(np.stack(plain), image)  # validation batches are untouched
 
 
+def test_lr_search_picks_the_lowest_validation_loss_and_skips_a_diverging_rate(tiny, tmp_path):
+    from comicdepth_tf.training import read_history
+
+    train = cd.Pairs(tiny["images"][:4], tiny["depth"][:4])
+    val = cd.Pairs(tiny["images"][4:], tiny["depth"][4:])
+    grid = [1e-3, 1e30, 1e-6]  # 1e30: the first Adam step sends every weight to about ±1e30
+    search = cd.lr_search(tiny["natural"], train, val, grid, epochs=2, batch_size=2, run_root=tmp_path, init="scratch",
+                          loss="l1", augment=False)
+    rows = {r["learning_rate"]: r for r in search.rows}
+    assert rows[1e30]["best_val_loss"] is None and rows[1e30]["diverged_epoch"] == 1
+    finite = {lr: r["best_val_loss"] for lr, r in rows.items() if lr != 1e30}
+    assert search.best == min(finite, key=finite.get)
+    for lr, loss in finite.items():
+        assert loss == pytest.approx(min(read_history(tmp_path / f"lr_{lr:g}")["val_loss"]))
+    assert cx.lr_frame([{"variant": "simple", **r} for r in search.rows])["diverged_epoch"].notna().sum() == 1
+
+
 def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import evaluation
     from comicdepth_tf.io import image_size, read_json

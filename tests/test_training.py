@@ -140,6 +140,30 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
     assert again.initial_epoch == RUN["epochs"] and len(again.history["loss"]) == RUN["epochs"]
 
 
+def test_a_diverged_epoch_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path):
+    from comicdepth_tf.errors import TrainingDivergedError
+
+    images, depth = toy_arrays(4, seed=3)
+    poisoned = images.copy()
+    poisoned[0, 0, 0, 0] = np.nan  # the third step's batch: epoch 3 of 4 at one step per epoch
+    train = tf.data.Dataset.from_tensor_slices((np.concatenate([images, images, poisoned, images]),
+                                                np.concatenate([depth] * 4))).batch(4)
+    val = tf.data.Dataset.from_tensor_slices((images, depth)).batch(4)
+    run = tmp_path / "run"
+    common = dict(run_dir=run, steps_per_epoch=1, learning_rate=1e-3, lr_schedule="constant", seed=0,
+                  tensorboard=False)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3 .*loss.*epoch 2") as err:
+        training.fit(micro_builder, train, val, epochs=4, **common)
+    assert err.value.epoch == 3 and err.value.kept == 2 and "loss" in err.value.keys
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    assert training.read_history(run)["epoch"] == [0.0, 1.0]  # the NaN row is gone
+    for name in ("last.keras", "best.keras"):
+        assert all(np.all(np.isfinite(w)) for w in load_model(run, name).get_weights())
+    resumed = training.fit(micro_builder, train.take(1).repeat(), val, epochs=3, **common)
+    assert resumed.initial_epoch == 2 and resumed.epochs_completed == 3
+    assert np.isfinite(resumed.history["loss"]).all() and len(resumed.history["loss"]) == 3
+
+
 def test_mixed_precision_switch_trains_and_restores_the_policy(data, tmp_path):
     result = training.fit(
         micro_builder, data[0].take(2), None, run_dir=tmp_path / "mp", epochs=1, mixed_precision=True,
