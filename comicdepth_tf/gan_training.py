@@ -35,9 +35,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from comicdepth_tf.errors import ParameterError, TrainingDivergedError
+from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
-from comicdepth_tf.training import HISTORY_FILE, STATE_FILE, non_finite_logs, read_history, truncate_history
+from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, raise_if_diverged, read_history, stop_if_diverged,
+                                    truncate_history)
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 CONFIG_FILE = "config.json"
@@ -154,12 +155,8 @@ def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
         diverged: tuple[int, list[str]] | None = None
 
         def on_epoch_end(self, epoch, logs=None):
-            bad = non_finite_logs(logs)
-            if bad:
-                # NaN weights would overwrite the last good checkpoint and feed every later stage.
-                self.diverged = (epoch + 1, bad)
-                self.model.stop_training = True
-                return
+            if stop_if_diverged(self, epoch, logs):
+                return  # NaN weights would overwrite the last good checkpoint and feed every later stage
             self.model.epochs_done.assign(epoch + 1)
             _atomic_save_weights(self.model, run_dir / CHECKPOINT_FILE)
             save_networks(self.model, run_dir)
@@ -379,10 +376,7 @@ def fit_cyclegan(
         with data_errors():
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                       steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
-        if checkpoint.diverged is not None:
-            kept = int(read_json(run_dir / STATE_FILE)["epoch"]) if (run_dir / STATE_FILE).exists() else 0
-            truncate_history(run_dir, kept)
-            raise TrainingDivergedError(run_dir, *checkpoint.diverged, kept)
+        raise_if_diverged(checkpoint, run_dir)
     seconds = time.perf_counter() - started
     final = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
     untrained = read_json(run_dir / UNTRAINED_FILE) if (run_dir / UNTRAINED_FILE).exists() else {}

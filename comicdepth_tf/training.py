@@ -260,11 +260,36 @@ def _better(value, best, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
-def non_finite_logs(logs) -> list[str]:
-    """The scalar entries of a Keras epoch ``logs`` dict that are NaN or infinite, sorted."""
+def stop_if_diverged(callback, epoch: int, logs) -> bool:
+    """In a checkpoint callback's ``on_epoch_end``: stop training when the epoch's logs are not finite.
+
+    Sets ``callback.diverged`` to ``(epoch + 1, non-finite keys)`` and the model's
+    ``stop_training``; the caller then skips saving, since NaN weights must not replace the
+    last finite checkpoint. :func:`raise_if_diverged` ends the run after ``fit``.
+
+    Returns:
+        Whether the epoch diverged.
+    """
     import numpy as np
 
-    return sorted(k for k, v in (logs or {}).items() if np.ndim(v) == 0 and not np.isfinite(float(v)))
+    bad = sorted(k for k, v in (logs or {}).items() if np.ndim(v) == 0 and not np.isfinite(float(v)))
+    if bad:
+        callback.diverged = (epoch + 1, bad)
+        callback.model.stop_training = True
+    return bool(bad)
+
+
+def raise_if_diverged(checkpoint, run_dir: Path) -> None:
+    """After ``fit``: if ``checkpoint`` saw a diverged epoch, drop its history rows and raise.
+
+    Raises:
+        TrainingDivergedError: naming the epoch, its non-finite logs and the epoch kept on disk.
+    """
+    if checkpoint.diverged is None:
+        return
+    kept = int(read_json(run_dir / STATE_FILE)["epoch"]) if (run_dir / STATE_FILE).exists() else 0
+    truncate_history(run_dir, kept)
+    raise TrainingDivergedError(run_dir, *checkpoint.diverged, kept)
 
 
 def _callback_base():
@@ -305,12 +330,8 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
             self.best_epoch = (state or {}).get("best_epoch")
 
         def on_epoch_end(self, epoch, logs=None):
-            bad = non_finite_logs(logs)
-            if bad:
-                # NaN weights would overwrite last.keras, and a resume would go on from them.
-                self.diverged = (epoch + 1, bad)
-                self.model.stop_training = True
-                return
+            if stop_if_diverged(self, epoch, logs):
+                return  # NaN weights would overwrite last.keras, and a resume would go on from them
             logs = logs or {}
             value = logs.get(self.monitor)
             value = None if value is None else float(value)
@@ -592,10 +613,7 @@ def fit(
                 shuffle=False,  # shuffling is the tf.data pipeline's job
                 verbose=verbose,
             )
-            if checkpoint.diverged is not None:
-                kept = int(read_json(run_dir / STATE_FILE)["epoch"]) if (run_dir / STATE_FILE).exists() else 0
-                truncate_history(run_dir, kept)
-                raise TrainingDivergedError(run_dir, *checkpoint.diverged, kept)
+            raise_if_diverged(checkpoint, run_dir)
         final_state = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
         if restore_best and (run_dir / BEST_FILE).exists():
             net.set_weights(load_model(run_dir / BEST_FILE).get_weights())
