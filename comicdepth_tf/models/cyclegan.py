@@ -236,8 +236,10 @@ def default_residual_blocks(image_size: int) -> int:
 
 
 def instance_norm(name: str):
-    """Instance normalisation: ``GroupNormalization`` with one group per channel."""
-    return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+    """Instance normalisation: ``GroupNormalization`` with one group per channel (epsilon 1e-3)."""
+    # Keras' default, not PyTorch's 1e-5: with 1e-5 a nearly constant channel (flat text-free
+    # crops) is divided by ~3e-3, and without_text's generator gradients overflowed to NaN.
+    return keras.layers.GroupNormalization(groups=-1, epsilon=1e-3, name=name)
 
 
 def _conv_norm_relu(x, filters, kernel, strides, name, transpose=False, reflect=0):
