@@ -297,7 +297,7 @@ def make_best_epoch_checkpoint(run_dir: str | os.PathLike, monitor: str = MONITO
             value = None if value is None else float(value)
             if _better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
-                atomic_save_keras(self.model, run_dir / BEST_FILE)
+                atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
                 io.atomic_write_json(run_dir / BEST_STATE_FILE, {"monitor": self.monitor, "mode": self.mode,
                                                                   "best": self.best, "best_epoch": self.best_epoch})
 

@@ -3,7 +3,7 @@
 :func:`fit` trains a model into a run folder (see :mod:`comicdepth_tf.models.registry`)::
 
     run_dir/
-      best.keras     model of the best validation epoch (compiled)
+      best.keras     model of the best validation epoch (no optimizer state)
       last.keras     model after the last finished epoch, optimizer state included
       state.json     {"epoch": epochs finished, "best": …, "best_epoch": …, early-stopping state}
       history.csv    one row per epoch (loss, val_loss, metrics, learning_rate)
@@ -337,7 +337,7 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
             value = None if value is None else float(value)
             if _better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
-                atomic_save_keras(self.model, run_dir / BEST_FILE)
+                atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
             atomic_save_keras(self.model, run_dir / LAST_FILE)
             record = {
                 "epoch": epoch + 1,

@@ -98,6 +98,37 @@ def test_loss_decreases_and_beats_the_mean_depth_predictor(whole_run):
     assert lr[0] > lr[-1] and lr == sorted(lr, reverse=True)
 
 
+def saved_groups(path) -> set[str]:
+    """Top-level groups of a ``.keras`` file's weights (``layers``, ``optimizer``, ...)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
+        return set(weights)
+
+
+def test_files_read_for_weights_are_saved_without_the_optimizer(data, tmp_path):
+    from comicdepth_tf.models.registry import atomic_save_keras, save_model
+
+    model = micro_builder()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae")
+    model.fit(data[0].take(2), epochs=1, verbose=0)
+    steps = int(model.optimizer.iterations.numpy())
+    full = atomic_save_keras(model, tmp_path / "full.keras")
+    lean = atomic_save_keras(model, tmp_path / "lean.keras", include_optimizer=False)
+    assert saved_groups(full) >= {"layers", "optimizer"} and "optimizer" not in saved_groups(lean)
+    images, _ = toy_arrays(4, seed=5)
+    reloaded = load_model(lean)
+    assert getattr(reloaded, "optimizer", None) is None
+    np.testing.assert_allclose(np.asarray(reloaded(images)), np.asarray(model(images)), rtol=1e-6, atol=1e-6)
+    # The model saved is untouched: still compiled, optimizer state as it was.
+    assert model.optimizer is not None and int(model.optimizer.iterations.numpy()) == steps
+    save_model(model, tmp_path / "run", {"model": "micro"})
+    assert "optimizer" not in saved_groups(tmp_path / "run" / "model.keras")
+
+
 class Interrupt(Exception):
     """Simulates a crash after an epoch's checkpoint was written."""
 
@@ -120,6 +151,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] == 3 and state["epochs"] == RUN["epochs"] and "wait" in state["early_stopping"]
     assert (run / "best.keras").exists() and (run / "last.keras").exists()
+    # Only last.keras is resumed from, so only it carries the optimizer's state.
+    assert "optimizer" in saved_groups(run / "last.keras") and "optimizer" not in saved_groups(run / "best.keras")
     assert (run / "logs").is_dir() == training.tensorboard_available()
 
     resumed = training.fit(micro_builder, *data, run_dir=run, **RUN)
