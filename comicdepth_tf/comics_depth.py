@@ -43,6 +43,7 @@ import numpy as np
 
 from comicdepth_tf.data.augment import AugmentConfig, augment_dataset
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.sizes import size_hw
 
 VARIANTS = ("simple", "add_text", "add_text_ignoretext")
 INITS = ("natural", "scratch")
@@ -213,7 +214,7 @@ def load_natural(records: Sequence, size: int | Sequence[int], limit: int | None
     else:
         samples = [{"image": str(getattr(r, "rgb_path", r))} for r in records]
         keys = {"image": "image"}
-    arrays = to_numpy(make_dataset(samples, keys=keys, size=pair_size(size), batch_size=16), len(samples))
+    arrays = to_numpy(make_dataset(samples, keys=keys, size=size_hw(size), batch_size=16), len(samples))
     return arrays["image"], (arrays["depth"] if with_depth else None)
 
 
@@ -226,7 +227,7 @@ def load_comics_with_text(panels_dir: str | os.PathLike, size: int | Sequence[in
     samples = [s for s in to_samples(load_ordering_set(panels_dir)) if "text_mask" in s][: limit or None]
     if not samples:
         raise DataFormatError(panels_dir, "text_masks", "panels with text masks (text_masks/<panel>.png)")
-    arrays = to_numpy(make_dataset(samples, keys={"image": "image", "text_mask": "mask"}, size=pair_size(size), batch_size=16,
+    arrays = to_numpy(make_dataset(samples, keys={"image": "image", "text_mask": "mask"}, size=size_hw(size), batch_size=16,
                                    same_size=True), len(samples))
     return arrays["image"], arrays["text_mask"]
 
@@ -236,7 +237,7 @@ def load_images(paths: Sequence, size: int | Sequence[int]) -> np.ndarray:
     from comicdepth_tf.data.pipelines import make_dataset, to_numpy
 
     samples = [{"image": str(p)} for p in paths]
-    return to_numpy(make_dataset(samples, keys={"image": "image"}, size=pair_size(size), batch_size=16), len(samples))["image"]
+    return to_numpy(make_dataset(samples, keys={"image": "image"}, size=size_hw(size), batch_size=16), len(samples))["image"]
 
 
 @dataclass

@@ -33,6 +33,7 @@ import numpy as np
 from comicdepth_tf import comics_depth as cd
 from comicdepth_tf.comics_depth import output_convention  # noqa: F401  (re-exported for the notebook)
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.sizes import size_hw
 
 STAGE = "40_comics_depth"
 BASELINES = ("no_batchnorm_trick", "batchnorm_trick")
@@ -125,7 +126,7 @@ def load_upstream(depth_run: str, profile: str, variants: Sequence[str], gan_run
     trained_at = config.get("input_size") or (size, size)
     loss = config.get("LOSS") or (config.get("train") or {}).get("loss") or "depth"
     up = Upstream(model, Path(config["run_dir"]), size, cd.output_convention(model),
-                  input_size=cd.pair_size(trained_at), loss=str(loss))
+                  input_size=size_hw(trained_at), loss=str(loss))
     for gan in gan_variants_needed(variants):
         up.generators[gan], up.gan_runs[gan] = cd.load_generator((gan_runs or {}).get(gan, ""), gan)
     return up

@@ -35,6 +35,7 @@ from comicdepth_tf.data import pipelines
 from comicdepth_tf.data.augment import AugmentConfig
 from comicdepth_tf.data.formats import modest
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.sizes import size_hw
 
 STAGE = "60_fg_mask_depth"
 #: Registered model name of each variant (also the folder under ``saved_models/``).
@@ -187,7 +188,7 @@ class FgData:
 
     def with_size(self, image_size: int | Sequence[int]) -> "FgData":
         """The same records, statistics and settings at another input size."""
-        size = _size(image_size)
+        size = size_hw(image_size, name="image_size")
         return dataclasses.replace(self, image_size=size, _val_cache=None) if size != self.image_size else self
 
     def summary(self) -> dict[str, Any]:
@@ -195,13 +196,6 @@ class FgData:
         return {"root": str(self.root), "n_train": len(self.train), "n_val": len(self.val),
                 "n_backgrounds": len({str(r.bg) for r in self.train + self.val}),
                 "image_size": list(self.image_size), "stats": self.stats}
-
-
-def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, (int, np.integer)):
-        return int(image_size), int(image_size)
-    height, width = (int(v) for v in image_size)
-    return height, width
 
 
 def load_data(data_dir: str | os.PathLike = "", *, profile: str = "cpu", image_size: int | Sequence[int] = 128,
@@ -221,7 +215,7 @@ def load_data(data_dir: str | os.PathLike = "", *, profile: str = "cpu", image_s
         augment: photometric (+ flip) augmentation of training batches.
         seed: split, statistics, shuffling and augmentation seed.
     """
-    size = _size(image_size)
+    size = size_hw(image_size, name="image_size")
     root = modest_root(data_dir, profile, seed)
     records = modest.load_modest(root, limit=limit or None)
     if len(records) < 2:

@@ -176,9 +176,6 @@ def test_parameters_are_checked():
 def test_pairs_keep_the_natural_models_aspect(tiny, smoke_data):
     from comicdepth_tf.data.formats import nyu
 
-    assert cd.pair_size(32) == (32, 32) and cd.pair_size([24, 32]) == (24, 32)
-    with pytest.raises(ParameterError, match="height, width"):
-        cd.pair_size((0, 32))
     records = nyu.load_nyu(smoke_data / "nyu")["train"]
     images, depth = cd.load_natural(records, (24, 32), limit=3)
     assert images.shape == (3, 24, 32, 3) and depth.shape == (3, 24, 32, 1)

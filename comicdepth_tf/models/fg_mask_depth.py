@@ -33,6 +33,7 @@ import tensorflow as tf
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.models import layers as custom_layers
 from comicdepth_tf.models.registry import register_model
+from comicdepth_tf.sizes import size_hw
 
 #: Names of the model inputs and outputs (also the dataset keys).
 INPUTS = ("bg", "bg_fg")
@@ -145,7 +146,7 @@ def build_fg_mask_depth(
         raise ParameterError(f"max_depth must be > 0, got {max_depth}")
     if not 0.0 <= bn_momentum < 1.0:
         raise ParameterError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
-    height, width = _size_pair(image_size)
+    height, width = (None, None) if image_size is None else size_hw(image_size, min_side=8, name="image_size")
     f, bm = int(base_filters), float(bn_momentum)
     inputs = {k: keras.Input((height, width, 3), name=k) for k in INPUTS}
     stats = {"bg": bg_stats, "bg_fg": bg_fg_stats}
@@ -191,17 +192,6 @@ def build_fg_mask_depth(
         logits = keras.layers.Conv2D(1, 3, padding="same", name="depth_logits")(d0)
         outputs["depth"] = custom_layers.DepthHead("metric", max_depth=max_depth, dtype="float32", name="depth")(logits)
     return keras.Model(inputs=inputs, outputs=outputs, name=name or f"fg_{variant}")
-
-
-def _size_pair(image_size) -> tuple[int | None, int | None]:
-    if image_size is None:
-        return None, None
-    if isinstance(image_size, (int, np.integer)):
-        image_size = (int(image_size), int(image_size))
-    height, width = (int(v) for v in image_size)
-    if height < 8 or width < 8:
-        raise ParameterError(f"image_size must be at least 8x8 pixels, got {height}x{width}")
-    return height, width
 
 
 @register_model("fg_depthnet")
