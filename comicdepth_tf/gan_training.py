@@ -375,7 +375,8 @@ def fit_cyclegan(
         callbacks.extend(extra_callbacks)
         with data_errors():
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+                      shuffle=False)  # shuffling is the tf.data pipeline's job (Keras ignores it for datasets)
         raise_if_diverged(checkpoint, run_dir)
     seconds = time.perf_counter() - started
     final = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
