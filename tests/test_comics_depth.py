@@ -100,6 +100,28 @@ def test_lr_search_picks_the_lowest_validation_loss_and_skips_a_diverging_rate(t
     assert cx.lr_frame([{"variant": "simple", **r} for r in search.rows])["diverged_epoch"].notna().sum() == 1
 
 
+def test_a_finished_lr_search_drops_its_resume_files_and_is_not_run_again(tiny, tmp_path, monkeypatch):
+    from comicdepth_tf import training
+    from comicdepth_tf.io import read_json
+
+    train = cd.Pairs(tiny["images"][:4], tiny["depth"][:4])
+    val = cd.Pairs(tiny["images"][4:], tiny["depth"][4:])
+    common = dict(epochs=1, batch_size=2, run_root=tmp_path, init="scratch", loss="l1", augment=False)
+    search = cd.lr_search(tiny["natural"], train, val, [1e-3, 1e-4], **common)
+    assert read_json(tmp_path / cd.SEARCH_FILE)["best"] == search.best
+    for lr in (1e-3, 1e-4):
+        run = tmp_path / f"lr_{lr:g}"
+        assert not (run / "last.keras").exists() and (run / "best.keras").exists() and (run / "history.csv").exists()
+
+    calls = []
+    real_fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda *a, **k: calls.append(k["run_dir"]) or real_fit(*a, **k))
+    again = cd.lr_search(tiny["natural"], train, val, [1e-3, 1e-4], **common)
+    assert (again.best, again.rows) == (search.best, search.rows) and calls == []
+    cd.lr_search(tiny["natural"], train, val, [1e-3, 3e-4], **common)  # another grid: a new search
+    assert calls == [tmp_path / "lr_0.001", tmp_path / "lr_0.0003"]
+
+
 def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import evaluation
     from comicdepth_tf.io import image_size, read_json
