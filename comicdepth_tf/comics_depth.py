@@ -178,17 +178,6 @@ def copy_model(model, init: str = "natural"):
 # --------------------------------------------------------------------------- data
 
 
-def pair_size(size: int | Sequence[int]) -> tuple[int, int]:
-    """``(H, W)`` of a size given as a side (square) or as ``(H, W)``."""
-    if isinstance(size, (int, np.integer)):
-        hw = (int(size), int(size))
-    else:
-        hw = tuple(int(v) for v in size)
-    if len(hw) != 2 or min(hw) < 1:
-        raise ParameterError(f"size must be a positive side or (height, width), got {size!r}")
-    return hw
-
-
 def load_natural(records: Sequence, size: int | Sequence[int], limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Natural images (and their depth when the records have it) resized to ``size``.
 
@@ -395,7 +384,7 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
         train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
         try:
             result = fit(copy_model(base_model, init), train_ds, val.dataset(batch_size),
-                         run_dir=run_root / f"lr_{lr:g}", epochs=epochs, learning_rate=float(lr), loss=loss,
+                         run_dir=_rate_dir(run_root, lr), epochs=epochs, learning_rate=float(lr), loss=loss,
                          metrics=(), lr_schedule="constant", seed=seed, tensorboard=False)
         except TrainingDivergedError as err:
             rows.append({"learning_rate": float(lr), "best_val_loss": None, "best_epoch": None,
@@ -408,8 +397,12 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
     best = min(finite, key=lambda r: r["best_val_loss"])["learning_rate"]
     atomic_write_json(record, {"settings": settings, "best": best, "rows": rows})
     for lr in grid:
-        (run_root / f"lr_{lr:g}" / LAST_FILE).unlink(missing_ok=True)
+        (_rate_dir(run_root, lr) / LAST_FILE).unlink(missing_ok=True)
     return LRSearch(best, rows)
+
+
+def _rate_dir(run_root: Path, lr: float) -> Path:
+    return run_root / f"lr_{lr:g}"
 
 
 def train_variant(base_model, train: Pairs, val: Pairs, *, run_dir: str | os.PathLike, learning_rate: float, epochs: int,
