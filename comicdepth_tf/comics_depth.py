@@ -254,18 +254,23 @@ class Pairs:
 
         Args:
             batch_size: pairs per batch.
-            shuffle: reshuffle every epoch.
+            shuffle: a new order every epoch (see :func:`comicdepth_tf.data.pipelines.index_stream`).
             seed: shuffling and augmentation seed.
             augment: paired augmentation (the fake comics and its target are flipped together;
                 colour changes touch the image only), or None.
         """
         import tensorflow as tf
 
-        ds = tf.data.Dataset.from_tensor_slices({"image": self.image, "depth": self.depth})
-        if shuffle:
-            ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+        from comicdepth_tf.data.pipelines import index_stream
+
+        arrays = {"image": tf.constant(self.image), "depth": tf.constant(self.depth)}
+        ds = index_stream(len(self), batch_size=batch_size, shuffle=shuffle, seed=seed,
+                          clocked=shuffle or augment is not None)
+        ds = ds.map(lambda p, i: (p, {k: tf.gather(v, i) for k, v in arrays.items()}))
         if augment is not None:
             ds = augment_dataset(ds, {"image": "image", "depth": "depth"}, augment, seed)
+        else:
+            ds = ds.map(lambda p, e: e)
         ds = ds.map(lambda e: (e["image"], e["depth"]))
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

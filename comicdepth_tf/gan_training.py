@@ -37,7 +37,8 @@ import numpy as np
 
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
-from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, raise_if_diverged, read_history, stop_if_diverged,
+from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, clean_temporary_files, make_epoch_clock,
+                                    raise_if_diverged, read_history, stop_if_diverged, training_position,
                                     truncate_history)
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
@@ -328,6 +329,7 @@ def fit_cyclegan(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    clean_temporary_files(run_dir)
     if not callable(build):
         raise ParameterError("build must be a function returning an uncompiled GAN model")
     state = None
@@ -340,6 +342,8 @@ def fit_cyclegan(
                 "beta_1": float(beta_1), "decay_epochs": int(epochs // 2 if decay_epochs is None else decay_epochs)}
         if config is not None:
             atomic_write_json(run_dir / CONFIG_FILE, {**dict(config), "plan": plan})
+        # The plan is on disk before the first checkpoint, so a kill at any later point resumes.
+        atomic_write_json(run_dir / STATE_FILE, {"epoch": 0, **plan, "logs": {}})
     else:
         plan = {k: state[k] for k in ("epochs", "steps_per_epoch", "learning_rate", "beta_1", "decay_epochs")}
         if epochs > plan["epochs"] and plan["decay_epochs"] > 0:
@@ -359,6 +363,10 @@ def fit_cyclegan(
     if state is not None:
         model.load_weights(run_dir / CHECKPOINT_FILE)
         initial_epoch = int(keras.ops.convert_to_numpy(model.epochs_done))
+        if int(state["epoch"]) != initial_epoch:
+            # Killed between the checkpoint and the files after it: bring them to its epoch.
+            save_networks(model, run_dir)
+            atomic_write_json(run_dir / STATE_FILE, {"epoch": initial_epoch, **plan, "logs": state.get("logs", {})})
     elif val_ds is not None:
         with data_errors():
             score_untrained(model, val_ds, run_dir)
@@ -368,12 +376,12 @@ def fit_cyclegan(
         if state is not None:
             truncate_history(run_dir, initial_epoch)
         checkpoint = make_gan_checkpoint(run_dir, plan)
-        callbacks = [make_lr_logger(), keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=state is not None),
-                     checkpoint]
+        callbacks = [make_epoch_clock(seed, steps_per_epoch), make_lr_logger(),
+                     keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=state is not None), checkpoint]
         if sample_batch is not None:
             callbacks.append(make_sample_grids(run_dir, sample_batch, n_samples))
         callbacks.extend(extra_callbacks)
-        with data_errors():
+        with data_errors(), training_position(initial_epoch, steps_per_epoch):
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                       steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
                       shuffle=False)  # shuffling is the tf.data pipeline's job (Keras ignores it for datasets)

@@ -9,11 +9,17 @@
       history.csv    one row per epoch (loss, val_loss, metrics, learning_rate)
       logs/          TensorBoard
 
-All three model/state files are written atomically at the end of every epoch, so an
-interrupted run (crash, kill, Colab disconnect) resumes with ``fit(..., resume=True)`` from the
-last finished epoch: the model and optimizer state come from ``last.keras``, ``initial_epoch``
-from ``state.json``, the rows of ``history.csv`` after that epoch are dropped and new rows are
-appended. The learning-rate schedule lives in the optimizer, so the resumed run follows the
+All three model/state files are written atomically at the end of every epoch, and the state
+is also stored inside ``last.keras``, so weights, optimizer and state change in one rename: an
+interrupted run (crash, kill at any point, Colab disconnect) resumes with ``fit(...,
+resume=True)`` from the last finished epoch, whose model, optimizer and state come from
+``last.keras``; the rows of ``history.csv`` after that epoch are dropped, temporary files of an
+interrupted write are deleted, and new rows are appended.
+
+Reproducibility: an epoch's batches, augmentations and in-step random draws are functions of
+``seed`` and the epoch alone (:func:`make_epoch_clock`, :mod:`comicdepth_tf.data.clock`), and
+``seed`` sets the initial weights; so the same call gives bitwise-identical weights whatever ran
+earlier in the process, and a resumed run ends where the uninterrupted one does. The learning-rate schedule lives in the optimizer, so the resumed run follows the
 schedule planned at the start (a different ``epochs`` on resume does not re-plan it).
 Keras' ``ModelCheckpoint`` is not used because it writes in place (a crash mid-write leaves a
 truncated file) and forgets the best value between runs; :class:`RunCheckpoint` does both jobs.
@@ -338,7 +344,6 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
             if _better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
                 atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
-            atomic_save_keras(self.model, run_dir / LAST_FILE)
             record = {
                 "epoch": epoch + 1,
                 "epochs": epochs,
@@ -354,9 +359,47 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
                     "best": None if early_stopping.best is None else float(early_stopping.best),
                     "best_epoch": int(early_stopping.best_epoch),
                 }
+            # The state travels inside last.keras, so one rename commits weights, optimizer and
+            # state together; state.json is its readable copy (see read_checkpoint_state).
+            atomic_save_keras(self.model, run_dir / LAST_FILE, extra={STATE_FILE: record})
             atomic_write_json(run_dir / STATE_FILE, record)
 
     return RunCheckpoint()
+
+
+def clean_temporary_files(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files an interrupted atomic write left in ``run_dir`` (``.<name>.*.tmp*``).
+
+    Returns:
+        The deleted paths.
+    """
+    removed = []
+    for path in Path(run_dir).glob(".*.tmp*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def read_checkpoint_state(run_dir: str | os.PathLike) -> dict | None:
+    """The state of the checkpoint a run resumes from, or None when there is none.
+
+    ``last.keras`` carries its own state (written in the same rename as the weights); a kill
+    between that rename and ``state.json`` leaves ``state.json`` one epoch behind, so the state
+    inside ``last.keras`` wins and ``state.json`` is rewritten from it. A ``last.keras`` written
+    before this rule (no state inside) pairs with ``state.json``.
+    """
+    from comicdepth_tf.models.registry import read_keras_extra
+
+    run_dir = Path(run_dir)
+    if not (run_dir / LAST_FILE).exists():
+        return None
+    state = read_keras_extra(run_dir / LAST_FILE, STATE_FILE)
+    if state is None:
+        return read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else None
+    if not (run_dir / STATE_FILE).exists() or read_json(run_dir / STATE_FILE) != state:
+        atomic_write_json(run_dir / STATE_FILE, state)
+    return state
 
 
 def make_early_stopping(monitor: str, patience: int, state: dict | None):
@@ -371,6 +414,65 @@ def make_early_stopping(monitor: str, patience: int, state: dict | None):
                 self.wait, self.best, self.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
 
     return ResumableEarlyStopping(monitor=monitor, patience=patience, mode=_monitor_mode(monitor))
+
+
+def rekey_seed_generators(model, seed: int, epoch: int) -> int:
+    """Set the state of every ``keras.random.SeedGenerator`` in ``model`` from ``(seed, epoch)``.
+
+    Dropout masks, GAN image-pool draws and other in-step randomness then depend on the run's
+    seed, the epoch and the step within it, never on what ran before in the process, and a run
+    resumed at an epoch draws what the uninterrupted run drew (Keras does not save these states).
+
+    Returns:
+        The number of generators re-keyed.
+    """
+    import numpy as np
+
+    generators = [g for layer in model._flatten_layers(include_self=True)  # noqa: SLF001 (Keras has no public walk)
+                  for g in getattr(layer, "_seed_generators", ())]
+    for k, generator in enumerate(generators):
+        key = int(np.random.SeedSequence([int(seed), int(epoch), k]).generate_state(1)[0] >> 1)
+        generator.state.assign(np.asarray([key, 0], dtype=generator.state.dtype))
+    return len(generators)
+
+
+def make_epoch_clock(seed: int | None, steps_per_epoch: int | None):
+    """A callback announcing each epoch to the data pipelines and re-keying in-step randomness.
+
+    At the start of epoch ``e`` it sets the training position ``(e, e × steps_per_epoch)``
+    (:mod:`comicdepth_tf.data.clock`) and calls :func:`rekey_seed_generators`; at the end of
+    training it resets the position. This is what makes an epoch's batches and draws a function
+    of the seed and the epoch alone, so reruns are identical and a resumed run is exact.
+    """
+    from comicdepth_tf.data import clock
+
+    base = _callback_base()
+
+    class EpochClock(base):
+        def on_epoch_begin(self, epoch, logs=None):
+            clock.set_position(epoch, epoch * int(steps_per_epoch or 0))
+            rekey_seed_generators(self.model, 0 if seed is None else seed, epoch)
+
+        def on_train_end(self, logs=None):
+            clock.reset()
+
+    return EpochClock()
+
+
+@contextlib.contextmanager
+def training_position(epoch: int, steps_per_epoch: int | None):
+    """Hold the training position at ``epoch`` around ``Model.fit`` and reset it afterwards.
+
+    Keras takes one batch to build a model under a distribution strategy before the first
+    ``on_epoch_begin``; setting the position first makes that batch the epoch's own.
+    """
+    from comicdepth_tf.data import clock
+
+    clock.set_position(epoch, epoch * int(steps_per_epoch or 0))
+    try:
+        yield
+    finally:
+        clock.reset()
 
 
 def make_lr_logger():
@@ -555,9 +657,8 @@ def fit(
         raise ParameterError(f"model must be a keras.Model or a builder function, got {type(model).__name__}")
     monitor = monitor or ("val_loss" if val_ds is not None else "loss")
 
-    state = None
-    if resume and (run_dir / STATE_FILE).exists() and (run_dir / LAST_FILE).exists():
-        state = read_json(run_dir / STATE_FILE)
+    clean_temporary_files(run_dir)
+    state = read_checkpoint_state(run_dir) if resume else None
     initial_epoch = int(state["epoch"]) if state else 0
     if not state:
         # A fresh start: stale files of an earlier run must not be resumed from later.
@@ -595,7 +696,8 @@ def fit(
             early = None
             if early_stopping_patience is not None:
                 early = make_early_stopping(monitor, early_stopping_patience, state)
-            callbacks = [make_lr_logger()]
+            spe = _steps_per_epoch(train_ds, steps_per_epoch)
+            callbacks = [make_epoch_clock(seed, spe), make_lr_logger()]
             callbacks += [early] if early is not None else []
             callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=bool(state)))
             if _use_tensorboard(tensorboard):
@@ -603,16 +705,10 @@ def fit(
             checkpoint = make_run_checkpoint(run_dir, monitor, epochs, state, early)
             callbacks.append(checkpoint)
             callbacks.extend(extra_callbacks)
-            net.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks,
-                shuffle=False,  # shuffling is the tf.data pipeline's job
-                verbose=verbose,
-            )
+            with training_position(initial_epoch, spe):
+                net.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+                        shuffle=False)  # shuffling is the tf.data pipeline's job
             raise_if_diverged(checkpoint, run_dir)
         final_state = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
         if restore_best and (run_dir / BEST_FILE).exists():

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Runs the tests make (the runner's stage ledger included) never land in the checkout's saved_models/.
+os.environ.setdefault("COMICDEPTH_MODELS", tempfile.mkdtemp(prefix="comicdepth-test-models-"))
 
 
 @pytest.fixture(scope="session")

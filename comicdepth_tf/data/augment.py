@@ -204,15 +204,19 @@ def augment_example(example: Mapping, kinds: Mapping[str, str], config: AugmentC
 
 
 def augment_dataset(ds, kinds: Mapping[str, str], config: AugmentConfig, seed: int):
-    """Map :func:`augment_example` over a dataset of dict examples, one seed per position.
+    """Map :func:`augment_example` over a dataset of ``(position, example)`` pairs.
 
-    Example ``i`` of an epoch gets the seed ``(seed, i)``, so a pipeline is reproducible given its
-    seed, whatever the parallelism (a reshuffled epoch pairs other examples with those seeds).
+    The example at stream position ``p`` (see :func:`comicdepth_tf.data.pipelines.make_dataset`)
+    gets the seed ``(seed, p)``: every epoch draws new transforms, and the draws depend on the
+    seed and the position only, whatever the parallelism or what ran before.
+
+    Returns:
+        A dataset of augmented examples (the positions dropped).
     """
     import tensorflow as tf
 
-    def augment_fn(index, example):
-        element_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
+    def augment_fn(position, example):
+        element_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(position, tf.int64)])
         return augment_example(example, kinds, config, element_seed)
 
-    return ds.enumerate().map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)

@@ -182,16 +182,63 @@ def load_example(
     return [_to_float(_resize(array, kind, size), kind) for kind, array in arrays]
 
 
-def _numpy_loader(kinds: tuple[str, ...], size: tuple[int, int], same_size: bool):
-    def load(paths: np.ndarray, codecs: np.ndarray) -> list[np.ndarray]:
-        paths = [p.decode("utf-8") for p in paths]
-        codecs = [c.decode("utf-8") for c in codecs]
+def _numpy_loader(kinds: tuple[str, ...], size: tuple[int, int], same_size: bool, paths: np.ndarray,
+                  codecs: np.ndarray, cache: bool):
+    """``load(index)``: the decoded arrays of sample ``index`` (kept in memory when ``cache``)."""
+    kept: dict[int, list[np.ndarray]] = {}
+
+    def load(index) -> list[np.ndarray]:
+        index = int(index)
+        if index in kept:
+            return kept[index]
         try:
-            return load_example(paths, kinds, codecs, size, same_size)
+            arrays = load_example(list(paths[index]), kinds, list(codecs[index]), size, same_size)
         except DataFormatError as exc:
             raise _remember(exc) from None
+        if cache:
+            kept[index] = arrays
+        return arrays
 
     return load
+
+
+def index_stream(n: int, *, batch_size: int, shuffle: bool = False, seed: int = 0, repeat: bool = False,
+                 clocked: bool = True):
+    """``(position, sample index)`` pairs: the order in which a pipeline shows ``n`` samples.
+
+    A clocked stream starts at the training position (:mod:`comicdepth_tf.data.clock`): a finite
+    one yields epoch ``e``'s positions ``[e·n, (e+1)·n)``, a repeated one starts at the example
+    ``step × batch_size`` (its batches are consecutive chunks) and never ends. Position ``p``
+    shows sample ``p mod n``, or with ``shuffle`` that index under a stateless permutation of
+    ``(seed, p // n)``, so every pass has its own order and no global seed is read. An unclocked
+    stream is positions ``0 … n-1`` (evaluation).
+    """
+    import tensorflow as tf
+
+    from comicdepth_tf.data import clock
+
+    def stream(_):
+        epoch, step = tf.unstack(clock.position_tensor())
+        if repeat:
+            return tf.data.Dataset.range(step * batch_size, tf.int64.max)
+        return tf.data.Dataset.range(epoch * n, (epoch + 1) * n)
+
+    if clocked:
+        ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).flat_map(stream)
+        # flat_map hides the length; schedules and Keras' progress read it.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY if repeat else n))
+    else:
+        ds = tf.data.Dataset.range(n).repeat() if repeat else tf.data.Dataset.range(n)
+
+    def pick(position):
+        index = position % n
+        if shuffle:
+            # index_shuffle mixes only part of a negative key's bits: keep the key (seed, pass) as it is.
+            key = tf.stack([tf.constant(seed, tf.int64), position // n])
+            index = tf.random.experimental.index_shuffle(index, seed=key, max_index=tf.constant(n - 1, tf.int64))
+        return position, index
+
+    return ds.map(pick)
 
 
 def make_dataset(
@@ -203,7 +250,7 @@ def make_dataset(
     shuffle: bool = False,
     augment: AugmentConfig | bool | None = None,
     seed: int = 0,
-    cache: bool | str = False,
+    cache: bool = False,
     repeat: bool = False,
     drop_remainder: bool = False,
     check_files: bool = True,
@@ -218,13 +265,15 @@ def make_dataset(
             key of every sample. Each depth output adds a validity mask (see :func:`valid_key`).
         size: output (height, width).
         batch_size: examples per batch.
-        shuffle: shuffle the samples (reshuffled every epoch, seeded).
+        shuffle: shuffle the samples: pass ``p`` over the samples is a stateless permutation of
+            ``(seed, p)``, so every epoch has its own order and no global seed is read.
         augment: paired geometric + photometric augmentation settings; True for the defaults,
             None or False for none.
-        seed: seed of shuffling and augmentation; the same seed gives the same batches.
-        cache: cache decoded, resized examples in memory (True) or in a file (a path), before
-            augmentation, so later epochs skip decoding.
-        repeat: repeat forever.
+        seed: seed of shuffling and augmentation; the same seed and training position give the
+            same batches (see :mod:`comicdepth_tf.data.clock`).
+        cache: keep decoded, resized examples in memory, before augmentation, so later epochs
+            skip decoding.
+        repeat: repeat forever (the stream starts at the training position's step).
         drop_remainder: drop the last, smaller batch.
         check_files: check now that every file exists (one stat per file).
         same_size: require the files of a sample (RGB, depth, masks) to share one size.
@@ -251,10 +300,11 @@ def make_dataset(
     names = tuple(keys)
     kinds = tuple(keys[name] for name in names)
     paths, codecs = _columns(samples, keys, check_files)
-    loader = _numpy_loader(kinds, (height, width), same_size)
+    loader = _numpy_loader(kinds, (height, width), same_size, np.array(paths, dtype=object),
+                           np.array(codecs, dtype=object), bool(cache))
 
-    def decode(element):
-        arrays = tf.numpy_function(loader, [element["paths"], element["codecs"]], [tf.float32] * len(names), stateful=False)
+    def decode(index):
+        arrays = tf.numpy_function(loader, [index], [tf.float32] * len(names), stateful=False)
         example = {}
         for name, kind, array in zip(names, kinds, arrays):
             array.set_shape((height, width, _CHANNELS[kind]))
@@ -269,18 +319,13 @@ def make_dataset(
         return example
 
     autotune = tf.data.AUTOTUNE
-    ds = tf.data.Dataset.from_tensor_slices({"paths": np.array(paths, dtype=object), "codecs": np.array(codecs, dtype=object)})
-    if shuffle and not cache:
-        ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(decode, num_parallel_calls=autotune)
-    if cache:
-        ds = ds.cache("" if cache is True else os.fspath(cache))
-        if shuffle:
-            ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
+    ds = index_stream(len(samples), batch_size=batch_size, shuffle=shuffle, seed=seed, repeat=repeat,
+                      clocked=shuffle or augment is not None or repeat)
+    ds = ds.map(lambda p, i: (p, decode(i)), num_parallel_calls=autotune)
     if augment is not None:
         ds = augment_dataset(ds, keys, augment, seed)
+    else:
+        ds = ds.map(lambda p, example: example)
     ds = ds.map(add_valid, num_parallel_calls=autotune)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import json
 import os
 import re
 import tempfile
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,6 +53,7 @@ SERIALISABLE_MODULES = (
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+EXTRA_PREFIX = "comicdepth/"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -122,7 +126,8 @@ def new_run_dir(model_name: str, run_id: str | None = None, root: str | os.PathL
     return path
 
 
-def atomic_save_keras(model, path: str | os.PathLike, *, include_optimizer: bool = True) -> Path:
+def atomic_save_keras(model, path: str | os.PathLike, *, include_optimizer: bool = True,
+                      extra: Mapping[str, Any] | None = None) -> Path:
     """``model.save(path)`` through a temporary ``.keras`` file in the same folder and a rename.
 
     Args:
@@ -132,6 +137,9 @@ def atomic_save_keras(model, path: str | os.PathLike, *, include_optimizer: bool
             resume training). False writes the architecture and weights only: for Adam that is
             a third of the file (IRv2 depth model: 242 MB instead of 719 MB), for files read
             for inference or for their weights.
+        extra: JSON documents stored in the archive as ``comicdepth/<name>`` (Keras ignores
+            them): what must change together with the weights, e.g. a training checkpoint's
+            state, is then written in the same rename.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,12 +149,31 @@ def atomic_save_keras(model, path: str | os.PathLike, *, include_optimizer: bool
     os.close(fd)
     try:
         model.save(tmp)
+        if extra:
+            with zipfile.ZipFile(tmp, "a") as archive:
+                for name, value in extra.items():
+                    archive.writestr(f"{EXTRA_PREFIX}{name}", json.dumps(value, indent=2))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def read_keras_extra(path: str | os.PathLike, name: str) -> Any:
+    """A JSON document stored by :func:`atomic_save_keras` ``extra`` (None when the file has none).
+
+    Raises:
+        DataFormatError: the file is not a readable ``.keras`` archive or the document is not JSON.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if f"{EXTRA_PREFIX}{name}" not in archive.namelist():
+                return None
+            return json.loads(archive.read(f"{EXTRA_PREFIX}{name}"))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DataFormatError(path, f"{EXTRA_PREFIX}{name}", "a .keras archive with a JSON document", str(exc)) from exc
 
 
 def uncompiled_copy(model):
