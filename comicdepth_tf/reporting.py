@@ -282,6 +282,7 @@ table { border-collapse: collapse; margin: 1rem 0; }
 th, td { border: 1px solid #ccc; padding: .4rem .6rem; vertical-align: top; text-align: left; }
 th { background: #f3f3f3; }
 .status-ok { color: #176c2c; font-weight: bold; }
+.status-reused { color: #1f5f8b; font-weight: bold; }
 .status-failed { color: #b00020; font-weight: bold; }
 .status-not_run, .status-pending, .status-running { color: #777; font-weight: bold; }
 .metrics td, .metrics th { border: none; padding: 0 .6rem 0 0; }
@@ -336,6 +337,8 @@ def _stage_row(run_dir: Path, stage: Mapping[str, Any]) -> tuple[str, list[tuple
                 where += f": <code>{_esc(error['cell_first_line'])}</code>"
             where += "<br>"
         error_html = f'<div class="error">{where}{_esc(error.get("exception", ""))}</div>'
+    if stage.get("reused_from"):
+        error_html += f'<div>from run {_esc(stage["reused_from"])}</div>'
 
     params = stage.get("params") or {}
     params_html = ""

@@ -13,6 +13,12 @@ For each selected notebook ``notebooks/NN_*.ipynb`` (in order) the runner
 3. converts the executed notebook to ``<stem>.html`` (also a failed, partial one), and
    rewrites ``run.json`` and ``index.html`` after every stage.
 
+Stage reuse (:mod:`comicdepth_tf.stage_reuse`): before executing a stage the runner computes
+its fingerprint (notebook, effective parameters, package source, data, upstream stages). A
+stage whose fingerprint matches a finished run is not executed: it is listed as ``reused``,
+with links to the report of the run it reused. ``force=True`` (``--force``) reruns every stage,
+``force=["30"]`` (``--force 30``) that stage and every stage downstream of it.
+
 Overrides without a scope apply to every selected notebook that declares the name; a name
 no selected notebook declares is an error. ``NN.NAME=VALUE`` (or ``<stem>.NAME=VALUE``)
 targets one notebook. A ``--params`` YAML file holds the same: top-level names, or a
@@ -32,9 +38,9 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
-from comicdepth_tf import config, notebook_tools, paths, reporting
+from comicdepth_tf import config, notebook_tools, paths, reporting, stage_reuse
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.io import atomic_write_text, read_json
 
@@ -50,7 +56,7 @@ class StageResult:
 
     stage: str
     notebook: str
-    status: str = "pending"  # pending | running | ok | failed | not_run
+    status: str = "pending"  # pending | running | ok | reused | failed | not_run
     duration_s: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
@@ -58,6 +64,8 @@ class StageResult:
     html: str | None = None
     stage_dir: str = ""
     error: dict[str, Any] | None = None
+    fingerprint: str | None = None
+    reused_from: str | None = None
 
 
 @dataclass
@@ -71,8 +79,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """True when every stage finished without error."""
-        return all(s.status == "ok" for s in self.stages)
+        """True when every stage finished without error (or was reused)."""
+        return all(s.status in ("ok", "reused") for s in self.stages)
 
     @property
     def index(self) -> Path:
@@ -326,6 +334,28 @@ def _previous_stages(run_dir: Path, selected: set[str]) -> list[StageResult]:
             for s in previous if isinstance(s, dict) and s.get("stage") not in selected and "stage" in s]
 
 
+def _reuse(result: StageResult, entry: Mapping[str, Any], run_dir: Path, reports_root: Path) -> None:
+    """Point ``result`` at the report of the run it reuses (paths relative to this run's folder)."""
+    old = reports_root / entry["run_id"]
+    rel = lambda name: os.path.relpath(old / name, run_dir) if name else None  # noqa: E731
+    result.status = "reused"
+    result.reused_from = entry["run_id"]
+    result.duration_s = 0.0
+    result.html = rel(entry.get("html"))
+    result.output_notebook = rel(entry.get("output_notebook"))
+    result.stage_dir = rel(entry["stage_dir"])
+
+
+def _forced(force: bool | Sequence[str], stages: list[StageResult]) -> set[str]:
+    """The stage numbers ``force`` reruns: all, or the named ones and everything downstream."""
+    numbers = [stage_reuse.stage_number(s.stage) for s in stages]
+    if force is True:
+        return set(numbers)
+    if not force:
+        return set()
+    return stage_reuse.downstream_closure([str(f) for f in force], [s.stage for s in stages])
+
+
 def new_run_id(profile: str, reports_root: Path) -> str:
     """``YYYYmmdd-HHMMSS-<profile>``, with a suffix when that folder already exists."""
     base = time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
@@ -340,7 +370,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         params_file: str | os.PathLike | None = None, run_id: str | None = None,
         keep_going: bool = True, notebooks_dir: str | os.PathLike | None = None,
         reports_dir: str | os.PathLike | None = None, params_root: str | os.PathLike | None = None,
-        progress: bool | None = None, timeout: float | None = None, echo=print) -> RunResult:
+        progress: bool | None = None, timeout: float | None = None, echo=print,
+        force: bool | Sequence[str] = False, reuse: bool = True) -> RunResult:
     """Execute the numbered notebooks and write the run report.
 
     Args:
@@ -357,6 +388,9 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         progress: show papermill's per-cell progress bar (default: when stderr is a terminal).
         timeout: per-cell timeout in seconds (None: no limit).
         echo: where the per-stage progress lines go (``print``; None silences them).
+        force: True reruns every stage; stage numbers (``["30"]``) rerun those and their
+            downstream stages; False reuses every stage whose fingerprint matches a finished run.
+        reuse: False never reuses (and records nothing in the ledger).
 
     Returns:
         The :class:`RunResult`; ``result.ok`` is False when a stage failed.
@@ -407,6 +441,10 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
 
     save()
     echo(f"run {run_id}: {len(plans)} notebook(s), profile {profile} -> {run_dir}", flush=True)
+    ledger = stage_reuse.Ledger(profile)
+    source = stage_reuse.source_digest()
+    forced = _forced(force, stages)
+    done: dict[str, str | None] = {}  # stage number -> fingerprint in this run
     stopped = False
     try:
         with own_kernel():
@@ -414,10 +452,33 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
                 if stopped:
                     result.status = "not_run"
                     continue
+                number = stage_reuse.stage_number(result.stage)
+                upstream = {u: done[u] if u in done else ledger.fingerprint_of(u)
+                            for u in stage_reuse.upstream_of(result.stage)}
+                result.fingerprint = stage_reuse.fingerprint(p.notebook, result.params, profile, upstream, source)
+                entry = ledger.reusable(number, result.fingerprint, reports_root) \
+                    if reuse and number not in forced else None
+                if entry is not None:
+                    _reuse(result, entry, run_dir, reports_root)
+                    done[number] = result.fingerprint
+                    echo(f"[{i}/{len(plans)}] {result.stage}: reused (run {entry['run_id']}, "
+                         f"fingerprint {result.fingerprint[:12]})", flush=True)
+                    save()
+                    continue
                 echo(f"[{i}/{len(plans)}] {result.stage} ...", flush=True)
                 result.status = "running"
                 save()
+                ledger.forget_run(number, run_id)  # its report is about to be replaced
+                before = stage_reuse.models_snapshot()
                 _execute(p, result, run_dir, run_id, reports_root, progress, timeout)
+                if result.status == "ok":
+                    done[number] = result.fingerprint
+                    if reuse:
+                        ledger.record(number, {
+                            "fingerprint": result.fingerprint, "run_id": run_id, "stage": result.stage,
+                            "html": result.html, "output_notebook": result.output_notebook,
+                            "stage_dir": result.stage_dir, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            "runs": stage_reuse.written_runs(before, stage_reuse.models_snapshot())})
                 line = f"[{i}/{len(plans)}] {result.stage}: {result.status} in {result.duration_s:.1f} s"
                 if result.error:
                     cell = result.error.get("cell_index")
@@ -427,7 +488,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
                 if result.status == "failed" and not keep_going:
                     stopped = True
                 save()
-        record["status"] = "ok" if all(s.status == "ok" for s in stages) else "failed"
+        record["status"] = "ok" if all(s.status in ("ok", "reused") for s in stages) else "failed"
     except KeyboardInterrupt:
         record["status"] = "interrupted"
         for s in stages:
@@ -468,6 +529,9 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params-dir", type=Path, default=None,
                         help="folder of <notebook>/<profile>.yaml (default: params/ beside the notebooks)")
     parser.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--force", nargs="?", action="append", const="all", default=None, metavar="NN[,NN…]",
+                        help="rerun stages whose fingerprint matches a finished run: all of them (no value), "
+                             "or these stages and every stage downstream of them")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                         help="no per-cell progress bar")
 
@@ -477,11 +541,15 @@ def cli_main(args: argparse.Namespace) -> int:
     only = None
     if args.only:
         only = [p for chunk in args.only for p in chunk.split(",") if p.strip()]
+    force: bool | list[str] = False
+    if args.force:
+        named = [p for chunk in args.force for p in chunk.split(",") if p.strip()]
+        force = True if "all" in named else named
     try:
         result = run(profile=args.profile, only=only, overrides=args.overrides,
                      params_file=args.params_file, run_id=args.run_id, keep_going=args.keep_going,
                      notebooks_dir=args.notebooks_dir, reports_dir=args.reports_dir,
-                     params_root=args.params_dir, progress=args.progress, timeout=args.timeout)
+                     params_root=args.params_dir, progress=args.progress, timeout=args.timeout, force=force)
     except (ParameterError, DataFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -194,6 +195,12 @@ def test_cli_reports_parameter_errors_with_exit_code_2(tmp_path, capsys):
 # --------------------------------------------------------------------------- runner: execution
 
 
+@pytest.fixture(autouse=True)
+def own_models_dir(tmp_path, monkeypatch):
+    """Each test its own saved_models/ (and so its own stage ledger): no stage is reused across tests."""
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "saved_models"))
+
+
 @pytest.fixture(scope="module")
 def keep_going_run(tmp_path_factory):
     """All three fixtures, keep going, with a decoy python3 kernelspec on the Jupyter paths."""
@@ -205,6 +212,7 @@ def keep_going_run(tmp_path_factory):
         "display_name": "decoy", "language": "python"}))
     _write_profile(tmp / "params", "00_ok", "smoke", "N: 4  # from the profile file\n")
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COMICDEPTH_MODELS", str(tmp / "saved_models"))
         mp.setenv("JUPYTER_PATH", str(decoy))
         mp.setenv("JUPYTER_DATA_DIR", str(decoy))
         result = runner.run("smoke", overrides=["SCALE=2", "LABEL=001"], run_id="keep",
@@ -292,3 +300,44 @@ def test_rerun_into_the_same_folder_keeps_other_stages_and_drops_stale_metrics(t
     assert reporting.read_metrics(reports / "again" / "20_after") == {"ran": 1, "profile": "smoke"}
     assert "if FAIL:" in (reports / "again" / "index.html").read_text()
 
+
+
+def test_a_stage_with_an_unchanged_fingerprint_is_reused_and_force_reruns_it_and_its_downstream(tmp_path):
+    reports = tmp_path / "reports"
+    common = dict(notebooks_dir=FIXTURES, reports_dir=reports, params_root=tmp_path / "params", progress=False,
+                  echo=None, only=["00", "20"])
+    first = runner.run("smoke", run_id="first", **common)
+    assert [s.status for s in first.stages] == ["ok", "ok"] and first.stages[0].fingerprint
+
+    lines = []
+    second = runner.run("smoke", run_id="second", **{**common, "echo": lambda *a, **k: lines.append(a[0])})
+    assert second.ok and [s.status for s in second.stages] == ["reused", "reused"]
+    assert [s.fingerprint for s in second.stages] == [s.fingerprint for s in first.stages]
+    assert not (reports / "second" / "00_ok.ipynb").exists()  # nothing executed
+    assert any("00_ok: reused (run first" in line for line in lines)
+    index = (reports / "second" / "index.html").read_text()
+    assert 'href="../first/00_ok.html"' in index and "from run first" in index
+    assert "<th>total</th>" in index  # the reused stage's key metrics are shown
+
+    # A changed parameter changes the fingerprint of the stages that declare it.
+    third = runner.run("smoke", run_id="third", **{**common, "overrides": ["SCALE=3"]})
+    assert [s.status for s in third.stages] == ["ok", "reused"]
+    # --force 00 reruns 00 and its downstream stages (20 loads nothing from 00: it stays reused).
+    forced = runner.run("smoke", run_id="forced", force=["00"], **common)
+    assert [s.status for s in forced.stages] == ["ok", "reused"]
+    assert [s.status for s in runner.run("smoke", run_id="all", force=True, **common).stages] == ["ok", "ok"]
+
+    # Deleting a reused report makes the stage run again.
+    shutil.rmtree(reports / "all")
+    again = runner.run("smoke", run_id="again", **common)
+    assert [s.status for s in again.stages] == ["ok", "ok"]
+
+
+def test_downstream_closure_follows_the_stage_graph():
+    from comicdepth_tf import stage_reuse
+
+    stages = ["00_explore_data", "10_depth_irv2", "20_text_unet", "30_cyclegan", "40_comics_depth", "50_evaluate",
+              "60_fg_mask_depth"]
+    assert stage_reuse.downstream_closure(["30"], stages) == {"30", "40", "50"}
+    assert stage_reuse.downstream_closure(["10"], stages) == {"10", "30", "40", "50"}
+    assert stage_reuse.downstream_closure(["60"], stages) == {"60"}
