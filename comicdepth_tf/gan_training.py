@@ -37,9 +37,9 @@ import numpy as np
 
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
-from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, clean_temporary_files, make_epoch_clock,
-                                    raise_if_diverged, read_history, stop_if_diverged, training_position,
-                                    truncate_history)
+from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, clean_temporary_files, configure_determinism,
+                                    make_epoch_clock, raise_if_diverged, read_history, stop_if_diverged,
+                                    training_position, truncate_history)
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 CONFIG_FILE = "config.json"
@@ -290,6 +290,7 @@ def fit_cyclegan(
     run_eagerly: bool = False,
     extra_callbacks: Sequence = (),
     verbose: int | str = 0,
+    deterministic: bool = True,
 ) -> GANFitResult:
     """Train a GAN model (CycleGAN or AddTextGAN) into ``run_dir``, resumable.
 
@@ -314,6 +315,7 @@ def fit_cyclegan(
             steps; for tests and debugging.
         extra_callbacks: more Keras callbacks (run after the checkpoint of each epoch).
         verbose: passed to ``Model.fit``.
+        deterministic: :func:`comicdepth_tf.training.configure_determinism` first.
 
     Returns:
         A :class:`GANFitResult`.
@@ -350,6 +352,7 @@ def fit_cyclegan(
             warnings.warn(f"{run_dir}: resuming to {epochs} epochs, but the learning rate planned at the start "
                           f"decays to 0 after epoch {plan['epochs']}: later epochs do not learn", stacklevel=2)
 
+    configure_determinism(deterministic)
     if seed is not None:
         keras.utils.set_random_seed(seed)
     model = build()

@@ -114,6 +114,31 @@ def get_strategy(strategy=None):
     raise ParameterError(f"strategy must be None, 'default', 'mirrored' or a tf.distribute.Strategy, got {strategy!r}")
 
 
+def configure_determinism(enabled: bool = True) -> dict[str, bool]:
+    """Make TensorFlow's graph execution reproducible (process-wide; call before training).
+
+    Measured here: the same CycleGAN step, traced twice in one process on the same batches,
+    gave different weights with Grappler's graph rewrites on, even single-threaded and with
+    ``enable_op_determinism``; with the Grappler meta-optimizer off it gave identical weights,
+    in one process and across processes (``bench/bench_determinism.py`` measures the cost).
+    On a GPU, op determinism (deterministic cuDNN/atomic kernels) is enabled too.
+
+    Args:
+        enabled: True turns the graph rewrites off (and op determinism on, with GPUs); False
+            turns the rewrites back on. Op determinism, once on, stays on for the process.
+
+    Returns:
+        ``{"grappler": on?, "op_determinism": on?}``.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": bool(enabled)})
+    if enabled and tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()
+    return {"grappler": not enabled, "op_determinism": bool(tf_config.is_op_determinism_enabled())}
+
+
 @contextlib.contextmanager
 def precision_policy(mixed: bool):
     """Set ``mixed_float16`` as Keras' global policy inside the block, then restore the previous one.
@@ -602,6 +627,7 @@ def fit(
     tensorboard: bool | None = None,
     extra_callbacks: Sequence = (),
     verbose: int | str = 0,
+    deterministic: bool = True,
 ) -> FitResult:
     """Train ``model`` with ``keras.Model.fit`` into ``run_dir`` (resumable).
 
@@ -636,6 +662,7 @@ def fit(
             ``tensorboard`` package is installed (Keras' callback needs it), ``True`` requires it.
         extra_callbacks: more Keras callbacks (run after the checkpoint of each epoch).
         verbose: passed to ``Model.fit``.
+        deterministic: :func:`configure_determinism` first (bitwise-identical reruns).
 
     Returns:
         A :class:`FitResult`.
@@ -665,6 +692,7 @@ def fit(
         for stale in (STATE_FILE, LAST_FILE, BEST_FILE):
             (run_dir / stale).unlink(missing_ok=True)
 
+    configure_determinism(deterministic)
     if seed is not None:
         keras.utils.set_random_seed(seed)
     dist = get_strategy(strategy)

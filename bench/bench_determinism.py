@@ -1,0 +1,115 @@
+"""What reproducibility costs: training steps per second with TensorFlow's Grappler rewrites on
+(the non-deterministic path) over the deterministic path (rewrites off, the package default;
+see :func:`comicdepth_tf.training.configure_determinism`).
+
+Each measurement runs in its own process (Grappler's switch is process-wide and read when a
+graph is built), alternating the two paths ``--repeats`` times; the best rate of each is kept.
+It also reports whether every trace (two per process) of a path gave the same weights. Prints; asserts nothing.
+
+    python bench/bench_determinism.py                    # cpu CycleGAN step and IRv2 depth step
+    python bench/bench_determinism.py --models gan --steps 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+MODELS = ("gan", "depth")
+
+
+def _args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="gan,depth", help="comma list of: gan (cpu CycleGAN), depth (IRv2 U-net)")
+    p.add_argument("--steps", type=int, default=8, help="timed training steps per measurement")
+    p.add_argument("--repeats", type=int, default=2, help="alternating measurements of each path")
+    p.add_argument("--worker", nargs=2, metavar=("MODEL", "PATH"), help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def _model_and_batch(name: str):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    if name == "gan":
+        from comicdepth_tf.models.cyclegan import build_cyclegan
+
+        model = build_cyclegan("simple", image_size=64, filters=32, residual_blocks=6, downsamplings=1,
+                               disc_filters=16, pool_size=50, seed=0)
+        model.compile()
+        return model, [tuple(tf.constant(rng.uniform(size=(4, 64, 64, 3)).astype("float32")) for _ in range(2))
+                       for _ in range(4)]
+    import keras
+
+    from comicdepth_tf.models.depth_unet import build_depth_unet
+    from comicdepth_tf.training import resolve_loss
+
+    model = build_depth_unet("irv2", bn_momentum=0.9)
+    model.compile(keras.optimizers.Adam(1e-4), loss=resolve_loss("depth"))
+    return model, [(tf.constant(rng.uniform(size=(8, 96, 128, 3)).astype("float32")),
+                    tf.constant(rng.uniform(1, 10, size=(8, 96, 128, 1)).astype("float32"))) for _ in range(4)]
+
+
+def worker(name: str, path: str, steps: int) -> None:
+    """One measurement in this process: steps per second and hashes of the trained weights.
+
+    Four distinct batches in turn: with one repeated batch the rewritten graphs happened to agree.
+    """
+    import hashlib
+    import time
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import comicdepth_tf.models  # noqa: F401 (importing it sets the deterministic default first)
+    from comicdepth_tf.training import configure_determinism
+
+    configure_determinism(path == "deterministic")
+    rates, digests = [], []
+    for _ in range(2):  # two traces per process: the rewrites can differ between traces
+        keras.utils.set_random_seed(0)
+        model, batches = _model_and_batch(name)
+        step = tf.function(model.train_step, jit_compile=bool(model.jit_compile))  # as fit compiles it
+        step(batches[0])  # trace
+        start = time.perf_counter()
+        for i in range(steps):
+            step(batches[i % len(batches)])
+        rates.append(steps / (time.perf_counter() - start))
+        digests.append(hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.weights)).hexdigest()[:16])
+    print(json.dumps({"rate": max(rates), "weights": digests}))
+
+
+def measure(name: str, path: str, steps: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--steps", str(steps), "--worker", name, path],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    args = _args(argv)
+    if args.worker:
+        worker(*args.worker, args.steps)
+        return 0
+    print(f"{'model':6} {'path':14} {'steps/s':>8} {'same weights, 2 traces x 2 processes':>38}")
+    for name in args.models.split(","):
+        results = {"grappler": [], "deterministic": []}
+        for _ in range(max(2, args.repeats)):
+            for path in results:
+                results[path].append(measure(name, path, args.steps))
+        for path, runs in results.items():
+            same = len({d for r in runs for d in r["weights"]}) == 1
+            print(f"{name:6} {path:14} {max(r['rate'] for r in runs):8.3f} {str(same):>38}")
+        ratio = max(r["rate"] for r in results["deterministic"]) / max(r["rate"] for r in results["grappler"])
+        print(f"{name:6} ratio deterministic / grappler steps per second: {ratio:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
