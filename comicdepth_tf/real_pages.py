@@ -53,6 +53,7 @@ LOCATIONS = ("package", "shared")
 #: Rows of the per-panel table that hold counts and right answers (pooled by summing).
 COUNT_KINDS = ("inter", "intra", "counter_y")
 
+RULE_LOWER = "rule: lower is nearer"
 #: A predictor maps one RGB uint8 image (H, W, 3) to an (H, W) map.
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -128,12 +129,16 @@ class RealCheck:
 
 
 def shared_real_dir() -> Path:
-    """Where shared (not shipped) pages are looked up: ``$COMICDEPTH_REAL_DIR``, else
-    ``<repository>/../shared/data/real/comics``."""
+    """Where shared (not shipped) pages are looked up: ``$COMICDEPTH_REAL_DIR``, else the
+    ``comics`` folder of :func:`comicdepth_tf.paths.real_data_dir` (``$COMICDEPTH_REAL_DATA`` or
+    ``<repository>/../shared/data/real``)."""
+    from comicdepth_tf import paths
+
     env = os.environ.get(ENV_VAR, "")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "comics"
+    shared = paths.real_data_dir()  # $COMICDEPTH_REAL_DATA or <repository>/../shared/data/real
+    return shared / "comics" if shared is not None else paths.REPO_DIR.parent / "shared" / "data" / "real" / "comics"
 
 
 def _require(cond: bool, path: Path, field_name: str, expected: str, got: Any = None) -> None:
@@ -371,7 +376,7 @@ def score_rules(check: RealCheck, seed: int = 0):
     """Per-panel rows of the two rules: ``lower is nearer`` and ``random``."""
     import pandas as pd
 
-    return pd.concat([score_predictor(check, lower_is_nearer, "rule: lower is nearer"),
+    return pd.concat([score_predictor(check, lower_is_nearer, RULE_LOWER),
                       score_predictor(check, random_rule(seed), f"rule: random (seed {seed})")], ignore_index=True)
 
 
@@ -398,7 +403,10 @@ def summary_table(rows, expectation: bool = True):
         for mode in ("panel", "page"):
             out.append({"configuration": "random (expectation)", "mode": mode, "inter_pooled": 0.5,
                         "inter_panel_mean": 0.5, "counter_y": 0.5, "intra": 0.5})
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    for column in ("panels", "inter_pairs", "counter_y_pairs", "intra_pairs"):
+        table[column] = table[column].astype("Int64")
+    return table
 
 
 def page_table(rows):
@@ -466,15 +474,19 @@ class Scored:
 def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, seed: int = 0) -> Scored:
     """Score every depth configuration of notebook 50 (``evaluation.find_runs``) and the rules.
 
-    A configuration without a run or without ``model.keras`` keeps a status and no rows; one
-    whose run serves another (a fallback) is scored once per name.
+    A configuration without a run or without ``model.keras`` keeps a status and no rows; a run
+    that serves several configurations (a fallback) is predicted once. The rules' and every
+    scored run's whole-page maps are kept for :func:`plot_pages`.
     """
     import pandas as pd
 
     from comicdepth_tf import evaluation
 
-    frames = [score_rules(check, seed)]
-    scored = Scored(rows=None)
+    lower = predict_check(check, lower_is_nearer)
+    frames = [score_maps(check, lower, RULE_LOWER),
+              score_predictor(check, random_rule(seed), f"rule: random (seed {seed})")]
+    scored = Scored(rows=None, maps={RULE_LOWER: lower["page"]}, conventions={RULE_LOWER: "inverse"})
+    done: dict[Path, tuple[Any, dict, str]] = {}
     for name, ref in refs.items():
         if evaluation.configuration(name).kind != "depth":
             continue
@@ -482,13 +494,16 @@ def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, s
             scored.status[name] = ref.missing or f"missing: no model.keras in {ref.run_dir}"
             continue
         try:
-            rows, maps = score_run(ref.run_dir, check, name=name, size=size, keep_maps=True)
+            if ref.run_dir not in done:
+                rows, maps = score_run(ref.run_dir, check, name=name, size=size, keep_maps=True)
+                done[ref.run_dir] = (rows, maps, rows.attrs["convention"])
+            rows, maps, convention = done[ref.run_dir]
         except (DataFormatError, ParameterError) as exc:
             scored.status[name] = f"error: {exc}"
             continue
-        frames.append(rows)
+        frames.append(rows.assign(configuration=name))
         scored.maps[name] = maps["page"]
-        scored.conventions[name] = rows.attrs.get("convention", "depth")
+        scored.conventions[name] = convention
         scored.status[name] = "ok"
     scored.rows = pd.concat(frames, ignore_index=True)
     return scored

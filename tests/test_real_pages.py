@@ -222,3 +222,21 @@ def test_random_garbage_in_pages_json_is_a_data_format_error(tmp_path):
             real_pages.load_check(root, real_dir=tmp_path)
         except DataFormatError as exc:
             assert "pages.json" in exc.path or exc.path.endswith(".txt") or exc.path.endswith(".png")
+
+
+def test_cli_prints_counts_and_tables_for_the_rules(tmp_path, capsys):
+    from comicdepth_tf import cli
+
+    root = _write_check(tmp_path / "check")
+    assert cli.main(["real-check", "--check-dir", str(root), "--real-dir", str(tmp_path), "--panels"]) == 0
+    out = capsys.readouterr().out
+    assert "check: pages 1, panels 2, points 10, inter_pairs 17" in out
+    assert "rule: lower is nearer" in out and "random (expectation)" in out and "tiny" in out
+
+
+def test_plot_pages_draws_every_configuration(tmp_path):
+    check = real_pages.load_check(_write_check(tmp_path / "check"), real_dir=tmp_path)
+    maps = {"rule": real_pages.predict_check(check, real_pages.lower_is_nearer)["page"],
+            "gray": real_pages.predict_check(check, _gray)["page"]}
+    fig = real_pages.plot_pages(check, maps, {"rule": "inverse", "gray": "depth"})
+    assert len(fig.axes) == 3 and "wrong pairs" in fig.axes[1].get_title()
