@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "text-mask": ("comicdepth_tf.text_detection", "predict text-area masks for comics pages"),
     "translate": ("comicdepth_tf.translate", "translate images between natural and comics domains (CycleGAN)"),
     "predict": ("comicdepth_tf.inference", "predict depth maps for images, folders or globs"),
+    "real-check": ("comicdepth_tf.real_pages", "score depth runs on the real-page depth-ordering check"),
 }
 
 

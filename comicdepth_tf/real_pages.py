@@ -1,0 +1,618 @@
+"""A real-page depth-ordering check the project owns: hand-made ordering points on real comics pages.
+
+The embedded (synthetic) validation set is the only other judge of the comics depth models; this
+check scores them on real, openly licensed pages (``comicdepth_tf/data/real_pages/``, provenance
+and licences in its ``PROVENANCE.md``).
+
+Layout of the check folder::
+
+    pages.json            pages, sizes, licences and panel boxes (below)
+    pages/<file>          the shipped page images (downsized JPEG)
+    depth/<page>_<panel>.txt   one ComicsDepth ordering file per panel crop (``l1 l2 x y``,
+                          x = column, y = row in the crop, levels 1-based, smaller = nearer)
+
+``pages.json``::
+
+    {"pages": [{"id": "...", "file": "pages/x.jpg", "location": "package" | "shared",
+                "width": W, "height": H, "licence": "...",
+                "panels": [{"id": "p01", "box": [x0, y0, x1, y1], "kind": "interior" | "exterior",
+                            "shot": "close-up" | "medium" | "long"}]}]}
+
+A ``shared`` page is not shipped (the project's rule for ``../shared/data/real``): its image is
+looked up in ``$COMICDEPTH_REAL_DIR``, else ``<repository>/../shared/data/real/comics``; when it
+is absent the page is skipped and :attr:`RealCheck.notices` says so.
+
+Scoring follows the ComicsDepth protocol per panel crop (predict on the crop) and also on the
+whole page (predict once, read the points at page coordinates), with two rules beside the
+models: ``lower is nearer`` (the row index as an inverse-depth map) and a seeded random map (its
+expected accuracy is exactly 0.5, since ties have probability zero). Pair accuracy uses
+:func:`comicdepth_tf.metrics.ordering_accuracy`; a *counter-y* pair is an inter-object pair whose
+nearer point is higher on the page (smaller y) than the farther one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from comicdepth_tf import io, metrics
+from comicdepth_tf.data.formats.ordering import OrderingPoints, read_ordering
+from comicdepth_tf.errors import DataFormatError, ParameterError
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "real_pages"
+PAGES_FILE = "pages.json"
+ENV_VAR = "COMICDEPTH_REAL_DIR"
+KINDS = ("interior", "exterior")
+SHOTS = ("close-up", "medium", "long")
+LOCATIONS = ("package", "shared")
+#: Rows of the per-panel table that hold counts and right answers (pooled by summing).
+COUNT_KINDS = ("inter", "intra", "counter_y")
+
+RULE_LOWER = "rule: lower is nearer"
+#: A predictor maps one RGB uint8 image (H, W, 3) to an (H, W) map.
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+# --------------------------------------------------------------------------- the check
+
+
+@dataclass(frozen=True)
+class RealPanel:
+    """One annotated panel crop.
+
+    Attributes:
+        page: the page id.
+        id: the panel id (unique within the page).
+        box: ``(x0, y0, x1, y1)`` in page pixels (x1, y1 exclusive).
+        kind: ``interior`` or ``exterior``.
+        shot: ``close-up``, ``medium`` or ``long``.
+        ordering: the panel's ordering file.
+        points: its points in crop coordinates.
+    """
+
+    page: str
+    id: str
+    box: tuple[int, int, int, int]
+    kind: str
+    shot: str
+    ordering: Path
+    points: OrderingPoints
+
+    @property
+    def name(self) -> str:
+        """``<page>_<panel>``: the stem of the ordering file."""
+        return f"{self.page}_{self.id}"
+
+    def page_points(self) -> OrderingPoints:
+        """The points at page coordinates."""
+        p = self.points
+        return OrderingPoints(p.l1, p.l2, p.x + self.box[0], p.y + self.box[1])
+
+
+@dataclass(frozen=True)
+class RealPage:
+    """One page of the check.
+
+    Attributes:
+        id: page id.
+        image: the image file (None when a shared page was not found).
+        width, height: the image size the boxes refer to.
+        licence: the licence id (``PROVENANCE.md`` explains each).
+        panels: the annotated panels.
+    """
+
+    id: str
+    image: Path | None
+    width: int
+    height: int
+    licence: str
+    panels: tuple[RealPanel, ...]
+
+
+@dataclass
+class RealCheck:
+    """The loaded check: the pages whose images were found, and a notice per skipped page."""
+
+    pages: list[RealPage]
+    notices: list[str] = field(default_factory=list)
+    root: Path = DATA_DIR
+
+    @property
+    def panels(self) -> list[RealPanel]:
+        """Every panel of the available pages, in page order."""
+        return [panel for page in self.pages for panel in page.panels]
+
+
+def shared_real_dir() -> Path:
+    """Where shared (not shipped) pages are looked up: ``$COMICDEPTH_REAL_DIR``, else the
+    ``comics`` folder of :func:`comicdepth_tf.paths.real_data_dir` (``$COMICDEPTH_REAL_DATA`` or
+    ``<repository>/../shared/data/real``)."""
+    from comicdepth_tf import paths
+
+    env = os.environ.get(ENV_VAR, "")
+    if env:
+        return Path(env).expanduser()
+    shared = paths.real_data_dir()  # $COMICDEPTH_REAL_DATA or <repository>/../shared/data/real
+    return shared / "comics" if shared is not None else paths.REPO_DIR.parent / "shared" / "data" / "real" / "comics"
+
+
+def _require(cond: bool, path: Path, field_name: str, expected: str, got: Any = None) -> None:
+    if not cond:
+        raise DataFormatError(path, field_name, expected, got)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_box(path: Path, where: str, box: Any, width: int, height: int) -> tuple[int, int, int, int]:
+    ok = isinstance(box, list) and len(box) == 4 and all(_is_int(v) for v in box)
+    _require(ok, path, f"{where}.box", "[x0, y0, x1, y1], four integers", box)
+    x0, y0, x1, y1 = box
+    inside = 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+    _require(inside, path, f"{where}.box", f"0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}", box)
+    return x0, y0, x1, y1
+
+
+def _parse_panel(path: Path, root: Path, page_id: str, where: str, raw: Any, width: int, height: int) -> RealPanel:
+    _require(isinstance(raw, dict), path, where, "an object with id, box, kind, shot", raw)
+    pid = raw.get("id")
+    _require(isinstance(pid, str) and pid != "", path, f"{where}.id", "a non-empty string", pid)
+    box = _parse_box(path, where, raw.get("box"), width, height)
+    _require(raw.get("kind") in KINDS, path, f"{where}.kind", f"one of {KINDS}", raw.get("kind"))
+    _require(raw.get("shot") in SHOTS, path, f"{where}.shot", f"one of {SHOTS}", raw.get("shot"))
+    ordering = root / "depth" / f"{page_id}_{pid}.txt"
+    points = read_ordering(ordering, width=box[2] - box[0], height=box[3] - box[1])
+    _require(len(points) >= 2, ordering, "", "at least two ordering points", len(points))
+    return RealPanel(page_id, pid, box, raw["kind"], raw["shot"], ordering, points)
+
+
+def _find_image(path: Path, root: Path, where: str, raw: dict, real_dir: Path) -> Path | None:
+    location = raw.get("location", "package")
+    _require(location in LOCATIONS, path, f"{where}.location", f"one of {LOCATIONS}", location)
+    name = raw.get("file")
+    _require(isinstance(name, str) and name != "", path, f"{where}.file", "an image file name", name)
+    image = (root if location == "package" else real_dir) / name
+    if location == "package":
+        _require(image.is_file(), path, f"{where}.file", f"an image shipped at {image}", name)
+    return image if image.is_file() else None
+
+
+def _parse_page(path: Path, root: Path, where: str, raw: Any, real_dir: Path) -> tuple[RealPage, bool]:
+    _require(isinstance(raw, dict), path, where, "an object with id, file, width, height, licence, panels", raw)
+    page_id = raw.get("id")
+    _require(isinstance(page_id, str) and page_id != "", path, f"{where}.id", "a non-empty string", page_id)
+    width, height = raw.get("width"), raw.get("height")
+    _require(_is_int(width) and width > 0, path, f"{where}.width", "a positive integer", width)
+    _require(_is_int(height) and height > 0, path, f"{where}.height", "a positive integer", height)
+    licence = raw.get("licence")
+    _require(isinstance(licence, str) and licence != "", path, f"{where}.licence", "a licence id", licence)
+    image = _find_image(path, root, where, raw, real_dir)
+    if image is not None:
+        size = io.image_size(image)
+        _require(tuple(size) == (width, height), path, f"{where}.width/height",
+                 f"the size of {image} ({size[0]}x{size[1]})", f"{width}x{height}")
+    panels_raw = raw.get("panels")
+    _require(isinstance(panels_raw, list) and panels_raw, path, f"{where}.panels", "a non-empty list", panels_raw)
+    panels = tuple(_parse_panel(path, root, page_id, f"{where}.panels[{i}]", p, width, height)
+                   for i, p in enumerate(panels_raw))
+    ids = [p.id for p in panels]
+    _require(len(set(ids)) == len(ids), path, f"{where}.panels", "distinct panel ids", ids)
+    return RealPage(page_id, image, width, height, licence, panels), image is not None
+
+
+def load_check(root: str | os.PathLike = DATA_DIR, real_dir: str | os.PathLike | None = None) -> RealCheck:
+    """Load and validate the real-page check.
+
+    Args:
+        root: the check folder (``pages.json``, ``pages/``, ``depth/``).
+        real_dir: where ``shared`` pages are looked up (default :func:`shared_real_dir`).
+
+    Returns:
+        The pages whose images exist; a notice for each shared page that was not found.
+
+    Raises:
+        DataFormatError: naming the file and field of any malformed entry (``pages.json``, an
+            ordering file, a missing shipped image, a size that does not match its image).
+    """
+    root = Path(root)
+    real_dir = Path(real_dir) if real_dir is not None else shared_real_dir()
+    path = root / PAGES_FILE
+    data = io.read_json(path) if path.is_file() else None
+    _require(data is not None, path, "", "the check's pages.json")
+    _require(isinstance(data, dict) and isinstance(data.get("pages"), list) and data["pages"], path, "pages",
+             "a non-empty list of pages", data if not isinstance(data, dict) else data.get("pages"))
+    pages, notices = [], []
+    for i, raw in enumerate(data["pages"]):
+        page, found = _parse_page(path, root, f"pages[{i}]", raw, real_dir)
+        if found:
+            pages.append(page)
+        else:
+            notices.append(f"real-page check: page {page.id!r} skipped: {raw.get('file')} not found in {real_dir} "
+                           f"(set {ENV_VAR} to the folder holding it); {len(page.panels)} panels not scored")
+    ids = [p.id for p in pages]
+    _require(len(set(ids)) == len(ids), path, "pages", "distinct page ids", ids)
+    return RealCheck(pages, notices, root)
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def counter_y_pairs(points: OrderingPoints) -> tuple[np.ndarray, np.ndarray]:
+    """Inter-object pairs whose nearer point is higher (smaller y) than the farther one.
+
+    Returns:
+        ``(near, far)`` index arrays, one entry per pair.
+    """
+    l1, y = np.asarray(points.l1), np.asarray(points.y)
+    near, far = np.nonzero((l1[:, None] < l1[None, :]) & (y[:, None] < y[None, :]))
+    return near, far
+
+
+def check_counts(check: RealCheck) -> dict[str, int]:
+    """Pages, panels, points and pairs of the loaded check (inter and intra as the metric counts them)."""
+    counts = {"pages": len(check.pages), "panels": len(check.panels), "points": 0,
+              "inter_pairs": 0, "counter_y_pairs": 0, "intra_pairs": 0}
+    for panel in check.panels:
+        p = panel.points
+        result = metrics.ordering_accuracy(np.zeros((int(p.y.max()) + 1, int(p.x.max()) + 1)), p)
+        counts["points"] += len(p)
+        counts["inter_pairs"] += result["inter_pairs"]
+        counts["intra_pairs"] += result["intra_pairs"]
+        counts["counter_y_pairs"] += len(counter_y_pairs(p)[0])
+    return counts
+
+
+def _values(pred_map: np.ndarray, points: OrderingPoints, convention: str) -> np.ndarray:
+    values = np.asarray(pred_map, dtype=np.float64)[points.y, points.x]
+    return -values if convention == "depth" else values
+
+
+def score_points(pred_map: np.ndarray, points: OrderingPoints, convention: str = "inverse") -> dict[str, float]:
+    """Right answers and pairs of one map: ``inter``, ``intra`` (through
+    :func:`~comicdepth_tf.metrics.ordering_accuracy`) and ``counter_y``.
+
+    Returns:
+        ``{kind}_pairs``, ``{kind}_right`` and ``{kind}`` (accuracy, NaN without pairs) for each kind.
+    """
+    acc = metrics.ordering_accuracy(pred_map, points, convention)
+    out: dict[str, float] = {}
+    for kind in ("inter", "intra"):
+        out[f"{kind}_pairs"] = int(acc[f"{kind}_pairs"])
+        out[f"{kind}_right"] = int(round(acc[kind] * acc[f"{kind}_pairs"])) if acc[f"{kind}_pairs"] else 0
+        out[kind] = acc[kind]
+    near, far = counter_y_pairs(points)
+    v = _values(pred_map, points, convention)
+    out["counter_y_pairs"] = int(near.size)
+    out["counter_y_right"] = int(np.sum(v[near] > v[far]))
+    out["counter_y"] = out["counter_y_right"] / near.size if near.size else float("nan")
+    return out
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def lower_is_nearer(image: np.ndarray) -> np.ndarray:
+    """The rule "lower on the page is nearer": the row index, an inverse-depth map."""
+    h, w = np.asarray(image).shape[:2]
+    return np.repeat(np.arange(h, dtype=np.float64)[:, None], w, axis=1)
+
+
+def random_rule(seed: int = 0) -> Predictor:
+    """A seeded random map per call (uniform values; the expected pair accuracy is exactly 0.5)."""
+    rng = np.random.default_rng(seed)
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return rng.random(np.asarray(image).shape[:2])
+
+    return predict
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _crop(page_image: np.ndarray, box: Sequence[int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return page_image[y0:y1, x0:x1]
+
+
+def _check_map(depth: np.ndarray, shape: tuple[int, int], what: str) -> np.ndarray:
+    depth = np.asarray(depth)
+    depth = depth[..., 0] if depth.ndim == 3 and depth.shape[-1] == 1 else depth
+    if depth.shape != shape:
+        raise ParameterError(f"{what}: the predictor returned a map of shape {depth.shape}, expected {shape}")
+    return depth
+
+
+def predict_check(check: RealCheck, predict: Predictor) -> dict[str, dict[str, np.ndarray]]:
+    """Maps of one predictor: ``{"panel": {panel name: map of the crop}, "page": {page id: map}}``."""
+    maps: dict[str, dict[str, np.ndarray]] = {"panel": {}, "page": {}}
+    for page in check.pages:
+        image = io.read_image(page.image)
+        maps["page"][page.id] = _check_map(predict(image), image.shape[:2], page.id)
+        for panel in page.panels:
+            crop = _crop(image, panel.box)
+            maps["panel"][panel.name] = _check_map(predict(crop), crop.shape[:2], panel.name)
+    return maps
+
+
+def score_maps(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]], name: str,
+               convention: str = "inverse"):
+    """Per-panel rows (a pandas DataFrame) of one configuration's maps, both modes.
+
+    Columns: ``configuration, mode (panel | page), page, panel, kind, shot`` and the
+    :func:`score_points` keys.
+    """
+    import pandas as pd
+
+    rows = []
+    for page in check.pages:
+        for panel in page.panels:
+            for mode in ("panel", "page"):
+                if mode == "panel":
+                    found = maps.get("panel", {}).get(panel.name)
+                    points = panel.points
+                else:
+                    found = maps.get("page", {}).get(page.id)
+                    points = panel.page_points()
+                if found is None:
+                    continue
+                rows.append({"configuration": name, "mode": mode, "page": page.id, "panel": panel.id,
+                             "kind": panel.kind, "shot": panel.shot, **score_points(found, points, convention)})
+    return pd.DataFrame(rows)
+
+
+def score_predictor(check: RealCheck, predict: Predictor, name: str, convention: str = "inverse"):
+    """Predict every crop and page with ``predict`` and score them (see :func:`score_maps`)."""
+    return score_maps(check, predict_check(check, predict), name, convention)
+
+
+def score_rules(check: RealCheck, seed: int = 0):
+    """Per-panel rows of the two rules: ``lower is nearer`` and ``random``."""
+    import pandas as pd
+
+    return pd.concat([score_predictor(check, lower_is_nearer, RULE_LOWER),
+                      score_predictor(check, random_rule(seed), f"rule: random (seed {seed})")], ignore_index=True)
+
+
+def _pooled(group, kind: str) -> float:
+    pairs = group[f"{kind}_pairs"].sum()
+    return float(group[f"{kind}_right"].sum() / pairs) if pairs else float("nan")
+
+
+def summary_table(rows, expectation: bool = True):
+    """Pooled pair accuracy, mean per-panel accuracy, counter-y and intra accuracy, per
+    configuration and mode; with ``expectation``, a row for the random rule's exact
+    expectation (0.5)."""
+    import pandas as pd
+
+    out = []
+    for (name, mode), group in rows.groupby(["configuration", "mode"], sort=False):
+        out.append({"configuration": name, "mode": mode, "inter_pooled": _pooled(group, "inter"),
+                    "inter_panel_mean": float(group["inter"].mean()), "counter_y": _pooled(group, "counter_y"),
+                    "intra": _pooled(group, "intra"), "panels": int(len(group)),
+                    "inter_pairs": int(group["inter_pairs"].sum()),
+                    "counter_y_pairs": int(group["counter_y_pairs"].sum()),
+                    "intra_pairs": int(group["intra_pairs"].sum())})
+    if expectation:
+        for mode in ("panel", "page"):
+            out.append({"configuration": "random (expectation)", "mode": mode, "inter_pooled": 0.5,
+                        "inter_panel_mean": 0.5, "counter_y": 0.5, "intra": 0.5})
+    table = pd.DataFrame(out)
+    for column in ("panels", "inter_pairs", "counter_y_pairs", "intra_pairs"):
+        table[column] = table[column].astype("Int64")
+    return table
+
+
+def page_table(rows):
+    """Pooled inter-object accuracy per page (columns), per configuration and mode (rows)."""
+    table = rows.groupby(["configuration", "mode", "page"], sort=False).apply(
+        lambda g: _pooled(g, "inter"), include_groups=False)
+    return table.unstack("page")
+
+
+# --------------------------------------------------------------------------- saved runs
+
+
+def run_predictor(run: str | os.PathLike, size: int | Sequence[int] | None = None,
+                  batch_size: int = 1) -> tuple[Predictor, str, Path]:
+    """A predictor for a saved depth run, with the map convention to score it in.
+
+    Args:
+        run: a run folder, ``.keras`` file, run id or pointer (see
+            :func:`comicdepth_tf.inference.resolve_run`).
+        size: network size; default: the run's ``evaluation.json`` ``image_size``, else its
+            recorded size (:func:`comicdepth_tf.inference.default_size`).
+
+    Returns:
+        ``(predict, convention, run_dir)``; ``convention`` is ``inverse`` or ``depth``.
+    """
+    from comicdepth_tf import evaluation, inference
+
+    model, config = inference.load_depth_model(run)
+    run_dir = Path(config["run_dir"])
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    record = evaluation._read_record(folder)
+    convention = evaluation.ordering_convention(evaluation.run_convention(folder, record))
+    size = size or record.get("image_size") or inference.default_size(config)
+    predict_fn = inference.make_predict_fn(model)
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return inference.predict_depth(model, [image], size=size, batch_size=batch_size, predict_fn=predict_fn)[0]
+
+    return predict, convention, run_dir
+
+
+def score_run(run: str | os.PathLike, check: RealCheck | None = None, name: str | None = None,
+              size: int | Sequence[int] | None = None, keep_maps: bool = False):
+    """Per-panel rows of a saved depth run (see :func:`score_maps`); with ``keep_maps``,
+    ``(rows, maps)``."""
+    check = check if check is not None else load_check()
+    predict, convention, run_dir = run_predictor(run, size=size)
+    maps = predict_check(check, predict)
+    rows = score_maps(check, maps, name or run_dir.name, convention)
+    rows.attrs["convention"] = convention
+    return (rows, maps) if keep_maps else rows
+
+
+@dataclass
+class Scored:
+    """Every configuration on the check: per-panel rows, the page maps kept for plotting,
+    the conventions, and a status per configuration."""
+
+    rows: Any
+    maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    conventions: dict[str, str] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+
+
+def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, seed: int = 0) -> Scored:
+    """Score every depth configuration of notebook 50 (``evaluation.find_runs``) and the rules.
+
+    A configuration without a run or without ``model.keras`` keeps a status and no rows; a run
+    that serves several configurations (a fallback) is predicted once. The rules' and every
+    scored run's whole-page maps are kept for :func:`plot_pages`.
+    """
+    import pandas as pd
+
+    from comicdepth_tf import evaluation
+
+    lower = predict_check(check, lower_is_nearer)
+    frames = [score_maps(check, lower, RULE_LOWER),
+              score_predictor(check, random_rule(seed), f"rule: random (seed {seed})")]
+    scored = Scored(rows=None, maps={RULE_LOWER: lower["page"]}, conventions={RULE_LOWER: "inverse"})
+    done: dict[Path, tuple[Any, dict, str]] = {}
+    for name, ref in refs.items():
+        if evaluation.configuration(name).kind != "depth":
+            continue
+        if ref.run_dir is None or not (ref.run_dir / "model.keras").is_file():
+            scored.status[name] = ref.missing or f"missing: no model.keras in {ref.run_dir}"
+            continue
+        try:
+            if ref.run_dir not in done:
+                rows, maps = score_run(ref.run_dir, check, name=name, size=size, keep_maps=True)
+                done[ref.run_dir] = (rows, maps, rows.attrs["convention"])
+            rows, maps, convention = done[ref.run_dir]
+        except (DataFormatError, ParameterError) as exc:
+            scored.status[name] = f"error: {exc}"
+            continue
+        frames.append(rows.assign(configuration=name))
+        scored.maps[name] = maps["page"]
+        scored.conventions[name] = convention
+        scored.status[name] = "ok"
+    scored.rows = pd.concat(frames, ignore_index=True)
+    return scored
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def wrong_pairs(pred_map: np.ndarray, points: OrderingPoints, convention: str = "inverse") -> list[tuple[int, int]]:
+    """``(near, far)`` index pairs of the inter-object pairs the map orders wrongly (ties included)."""
+    v = _values(pred_map, points, convention)
+    l1 = np.asarray(points.l1)
+    near, far = np.nonzero(l1[:, None] < l1[None, :])
+    bad = ~(v[near] > v[far])
+    return list(zip(near[bad].tolist(), far[bad].tolist()))
+
+
+def _draw_pairs(ax, points: OrderingPoints, pairs: Iterable[tuple[int, int]], color: str = "red") -> None:
+    for a, b in pairs:
+        ax.plot([points.x[a], points.x[b]], [points.y[a], points.y[b]], color=color, lw=0.8, alpha=0.7)
+    ax.scatter(points.x, points.y, s=6, c="cyan", edgecolors="black", linewidths=0.3, zorder=3)
+
+
+def plot_pages(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]],
+               conventions: Mapping[str, str] | None = None, pages: Sequence[str] | None = None,
+               size: float = 2.6):
+    """Each page (rows) with every configuration's whole-page depth (columns, nearer = brighter,
+    the project's colour map), the ordering points and the wrongly ordered pairs drawn in red.
+
+    Args:
+        check: the loaded check.
+        maps: configuration -> {page id: page map}.
+        conventions: configuration -> ``inverse`` | ``depth`` (default ``inverse``).
+        pages: page ids to show (default all).
+    """
+    from comicdepth_tf import viz
+
+    plt = viz._plt()
+    conventions = dict(conventions or {})
+    shown = [p for p in check.pages if pages is None or p.id in pages]
+    names = list(maps)
+    fig, axes = plt.subplots(len(shown), len(names) + 1, figsize=(size * (len(names) + 1), size * 1.4 * len(shown)),
+                             squeeze=False)
+    for r, page in enumerate(shown):
+        image = io.read_image(page.image)
+        points = _concat([panel.page_points() for panel in page.panels])
+        axes[r, 0].imshow(image)
+        for panel in page.panels:
+            x0, y0, x1, y1 = panel.box
+            axes[r, 0].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=0.8))
+        _draw_pairs(axes[r, 0], points, [])
+        axes[r, 0].set_title(page.id, fontsize=7)
+        for c, name in enumerate(names, start=1):
+            depth = maps[name].get(page.id)
+            ax = axes[r, c]
+            if depth is not None:
+                conv = conventions.get(name, "inverse")
+                shown_depth = -np.asarray(depth, dtype=np.float64) if conv == "inverse" else depth
+                ax.imshow(viz.colorize_depth(shown_depth - np.nanmin(shown_depth) + 1e-3))
+                bad = []
+                for panel in page.panels:
+                    pts = panel.page_points()
+                    bad_local = wrong_pairs(depth, pts, conv)
+                    _draw_pairs(ax, pts, bad_local)
+                    bad += bad_local
+                ax.set_title(f"{name}\n{len(bad)} wrong pairs", fontsize=7)
+            for a in (ax,):
+                a.axis("off")
+        axes[r, 0].axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _concat(items: Sequence[OrderingPoints]) -> OrderingPoints:
+    return OrderingPoints(*(np.concatenate([getattr(p, f) for p in items]) for f in ("l1", "l2", "x", "y")))
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``comicdepth real-check``."""
+    parser.add_argument("--run", action="append", default=[],
+                        help="saved depth run (folder, .keras file, run id or pointer); repeat for several")
+    parser.add_argument("--size", type=int, default=None, help="network size (longer side, px); default: the run's")
+    parser.add_argument("--check-dir", default=str(DATA_DIR), help="the check folder (default: the shipped check)")
+    parser.add_argument("--real-dir", default=None, help=f"folder of shared pages (default ${ENV_VAR}, else "
+                                                         "<repository>/../shared/data/real/comics)")
+    parser.add_argument("--panels", action="store_true", help="also print the per-panel rows")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random rule")
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    """Score the rules and each ``--run`` on the check and print the tables."""
+    import pandas as pd
+
+    check = load_check(args.check_dir, args.real_dir)
+    for notice in check.notices:
+        print(notice)
+    print("check:", ", ".join(f"{k} {v}" for k, v in check_counts(check).items()))
+    frames = [score_rules(check, args.seed)]
+    for run in args.run:
+        frames.append(score_run(run, check, name=str(run), size=args.size))
+    rows = pd.concat(frames, ignore_index=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
+        print(summary_table(rows).to_string(index=False))
+        print()
+        print("inter-object accuracy per page:")
+        print(page_table(rows).to_string())
+        if args.panels:
+            print(rows.to_string(index=False))
+    return 0
