@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "translate": ("comicdepth_tf.translate", "translate images between natural and comics domains (CycleGAN)"),
     "predict": ("comicdepth_tf.inference", "predict depth maps for images, folders or globs"),
     "real-check": ("comicdepth_tf.real_pages", "score depth runs on the real-page depth-ordering check"),
+    "diff-metrics": ("comicdepth_tf.metrics_diff", "compare two runs' metrics.json stage by stage, exactly"),
 }
 
 
