@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from comicdepth_tf.errors import DataFormatError
 from comicdepth_tf.reporting import METRICS_FILE, read_metrics
@@ -40,8 +40,13 @@ def stable_values(metrics: dict) -> dict[str, Any]:
     return {k: v for k, v in flatten(metrics) if not VOLATILE.search(k.rsplit(".", 1)[-1])}
 
 
-def diff_reports(a: str | os.PathLike, b: str | os.PathLike) -> tuple[list[tuple[str, str, Any, Any]], int]:
+def diff_reports(a: str | os.PathLike, b: str | os.PathLike,
+                 stages: Iterable[str] | None = None) -> tuple[list[tuple[str, str, Any, Any]], int]:
     """Differences between the stages' results of two report folders.
+
+    Args:
+        a, b: report folders (``reports/<run_id>``).
+        stages: compare only these stage folders (default: every stage of either).
 
     Returns:
         ``([(stage, key, value in a, value in b), …], values compared)``; a stage present in one
@@ -58,7 +63,8 @@ def diff_reports(a: str | os.PathLike, b: str | os.PathLike) -> tuple[list[tuple
             raise DataFormatError(folder, METRICS_FILE, "a report folder with <stage>/metrics.json files")
         stages[folder] = found
     out, compared = [], 0
-    for stage in sorted(stages[a] | stages[b]):
+    chosen = set(stages) if stages is not None else stages[a] | stages[b]
+    for stage in sorted(chosen):
         if stage not in stages[a] or stage not in stages[b]:
             out.append((stage, METRICS_FILE, stage in stages[a], stage in stages[b]))
             continue

@@ -19,7 +19,8 @@ Layout of the check folder::
                             "shot": "close-up" | "medium" | "long"}]}]}
 
 A ``shared`` page is not shipped (the project's rule for ``../shared/data/real``): its image is
-looked up in ``$COMICDEPTH_REAL_DIR``, else ``<repository>/../shared/data/real/comics``; when it
+looked up in ``comics/`` of the real-data folder (``$COMICDEPTH_REAL_DATA``, else
+``<repository>/../shared/data/real``: :func:`comicdepth_tf.paths.real_data_dir`); when it
 is absent the page is skipped and :attr:`RealCheck.notices` says so.
 
 Scoring follows the ComicsDepth protocol per panel crop (predict on the crop) and also on the
@@ -46,7 +47,7 @@ from comicdepth_tf.errors import DataFormatError, ParameterError
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "real_pages"
 PAGES_FILE = "pages.json"
-ENV_VAR = "COMICDEPTH_REAL_DIR"
+ENV_VAR = "COMICDEPTH_REAL_DATA"  # the one variable of paths.real_data_dir
 KINDS = ("interior", "exterior")
 SHOTS = ("close-up", "medium", "long")
 LOCATIONS = ("package", "shared")
@@ -129,15 +130,12 @@ class RealCheck:
 
 
 def shared_real_dir() -> Path:
-    """Where shared (not shipped) pages are looked up: ``$COMICDEPTH_REAL_DIR``, else the
-    ``comics`` folder of :func:`comicdepth_tf.paths.real_data_dir` (``$COMICDEPTH_REAL_DATA`` or
+    """Where shared (not shipped) pages are looked up: the ``comics`` folder of
+    :func:`comicdepth_tf.paths.real_data_dir` (``$COMICDEPTH_REAL_DATA`` or
     ``<repository>/../shared/data/real``)."""
     from comicdepth_tf import paths
 
-    env = os.environ.get(ENV_VAR, "")
-    if env:
-        return Path(env).expanduser()
-    shared = paths.real_data_dir()  # $COMICDEPTH_REAL_DATA or <repository>/../shared/data/real
+    shared = paths.real_data_dir()
     return shared / "comics" if shared is not None else paths.REPO_DIR.parent / "shared" / "data" / "real" / "comics"
 
 
@@ -234,7 +232,7 @@ def load_check(root: str | os.PathLike = DATA_DIR, real_dir: str | os.PathLike |
             pages.append(page)
         else:
             notices.append(f"real-page check: page {page.id!r} skipped: {raw.get('file')} not found in {real_dir} "
-                           f"(set {ENV_VAR} to the folder holding it); {len(page.panels)} panels not scored")
+                           f"(set {ENV_VAR} to the real-data folder whose comics/ holds it); {len(page.panels)} panels not scored")
     ids = [p.id for p in pages]
     _require(len(set(ids)) == len(ids), path, "pages", "distinct page ids", ids)
     return RealCheck(pages, notices, root)
@@ -590,8 +588,8 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="saved depth run (folder, .keras file, run id or pointer); repeat for several")
     parser.add_argument("--size", type=int, default=None, help="network size (longer side, px); default: the run's")
     parser.add_argument("--check-dir", default=str(DATA_DIR), help="the check folder (default: the shipped check)")
-    parser.add_argument("--real-dir", default=None, help=f"folder of shared pages (default ${ENV_VAR}, else "
-                                                         "<repository>/../shared/data/real/comics)")
+    parser.add_argument("--real-dir", default=None, help=f"folder of shared pages (default: comics/ of ${ENV_VAR}, "
+                                                         "else <repository>/../shared/data/real/comics)")
     parser.add_argument("--panels", action="store_true", help="also print the per-panel rows")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random rule")
 

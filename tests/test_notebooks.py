@@ -16,6 +16,7 @@ import shutil
 import pytest
 
 from comicdepth_tf import paths, runner
+from comicdepth_tf.metrics_diff import diff_reports
 
 NOTEBOOKS = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 _ENV = ("COMICDEPTH_DATA", "COMICDEPTH_MODELS", "COMICDEPTH_REPORTS")
@@ -48,3 +49,20 @@ def test_notebook_runs_on_smoke_profile(notebook, smoke_pipeline):
     metrics = json.loads((smoke_pipeline.run_dir / notebook.stem / "metrics.json").read_text())
     assert metrics, f"{notebook.name} recorded no metrics"
     assert smoke_pipeline.index.exists()
+
+
+TRAINING_STAGES = [nb.stem for nb in NOTEBOOKS if nb.stem[:2] in ("10", "20", "30", "40", "60")]
+
+
+@pytest.mark.notebook
+def test_a_second_run_reuses_every_stage_and_a_forced_rerun_is_identical(smoke_pipeline):
+    reports = smoke_pipeline.run_dir.parent
+    reused = runner.run("smoke", run_id="reused", reports_dir=reports, progress=False, echo=None)
+    assert [s.status for s in reused.stages] == ["reused"] * len(NOTEBOOKS)
+    assert {s.reused_from for s in reused.stages} == {"test"}
+    # Every training stage trained again, in order, each after the others: the same numbers.
+    rerun = runner.run("smoke", run_id="rerun", reports_dir=reports, progress=False, echo=None, force=True,
+                       only=[stem[:2] for stem in TRAINING_STAGES])
+    assert rerun.ok and [s.status for s in rerun.stages] == ["ok"] * len(TRAINING_STAGES)
+    differences, compared = diff_reports(smoke_pipeline.run_dir, rerun.run_dir, TRAINING_STAGES)
+    assert compared > 100 and differences == []

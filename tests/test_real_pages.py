@@ -124,8 +124,8 @@ def test_shared_page_is_read_from_real_dir_or_skipped_with_a_notice(tmp_path, mo
     assert [p.id for p in missing.pages] == ["tiny"]
     assert len(missing.notices) == 1 and "s.png" in missing.notices[0] and real_pages.ENV_VAR in missing.notices[0]
     real = tmp_path / "real"
-    real.mkdir()
-    cv2.imwrite(str(real / "s.png"), np.zeros((22, 44, 3), np.uint8))
+    (real / "comics").mkdir(parents=True)
+    cv2.imwrite(str(real / "comics" / "s.png"), np.zeros((22, 44, 3), np.uint8))
     monkeypatch.setenv(real_pages.ENV_VAR, str(real))
     found = real_pages.load_check(root)
     assert [p.id for p in found.pages] == ["tiny", "shared"] and found.notices == []
