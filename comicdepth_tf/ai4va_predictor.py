@@ -519,16 +519,16 @@ def train_seed_baseline(
     """
     import tensorflow as tf
 
+    from comicdepth_tf.data.pipelines import array_stream
     from comicdepth_tf.models.segment_head import build_segment_head
     from comicdepth_tf.training import fit
 
     def dataset(split, shuffle):
         x = page_arrays(split, input_size)
         y, w = page_targets(split)
-        ds = tf.data.Dataset.from_tensor_slices((x, {k: v[:, None] for k, v in y.items()}, w))
-        if shuffle:
-            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = array_stream((x, {k: v[:, None] for k, v in y.items()}, w), batch_size=batch_size, shuffle=shuffle,
+                          seed=seed)
+        return ds.map(lambda position, element: element).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     return fit(
         lambda: build_segment_head(input_size=input_size), dataset(train, True), dataset(val, False),

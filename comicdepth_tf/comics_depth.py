@@ -254,19 +254,16 @@ class Pairs:
 
         Args:
             batch_size: pairs per batch.
-            shuffle: a new order every epoch (see :func:`comicdepth_tf.data.pipelines.index_stream`).
+            shuffle: a new order every epoch (see :func:`comicdepth_tf.data.pipelines.array_stream`).
             seed: shuffling and augmentation seed.
             augment: paired augmentation (the fake comics and its target are flipped together;
                 colour changes touch the image only), or None.
         """
         import tensorflow as tf
 
-        from comicdepth_tf.data.pipelines import index_stream
+        from comicdepth_tf.data.pipelines import array_stream
 
-        arrays = {"image": tf.constant(self.image), "depth": tf.constant(self.depth)}
-        ds = index_stream(len(self), batch_size=batch_size, shuffle=shuffle, seed=seed,
-                          clocked=shuffle or augment is not None)
-        ds = ds.map(lambda p, i: (p, {k: tf.gather(v, i) for k, v in arrays.items()}))
+        ds = array_stream({"image": self.image, "depth": self.depth}, batch_size=batch_size, shuffle=shuffle, seed=seed)
         if augment is not None:
             ds = augment_dataset(ds, {"image": "image", "depth": "depth"}, augment, seed)
         else:

@@ -369,7 +369,9 @@ def fit_cyclegan(
         if int(state["epoch"]) != initial_epoch:
             # Killed between the checkpoint and the files after it: bring them to its epoch.
             save_networks(model, run_dir)
-            atomic_write_json(run_dir / STATE_FILE, {"epoch": initial_epoch, **plan, "logs": state.get("logs", {})})
+            rows = read_history(run_dir)
+            logs = {k: v[initial_epoch - 1] for k, v in rows.items() if k != "epoch" and len(v) >= initial_epoch}
+            atomic_write_json(run_dir / STATE_FILE, {"epoch": initial_epoch, **plan, "logs": logs})
     elif val_ds is not None:
         with data_errors():
             score_untrained(model, val_ds, run_dir)
@@ -379,14 +381,15 @@ def fit_cyclegan(
         if state is not None:
             truncate_history(run_dir, initial_epoch)
         checkpoint = make_gan_checkpoint(run_dir, plan)
-        callbacks = [make_epoch_clock(seed, steps_per_epoch), make_lr_logger(),
+        steps = plan["steps_per_epoch"]  # a resumed run's stream positions are the plan's
+        callbacks = [make_epoch_clock(seed, steps), make_lr_logger(),
                      keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=state is not None), checkpoint]
         if sample_batch is not None:
             callbacks.append(make_sample_grids(run_dir, sample_batch, n_samples))
         callbacks.extend(extra_callbacks)
-        with data_errors(), training_position(initial_epoch, steps_per_epoch):
+        with data_errors(), training_position(initial_epoch, steps):
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+                      steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
                       shuffle=False)  # shuffling is the tf.data pipeline's job (Keras ignores it for datasets)
         raise_if_diverged(checkpoint, run_dir)
     seconds = time.perf_counter() - started

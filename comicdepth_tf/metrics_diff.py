@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from comicdepth_tf.errors import DataFormatError
+from comicdepth_tf.io import read_json
 from comicdepth_tf.reporting import METRICS_FILE, read_metrics
 
 #: Flattened keys whose values are timings, timestamps or run ids (``a.b.c`` paths, last part).
@@ -56,24 +57,38 @@ def diff_reports(a: str | os.PathLike, b: str | os.PathLike,
         DataFormatError: a folder without any ``<stage>/metrics.json``.
     """
     a, b = Path(a), Path(b)
-    stages = {}
-    for folder in (a, b):
-        found = {p.parent.name for p in folder.glob(f"*/{METRICS_FILE}")}
-        if not found:
-            raise DataFormatError(folder, METRICS_FILE, "a report folder with <stage>/metrics.json files")
-        stages[folder] = found
+    folders = {a: stage_folders(a), b: stage_folders(b)}
+    chosen = set(stages) if stages is not None else set(folders[a]) | set(folders[b])
     out, compared = [], 0
-    chosen = set(stages) if stages is not None else stages[a] | stages[b]
     for stage in sorted(chosen):
-        if stage not in stages[a] or stage not in stages[b]:
-            out.append((stage, METRICS_FILE, stage in stages[a], stage in stages[b]))
+        if stage not in folders[a] or stage not in folders[b]:
+            out.append((stage, METRICS_FILE, stage in folders[a], stage in folders[b]))
             continue
-        va, vb = stable_values(read_metrics(a / stage)), stable_values(read_metrics(b / stage))
+        va, vb = stable_values(read_metrics(folders[a][stage])), stable_values(read_metrics(folders[b][stage]))
         for key in sorted(set(va) | set(vb)):
             compared += 1
             if va.get(key) != vb.get(key):
                 out.append((stage, key, va.get(key), vb.get(key)))
     return out, compared
+
+
+def stage_folders(report: Path) -> dict[str, Path]:
+    """Stage -> its folder holding ``metrics.json``: ``run.json``'s ``stage_dir`` (a reused stage's
+    folder is in the run it reused), else the report's own ``<stage>/`` folders.
+
+    Raises:
+        DataFormatError: a folder without any stage metrics.
+    """
+    found = {p.parent.name: p.parent for p in report.glob(f"*/{METRICS_FILE}")}
+    run_file = report / "run.json"
+    if run_file.exists():
+        for stage in read_json(run_file).get("stages", []):
+            folder = report / stage.get("stage_dir", stage.get("stage", ""))
+            if (folder / METRICS_FILE).exists():
+                found[stage["stage"]] = folder
+    if not found:
+        raise DataFormatError(report, METRICS_FILE, "a report folder with <stage>/metrics.json files")
+    return found
 
 
 def cli_add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -353,6 +353,9 @@ def _forced(force: bool | Sequence[str], stages: list[StageResult]) -> set[str]:
         return set(numbers)
     if not force:
         return set()
+    unknown = sorted(set(map(str, force)) - set(numbers))
+    if unknown:
+        raise ParameterError(f"--force {','.join(unknown)}: not a selected stage number ({', '.join(numbers)})")
     return stage_reuse.downstream_closure([str(f) for f in force], [s.stage for s in stages])
 
 
@@ -473,7 +476,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
                 _execute(p, result, run_dir, run_id, reports_root, progress, timeout)
                 if result.status == "ok":
                     done[number] = result.fingerprint
-                    if reuse:
+                    if reuse and result.html:  # a stage without its report cannot be shown when reused
                         ledger.record(number, {
                             "fingerprint": result.fingerprint, "run_id": run_id, "stage": result.stage,
                             "html": result.html, "output_notebook": result.output_notebook,

@@ -1,9 +1,10 @@
 """Stage reuse for ``comicdepth run``: fingerprints of what determined a stage, and a ledger of finished ones.
 
 A stage's fingerprint is a SHA-256 over everything that determines its results: the notebook
-file, its effective parameters, the profile, the package's source (every ``.py`` file of
-``comicdepth_tf``), the embedded dataset's manifest, and the fingerprints of the upstream
-stages whose saved runs it loads (:data:`UPSTREAM`). Since training is deterministic (same code,
+file, its effective parameters, the profile, the package (every file of ``comicdepth_tf``, code
+and shipped data, and the versions of TensorFlow, Keras, NumPy, …), the embedded dataset's
+manifest, the shared real files, and the fingerprints of the upstream stages whose saved runs
+it loads (:data:`UPSTREAM`). Since training is deterministic (same code,
 parameters and seed give the same weights), a stage whose fingerprint matches a finished run
 would only reproduce it, so the runner reuses that run instead.
 
@@ -69,16 +70,36 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+#: Libraries whose version is part of every fingerprint (a new TensorFlow can change the numbers).
+LIBRARIES = ("tensorflow", "keras", "numpy", "opencv-python-headless", "scipy", "pandas")
+
+
 def source_digest(package_dir: str | os.PathLike | None = None) -> str:
-    """SHA-256 over the package's ``.py`` files (relative path and content, in sorted order)."""
+    """SHA-256 over the package's files (code and shipped data such as the real-page check, by
+    relative path and content) and the versions of :data:`LIBRARIES`."""
+    from importlib import metadata
+
     root = Path(package_dir) if package_dir else paths.PACKAGE_DIR
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" in path.parts:
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
             continue
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0" + _file_digest(path).encode() + b"\n")
+    for name in LIBRARIES:
+        try:
+            digest.update(f"{name}=={metadata.version(name)}\n".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name} absent\n".encode())
     return digest.hexdigest()
+
+
+def real_data_listing() -> list[tuple[str, int]]:
+    """Names and sizes of the shared real files (the real-page check reads a page from there)."""
+    root = paths.real_data_dir()
+    if root is None:
+        return []
+    return sorted((p.relative_to(root).as_posix(), p.stat().st_size) for p in root.rglob("*") if p.is_file())
 
 
 def fingerprint(notebook: str | os.PathLike, params: Mapping[str, Any], profile: str,
@@ -100,6 +121,7 @@ def fingerprint(notebook: str | os.PathLike, params: Mapping[str, Any], profile:
         "upstream": dict(sorted(upstream.items())),
         "source": source,
         "data": _file_digest(manifest) if manifest.exists() else None,
+        "real_data": real_data_listing(),
     }
     text = json.dumps(record, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -139,6 +161,8 @@ class Ledger:
         """The entry of stage ``number`` when it has this fingerprint and its files still exist."""
         entry = self.entries.get(number)
         if not entry or entry.get("fingerprint") != fingerprint_:
+            return None
+        if not entry.get("html") or not entry.get("stage_dir"):
             return None
         report = reports_root / entry["run_id"]
         files = [report / entry["html"], report / entry["stage_dir"]]

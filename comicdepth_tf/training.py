@@ -114,7 +114,7 @@ def get_strategy(strategy=None):
     raise ParameterError(f"strategy must be None, 'default', 'mirrored' or a tf.distribute.Strategy, got {strategy!r}")
 
 
-def configure_determinism(enabled: bool = True) -> dict[str, bool]:
+def configure_determinism(enabled: bool = True, ops: bool = True) -> dict[str, bool]:
     """Make TensorFlow's graph execution reproducible (process-wide; call before training).
 
     Measured here: the same CycleGAN step, traced twice in one process on the same batches,
@@ -124,8 +124,10 @@ def configure_determinism(enabled: bool = True) -> dict[str, bool]:
     On a GPU, op determinism (deterministic cuDNN/atomic kernels) is enabled too.
 
     Args:
-        enabled: True turns the graph rewrites off (and op determinism on, with GPUs); False
-            turns the rewrites back on. Op determinism, once on, stays on for the process.
+        enabled: True turns the graph rewrites off (and op determinism on, with GPUs and
+            ``ops``); False turns the rewrites back on. Op determinism, once on, stays on for
+            the process, and makes TensorFlow raise for random ops without a seed.
+        ops: allow turning op determinism on (training does; importing the models does not).
 
     Returns:
         ``{"grappler": on?, "op_determinism": on?}``.
@@ -134,7 +136,7 @@ def configure_determinism(enabled: bool = True) -> dict[str, bool]:
     from tensorflow.python.framework import config as tf_config
 
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": bool(enabled)})
-    if enabled and tf.config.list_physical_devices("GPU"):
+    if enabled and ops and tf.config.list_physical_devices("GPU"):
         tf.config.experimental.enable_op_determinism()
     return {"grappler": not enabled, "op_determinism": bool(tf_config.is_op_determinism_enabled())}
 
@@ -647,7 +649,8 @@ def fit(
         lr_schedule: ``constant``, ``cosine`` (over the whole run) or ``step`` (× ``lr_gamma`` every
             ``lr_step_epochs`` epochs).
         steps_per_epoch: steps of one epoch; default the dataset's cardinality (needed by the
-            schedules when the dataset has no known length).
+            schedules when the dataset has no known length). With a finite dataset it must be
+            its length: an epoch is a whole pass (what makes resumed epochs exact).
         monitor: log key for the best checkpoint and early stopping; default ``val_loss``
             (``loss`` without ``val_ds``).
         early_stopping_patience: epochs without improvement before stopping; None disables it.
@@ -683,6 +686,11 @@ def fit(
     if not is_model and not callable(model):
         raise ParameterError(f"model must be a keras.Model or a builder function, got {type(model).__name__}")
     monitor = monitor or ("val_loss" if val_ds is not None else "loss")
+    length = int(train_ds.cardinality())
+    if steps_per_epoch and length > 0 and int(steps_per_epoch) != length:
+        # Keras then keeps one iterator across epochs, which a resumed run cannot re-enter.
+        raise ParameterError(f"steps_per_epoch={steps_per_epoch} with a finite training dataset of {length} batches: "
+                             "an epoch must be the whole dataset (omit steps_per_epoch) or the dataset must repeat")
 
     clean_temporary_files(run_dir)
     state = read_checkpoint_state(run_dir) if resume else None

@@ -327,6 +327,9 @@ def test_a_stage_with_an_unchanged_fingerprint_is_reused_and_force_reruns_it_and
     assert [s.status for s in forced.stages] == ["ok", "reused"]
     assert [s.status for s in runner.run("smoke", run_id="all", force=True, **common).stages] == ["ok", "ok"]
 
+    with pytest.raises(ParameterError, match="--force 30: not a selected stage number"):
+        runner.run("smoke", run_id="typo", force=["30"], **common)
+
     # Deleting a reused report makes the stage run again.
     shutil.rmtree(reports / "all")
     again = runner.run("smoke", run_id="again", **common)

@@ -238,3 +238,11 @@ def test_a_gan_run_is_identical_after_other_work_and_after_a_kill(samples, tmp_p
     for a, b in zip(gan_weights(whole), gan_weights(resumed)):
         np.testing.assert_array_equal(b, a)
     assert training.read_history(run) == training.read_history(whole.run_dir)
+
+
+def test_an_epoch_must_be_a_whole_pass_of_a_finite_dataset(samples, tmp_path):
+    from comicdepth_tf.errors import ParameterError
+
+    # Keras would keep one iterator across such epochs, which a resumed run cannot re-enter.
+    with pytest.raises(ParameterError, match="steps_per_epoch=2 with a finite training dataset of 3 batches"):
+        fit(samples, tmp_path / "run", steps_per_epoch=2)

@@ -180,7 +180,7 @@ def test_a_diverged_epoch_stops_training_and_keeps_the_last_finite_checkpoint(tm
     poisoned = images.copy()
     poisoned[0, 0, 0, 0] = np.nan  # the third step's batch: epoch 3 of 4 at one step per epoch
     train = tf.data.Dataset.from_tensor_slices((np.concatenate([images, images, poisoned, images]),
-                                                np.concatenate([depth] * 4))).batch(4)
+                                                np.concatenate([depth] * 4))).batch(4).repeat()
     val = tf.data.Dataset.from_tensor_slices((images, depth)).batch(4)
     run = tmp_path / "run"
     common = dict(run_dir=run, steps_per_epoch=1, learning_rate=1e-3, lr_schedule="constant", seed=0,
