@@ -469,12 +469,54 @@ class Scored:
     status: dict[str, str] = field(default_factory=dict)
 
 
+def approach1_predictor(gan_run: str | os.PathLike, depth_run: str | os.PathLike,
+                        size: int | Sequence[int] | None = None) -> tuple[Predictor, str]:
+    """Approach 1 on a real image: comics → natural with a CycleGAN run's generator (at its
+    training side), then the natural depth run (:func:`comicdepth_tf.translate.comics_to_depth`).
+
+    Returns:
+        ``(predict, convention)`` in the depth run's convention.
+    """
+    from comicdepth_tf import evaluation, inference, translate
+
+    generator = translate.load_generator(gan_run, "comics2natural")
+    side = translate.run_image_size(gan_run)
+    model, config = inference.load_depth_model(depth_run)
+    folder = Path(config["run_dir"])
+    folder = folder if folder.is_dir() else folder.parent
+    record = evaluation._read_record(folder)  # noqa: SLF001 (the evaluation module's own reader)
+    convention = evaluation.ordering_convention(evaluation.run_convention(folder, record))
+    depth_size = size or record.get("image_size") or inference.default_size(config)
+    forward = inference.make_predict_fn(model)
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return translate.comics_to_depth([image], generator, model, size=side, depth_size=depth_size, batch_size=1,
+                                         predict_fn=forward)[0]
+
+    return predict, convention
+
+
+def _predictor_for(name: str, ref, refs: Mapping[str, Any], size) -> tuple[Path, Callable | None]:
+    """Which run scores configuration ``name`` and, for approach 1, how (None: its ``model.keras``)."""
+    from comicdepth_tf.cyclegan_experiment import APPROACH1_CONFIGURATIONS
+
+    natural = refs.get("natural_irv2")
+    natural_dir = getattr(natural, "run_dir", None)
+    if name in APPROACH1_CONFIGURATIONS.values() and ref.run_dir is not None and natural_dir is not None:
+        return ref.run_dir, lambda: approach1_predictor(ref.run_dir, natural_dir, size)
+    if name == "no_batchnorm_trick" and natural_dir is not None:
+        return natural_dir, None  # the natural model applied to comics as it is
+    return ref.run_dir, None
+
+
 def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, seed: int = 0) -> Scored:
     """Score every depth configuration of notebook 50 (``evaluation.find_runs``) and the rules.
 
-    A configuration without a run or without ``model.keras`` keeps a status and no rows; a run
-    that serves several configurations (a fallback) is predicted once. The rules' and every
-    scored run's whole-page maps are kept for :func:`plot_pages`.
+    Approach 1 runs its CycleGAN's comics → natural generator, then the natural model;
+    ``no_batchnorm_trick`` is the natural model itself. Any other configuration without a run or
+    without ``model.keras`` keeps a status and no rows; a run that serves several configurations
+    is predicted once. The rules' and every scored run's whole-page maps are kept for
+    :func:`plot_pages`.
     """
     import pandas as pd
 
@@ -488,14 +530,21 @@ def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, s
     for name, ref in refs.items():
         if evaluation.configuration(name).kind != "depth":
             continue
-        if ref.run_dir is None or not (ref.run_dir / "model.keras").is_file():
-            scored.status[name] = ref.missing or f"missing: no model.keras in {ref.run_dir}"
+        run_dir, approach1 = _predictor_for(name, ref, refs, size)
+        if approach1 is None and (run_dir is None or not (run_dir / "model.keras").is_file()):
+            scored.status[name] = ref.missing or f"missing: no model.keras in {run_dir}"
             continue
         try:
-            if ref.run_dir not in done:
-                rows, maps = score_run(ref.run_dir, check, name=name, size=size, keep_maps=True)
-                done[ref.run_dir] = (rows, maps, rows.attrs["convention"])
-            rows, maps, convention = done[ref.run_dir]
+            if run_dir not in done:
+                if approach1 is not None:
+                    predict, convention = approach1()
+                    maps = predict_check(check, predict)
+                    rows = score_maps(check, maps, name, convention)
+                    rows.attrs["convention"] = convention
+                else:
+                    rows, maps = score_run(run_dir, check, name=name, size=size, keep_maps=True)
+                done[run_dir] = (rows, maps, rows.attrs["convention"])
+            rows, maps, convention = done[run_dir]
         except (DataFormatError, ParameterError) as exc:
             scored.status[name] = f"error: {exc}"
             continue
