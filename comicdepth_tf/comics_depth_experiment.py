@@ -259,11 +259,13 @@ class VariantResult:
 
 def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile: str, grid: Sequence[float],
                 search_epochs: int, epochs: int, batch_size: int, init: str = "natural", loss: Any = "depth",
-                augment: bool = True, learning_rate: float | None = None, seed: int = 0) -> VariantResult:
+                augment: bool = True, learning_rate: float | None = None, seed: int = 0,
+                search_limit: int = 0) -> VariantResult:
     """Pairs → learning-rate search (unless ``learning_rate`` is given) → full run → save → reload → maps → score.
 
     ``augment`` flips training pairs (:func:`~comicdepth_tf.comics_depth.augment_config`) in the
-    search and the full run.
+    search and the full run; ``search_limit`` > 0 searches on that many pairs (see
+    :func:`~comicdepth_tf.comics_depth.lr_search`).
 
     The run is ``saved_models/comics_depth/<run_id>-<variant>/`` (the search runs under its
     ``lr_search/``); an existing run resumes.
@@ -276,7 +278,8 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
     lr_rows: list[dict] = []
     if learning_rate is None:
         search = cd.lr_search(up.natural, train, val, grid, epochs=search_epochs, batch_size=batch_size,
-                              run_root=run_dir / "lr_search", init=init, loss=loss, augment=augment, seed=seed)
+                              run_root=run_dir / "lr_search", init=init, loss=loss, augment=augment, seed=seed,
+                              limit=search_limit)
         learning_rate, lr_rows = search.best, [{"variant": variant, **r} for r in search.rows]
     result = cd.train_variant(up.natural, train, val, run_dir=run_dir, learning_rate=learning_rate, epochs=epochs,
                               batch_size=batch_size, init=init, loss=loss, augment=augment, seed=seed)

@@ -241,7 +241,8 @@ def build(data: FgData, variant: str = "depthnet", base_filters: int = 16, l2: f
 
 def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet", losses: str = "bce+rmse",
           optimizer: str = "adam", learning_rate: float = 1e-3, lr_schedule: str = "cosine", epochs: int = 10,
-          base_filters: int = 16, l2: float = 1e-8, seed: int = 0, resume: bool = True, verbose: int | str = 0):
+          base_filters: int = 16, l2: float = 1e-8, seed: int = 0, precision: str = "", resume: bool = True,
+          verbose: int | str = 0):
     """Build and train a model with :func:`comicdepth_tf.training.fit` (checkpoints, resume, history).
 
     Args:
@@ -256,6 +257,8 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
         base_filters: model width.
         l2: L2 factor on the kernels (the seed's 1e-8).
         seed: initial weights seed.
+        precision: ``""`` (float32) or a mixed-precision policy, ``mixed_bfloat16`` (CPUs with
+            AVX512-BF16/AMX) or ``mixed_float16`` (GPUs); see :func:`comicdepth_tf.training.precision_policy`.
         resume: continue an interrupted run in ``run_dir``.
         verbose: Keras progress output.
 
@@ -267,13 +270,14 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
     from comicdepth_tf.models.fg_mask_depth import make_losses
 
     loss = make_losses(losses, variant, MAX_DEPTH)  # fails fast on a bad spec, before building
-    model = build(data, variant, base_filters, l2, seed)
+    # Under a mixed policy the model must be built inside it, so fit gets the builder.
+    model = (lambda: build(data, variant, base_filters, l2, seed)) if precision else build(data, variant, base_filters, l2, seed)
     start = time.perf_counter()
     with pipelines.data_errors():
         result = training.fit(model, data.dataset("train", variant), data.dataset("val", variant), run_dir=run_dir,
                               epochs=epochs, learning_rate=learning_rate, loss=loss, metrics=(),
                               optimizer=optimizer, lr_schedule=lr_schedule, resume=resume, tensorboard=False,
-                              verbose=verbose)
+                              mixed_precision=precision or False, verbose=verbose)
     result.state["train_seconds"] = time.perf_counter() - start
     return result
 

@@ -364,6 +364,11 @@ def _stage_row(run_dir: Path, stage: Mapping[str, Any]) -> tuple[str, list[tuple
     return row, comparisons
 
 
+def total_seconds(run: Mapping[str, Any]) -> float:
+    """Sum of the stages' ``duration_s`` in a run record (stages not run count 0)."""
+    return float(sum(s.get("duration_s") or 0.0 for s in run.get("stages", [])))
+
+
 def render_index(run: Mapping[str, Any], run_dir: str | os.PathLike) -> str:
     """The HTML of a run's index page.
 
@@ -382,9 +387,11 @@ def render_index(run: Mapping[str, Any], run_dir: str | os.PathLike) -> str:
     comparison_html = "".join(
         f'<section class="comparison"><h2>{_esc(title)}</h2>{body}</section>' for title, body in comparisons)
     n_failed = sum(s.get("status") == "failed" for s in run.get("stages", []))
+    total = total_seconds(run)
     summary = (f"profile <b>{_esc(run.get('profile', ''))}</b> · status "
                f"<span class=\"status-{_esc(run.get('status', ''))}\">{_esc(run.get('status', ''))}</span>"
-               f" · {len(rows)} stages, {n_failed} failed · started {_esc(run.get('started', ''))}"
+               f" · {len(rows)} stages, {n_failed} failed · total {total:.1f} s ({total / 60:.1f} min)"
+               f" · started {_esc(run.get('started', ''))}"
                f" · python <code>{_esc(run.get('python', ''))}</code>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -142,21 +142,26 @@ def configure_determinism(enabled: bool = True, ops: bool = True) -> dict[str, b
 
 
 @contextlib.contextmanager
-def precision_policy(mixed: bool):
-    """Set ``mixed_float16`` as Keras' global policy inside the block, then restore the previous one.
+def precision_policy(mixed: bool | str):
+    """Set a mixed-precision policy as Keras' global policy inside the block, then restore the previous one.
 
-    Mixed precision speeds up GPUs with float16 units (compute capability ≥ 7); on a CPU it is
-    slower than float32 and is only useful to test the code path. Models built inside the block
-    compute in float16 and keep float32 weights; our depth heads output float32, and
-    ``compile`` wraps the optimizer in a ``LossScaleOptimizer``.
+    ``mixed``: False (float32: nothing changes), True (``mixed_float16``) or a Keras policy name.
+    ``mixed_float16`` speeds up GPUs with float16 units (compute capability ≥ 7) and on a CPU is
+    slower than float32. ``mixed_bfloat16`` uses the bfloat16 units of CPUs with AVX512-BF16 or
+    AMX (and of TPUs): ``bench/bench_precision.py`` measures each model family here. Models built
+    inside the block compute in the low precision and keep float32 weights; our depth heads output
+    float32, and ``compile`` wraps the optimizer in a ``LossScaleOptimizer`` for float16.
     """
     import keras
 
     if not mixed:
         yield
         return
+    policy = "mixed_float16" if mixed is True else str(mixed)
+    if policy not in ("mixed_float16", "mixed_bfloat16"):
+        raise ParameterError(f"mixed precision: expected mixed_float16 or mixed_bfloat16, got {mixed!r}")
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(policy)
     try:
         yield
     finally:
@@ -621,7 +626,7 @@ def fit(
     steps_per_epoch: int | None = None,
     monitor: str | None = None,
     early_stopping_patience: int | None = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool | str = False,
     strategy: Any = None,
     resume: bool = True,
     restore_best: bool = True,
@@ -654,7 +659,9 @@ def fit(
         monitor: log key for the best checkpoint and early stopping; default ``val_loss``
             (``loss`` without ``val_ds``).
         early_stopping_patience: epochs without improvement before stopping; None disables it.
-        mixed_precision: build and train under ``mixed_float16`` (GPUs; slow on CPUs).
+        mixed_precision: build and train under ``mixed_float16`` (True; GPUs, slow on CPUs) or
+            the policy named (``"mixed_bfloat16"``: CPUs with AVX512-BF16/AMX); see
+            :func:`precision_policy`.
         strategy: None, ``"default"``, ``"mirrored"`` or a ``tf.distribute.Strategy``.
         resume: continue from ``last.keras`` / ``state.json`` when ``run_dir`` has them (the
             saved model, loss, metrics and optimizer are used; ``model`` is not called);

@@ -122,6 +122,30 @@ def test_a_finished_lr_search_drops_its_resume_files_and_is_not_run_again(tiny, 
     assert calls == [tmp_path / "lr_0.001", tmp_path / "lr_0.0003"]
 
 
+def test_pairs_subset_is_seeded_and_an_lr_search_limit_trains_on_it(tiny, tmp_path, monkeypatch):
+    from comicdepth_tf import training
+    from comicdepth_tf.io import read_json
+
+    mask = np.zeros_like(tiny["depth"][:4])
+    pairs = cd.Pairs(tiny["images"][:4], tiny["depth"][:4], mask)
+    a, b = pairs.subset(2, seed=0), pairs.subset(2, seed=0)
+    other = next(pairs.subset(2, seed=s) for s in range(1, 50)
+                 if not np.array_equal(pairs.subset(2, seed=s).image, a.image))  # some seed draws others
+    assert len(a) == 2 and a.text_mask.shape[0] == 2 and len(other) == 2
+    np.testing.assert_array_equal(a.image, b.image)
+    assert all(any(np.array_equal(x, y) for y in pairs.image) for x in a.image)  # drawn from the pairs
+    assert pairs.subset(0) is pairs and pairs.subset(4) is pairs
+
+    seen = []
+    real_fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda model, ds, *a, **k: seen.append(int(ds.cardinality())) or real_fit(model, ds, *a, **k))
+    val = cd.Pairs(tiny["images"][4:], tiny["depth"][4:])
+    cd.lr_search(tiny["natural"], pairs, val, [1e-3], epochs=1, batch_size=1, run_root=tmp_path, init="scratch",
+                 loss="l1", augment=False, limit=2)
+    assert seen == [2]  # one epoch of the 2 drawn pairs, batch 1
+    assert read_json(tmp_path / cd.SEARCH_FILE)["settings"]["train_pairs"] == 2
+
+
 def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import evaluation
     from comicdepth_tf.io import image_size, read_json

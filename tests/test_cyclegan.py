@@ -265,6 +265,14 @@ def test_add_text_sample_rows_take_numpy_or_tensor_batches(tmp_path, as_tensors)
     callback.set_model(gan)
     callback.on_epoch_end(0)
     assert [p.name for p in gt.sample_grids(tmp_path)] == ["epoch_001.png"]
+    # Every 4th epoch of a 10-epoch run, the first and the last: 1, 4, 8, 10.
+    sparse = gt.make_sample_grids(tmp_path / "sparse", batch, n=2, every=4)
+    sparse.set_model(gan)
+    sparse.set_params({"epochs": 10})
+    for epoch in range(10):
+        sparse.on_epoch_end(epoch)
+    assert [p.name for p in gt.sample_grids(tmp_path / "sparse")] == [
+        "epoch_001.png", "epoch_004.png", "epoch_008.png", "epoch_010.png"]
 
 
 def _memory_data(n=2, size=32):

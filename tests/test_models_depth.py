@@ -61,6 +61,23 @@ def test_irv2_pyramid_keys_strides_and_channels(irv2_model):
     assert encoders.irv2_feature_sizes(299) == {"P1": 147, "P2": 71, "P3": 35, "P4": 17, "P5": 8}
 
 
+def test_mobilenetv2_model_pyramid_saves_and_loads(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_depth_unet("mobilenetv2", bn_momentum=0.9)
+    encoder = model.get_layer("mobilenetv2_encoder")
+    for h, w in [(96, 128), (75, 97)]:
+        features = encoder(_batch(h, w, n=1))
+        assert sorted(features) == list(encoders.PYRAMID_KEYS)
+        sides = (math.ceil(h / 2), math.ceil(w / 2))  # the stem pads 'same'; later stride-2 blocks floor
+        for key, channels in zip(encoders.PYRAMID_KEYS, (96, 144, 192, 576, 1280)):
+            assert tuple(features[key].shape) == (1, *sides, channels), key
+            sides = (sides[0] // 2, sides[1] // 2)
+    (out,) = check_model(model, _batch(75, 97), tmp_path)
+    assert out.shape == (2, 75, 97, 1)
+    assert registry.model_info(model)["encoder"] == "mobilenetv2"
+    assert all(layer.momentum == 0.9 for layer in batchnorm_layers(model))
+
+
 def test_tiny_pyramid_has_the_same_keys_and_strides():
     encoder = encoders.build_encoder("tiny")
     features = encoder(_batch(75, 97, n=1))
@@ -119,6 +136,11 @@ def test_bad_names_and_weights_are_reported(tmp_path):
         encoders.build_encoder("irv2", input_shape=(64, 64, 3))
     with pytest.raises(DataFormatError, match="weights"):
         encoders.build_encoder("irv2", weights=tmp_path / "missing.weights.h5")
+    with pytest.raises(DataFormatError, match="MobileNetV2"):
+        (tmp_path / "bad.weights.h5").write_bytes(b"not hdf5")
+        encoders.build_encoder("mobilenetv2", weights=tmp_path / "bad.weights.h5")
+    with pytest.raises(ParameterError, match="mobilenetv2"):
+        encoders.build_encoder("mobilenetv2", input_shape=(16, 16, 3))
     with pytest.raises(DataFormatError):
         registry.load_model(tmp_path)
     with pytest.raises(ParameterError):
@@ -132,6 +154,9 @@ def test_imagenet_download_failure_gives_a_clear_error(monkeypatch):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: no internet")
 
     monkeypatch.setattr(keras.applications, "InceptionResNetV2", offline)
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
     with pytest.raises(encoders.WeightsUnavailableError, match="weights=None") as err:
         encoders.build_encoder("irv2", input_shape=(75, 75, 3), weights="imagenet")
     assert "~/.keras/models" in str(err.value)
+    with pytest.raises(encoders.WeightsUnavailableError, match="mobilenet_v2_weights_tf_dim_ordering"):
+        encoders.build_encoder("mobilenetv2", input_shape=(64, 64, 3), weights="imagenet")

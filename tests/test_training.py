@@ -209,6 +209,20 @@ def test_mixed_precision_switch_trains_and_restores_the_policy(data, tmp_path):
     assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
 
 
+def test_bfloat16_policy_by_name_trains_without_loss_scaling_and_bad_names_are_refused(data, tmp_path):
+    result = training.fit(
+        micro_builder, data[0].take(2), None, run_dir=tmp_path / "bf16", epochs=1, mixed_precision="mixed_bfloat16",
+        seed=0, tensorboard=False,
+    )
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert result.model.get_layer("mid_conv").compute_dtype == "bfloat16"
+    assert np.isfinite(result.history["loss"]).all()
+    assert not isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    with pytest.raises(ParameterError, match="mixed_bfloat16"):
+        with training.precision_policy("bfloat16"):
+            pass
+
+
 def test_early_stopping_stops_and_carries_its_counters_over_a_resume():
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.stop_training = False  # fit() sets it; these callbacks are driven by hand here

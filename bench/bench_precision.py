@@ -1,0 +1,153 @@
+"""XLA and bfloat16 on this machine: train and predict images per second of every model family,
+each against float32 without XLA measured side by side in the same run.
+
+Families (the ``cpu`` profile's shapes and batches): ``depth_mnv2`` (MobileNetV2 depth U-net,
+96×128, batch 8: stages 10 and 40), ``depth_irv2`` (the seeds' IRv2 U-net, same shapes: the
+``full`` profile), ``text`` (tiny-encoder text U-net, 160 px, batch 16: stage 20), ``gan`` (the
+``simple`` CycleGAN generators and discriminators, 64 px, batch 4: stage 30), ``fg`` (the
+foreground mask + depth network, 160 px, batch 2: stage 60).
+
+Paths: ``fp32`` (the package default), ``xla`` (``jit_compile=True``), ``bf16`` (Keras policy
+``mixed_bfloat16``; this CPU has AVX512-BF16/AMX), ``xla_bf16``. Each measurement runs in its own
+process (the precision policy is process-wide); the paths of a family are measured in turn,
+``--repeats`` times, and the best of each is kept, so a burst of load elsewhere does not decide a
+ratio. Random inputs: the speed of a step does not depend on the pixels. Prints; asserts nothing.
+
+    python bench/bench_precision.py                         # every family and path
+    python bench/bench_precision.py --families gan,fg --steps 6 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FAMILIES = ("depth_mnv2", "depth_irv2", "text", "gan", "fg")
+PATHS = {"fp32": (False, "float32"), "xla": (True, "float32"), "bf16": (False, "mixed_bfloat16"),
+         "xla_bf16": (True, "mixed_bfloat16")}
+
+
+def _args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--families", default=",".join(FAMILIES), help=f"comma list of: {', '.join(FAMILIES)}")
+    p.add_argument("--paths", default=",".join(PATHS), help=f"comma list of: {', '.join(PATHS)}")
+    p.add_argument("--steps", type=int, default=8, help="timed train (and predict) steps per measurement")
+    p.add_argument("--repeats", type=int, default=2, help="measurements of each path (best kept)")
+    p.add_argument("--worker", nargs=2, metavar=("FAMILY", "PATH"), help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def _build(family: str, jit: bool):
+    """(compiled model, train batch, predict inputs, images per batch) of a family."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def images(*shape):
+        return rng.uniform(size=shape).astype("float32")
+
+    if family.startswith("depth_"):
+        from comicdepth_tf.models.depth_unet import build_depth_unet
+        from comicdepth_tf.training import resolve_loss
+
+        model = build_depth_unet("mobilenetv2" if family == "depth_mnv2" else "irv2", bn_momentum=0.9)
+        model.compile(keras.optimizers.Adam(1e-3), loss=resolve_loss("log_depth"), jit_compile=jit)
+        x = images(8, 96, 128, 3)
+        return model, (x, rng.uniform(0.5, 10, size=(8, 96, 128, 1)).astype("float32")), x, 8
+    if family == "text":
+        from comicdepth_tf.models.text_unet import build_text_unet
+        from comicdepth_tf.text_detection import bce_dice_loss
+
+        model = build_text_unet()
+        model.compile(keras.optimizers.Adam(1e-3), loss=bce_dice_loss(), jit_compile=jit)
+        x = images(16, 160, 160, 3)
+        return model, (x, (images(16, 160, 160, 1) > 0.5).astype("float32")), x, 16
+    if family == "gan":
+        from comicdepth_tf.models.cyclegan import build_cyclegan
+
+        model = build_cyclegan("simple", image_size=64, filters=16, residual_blocks=6, downsamplings=1,
+                               disc_filters=16, seed=0)
+        model.compile(jit_compile=jit)
+        batch = (images(4, 64, 64, 3), images(4, 64, 64, 3))
+        return model, batch, batch[0], 4
+    if family == "fg":
+        from comicdepth_tf.models.fg_mask_depth import build_fg_mask_depth, make_losses
+
+        model = build_fg_mask_depth(160)
+        model.compile(keras.optimizers.Adam(1e-3), loss=make_losses("bce+dice+rmse"), jit_compile=jit)
+        x = {"bg": images(2, 160, 160, 3), "bg_fg": images(2, 160, 160, 3)}
+        y = {"mask": (images(2, 160, 160, 1) > 0.5).astype("float32"),
+             "depth": rng.uniform(0.5, 10, size=(2, 160, 160, 1)).astype("float32")}
+        return model, (x, y), x, 2
+    raise SystemExit(f"unknown family {family!r}; expected one of {FAMILIES}")
+
+
+def worker(family: str, path: str, steps: int) -> None:
+    """Train and predict images per second of one family on one path, in this process."""
+    import keras
+
+    import comicdepth_tf.models  # noqa: F401 (the package's graph settings, as in training)
+
+    jit, policy = PATHS[path]
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(0)
+    model, batch, inputs, n = _build(family, jit)
+    x, y = batch if family != "gan" else (batch, None)
+    train = (lambda: model.train_on_batch(x)) if family == "gan" else (lambda: model.train_on_batch(x, y))
+    train(), train()  # trace and warm up
+    start = time.perf_counter()
+    for _ in range(steps):
+        train()
+    train_rate = steps * n / (time.perf_counter() - start)
+    net = model.natural2comics if family == "gan" else model
+    predict = keras.ops.convert_to_numpy
+    fn = net.predict_on_batch if family != "gan" else (lambda a: predict(net(a, training=False)))
+    fn(inputs), fn(inputs)
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn(inputs)
+    print(json.dumps({"train": train_rate, "predict": steps * n / (time.perf_counter() - start)}))
+
+
+def measure(family: str, path: str, steps: int) -> dict | None:
+    out = subprocess.run([sys.executable, __file__, "--steps", str(steps), "--worker", family, path],
+                         capture_output=True, text=True)
+    if out.returncode:
+        last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"  {family} {path}: failed ({last[:160]})", flush=True)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    args = _args(argv)
+    if args.worker:
+        worker(*args.worker, args.steps)
+        return 0
+    paths = args.paths.split(",")
+    print(f"{'family':11} {'path':9} {'train img/s':>11} {'predict img/s':>13} {'train ratio':>11} {'predict ratio':>13}")
+    for family in args.families.split(","):
+        best: dict[str, dict] = {}
+        for _ in range(max(1, args.repeats)):
+            for path in paths:
+                r = measure(family, path, args.steps)
+                if r is None:
+                    continue
+                b = best.setdefault(path, {"train": 0.0, "predict": 0.0})
+                b["train"], b["predict"] = max(b["train"], r["train"]), max(b["predict"], r["predict"])
+        base = best.get("fp32")
+        for path, b in best.items():
+            ratios = (f"{b['train'] / base['train']:11.3f} {b['predict'] / base['predict']:13.3f}" if base else "")
+            print(f"{family:11} {path:9} {b['train']:11.2f} {b['predict']:13.2f} {ratios}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
