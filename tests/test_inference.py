@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from hostile_files import write_png_bomb
 
 keras = pytest.importorskip("keras")
 
@@ -107,6 +108,23 @@ def test_truncated_file_is_reported_while_decoding(saved_run, image_folder, tmp_
                                       size=SIZE)
     assert list(summary.written) == ["tall"]
     assert [s for s, _ in summary.failed] == [str(tmp_path / "truncated.png")]
+
+
+@pytest.mark.parametrize("side", [20000, 8000], ids=["beyond Pillow's own limit", "between ours and Pillow's"])
+def test_a_decompression_bomb_is_reported_and_the_good_page_written(saved_run, image_folder, tmp_path, capsys,
+                                                                     monkeypatch, side):
+    _, run_dir, _ = saved_run
+    monkeypatch.delenv(io.MAX_PIXELS_ENV, raising=False)
+    bomb = write_png_bomb(tmp_path / "bomb.png", side, side)
+    out = tmp_path / "out"
+    code = cli.main(["predict", str(bomb), str(image_folder / "tall.jpg"), "--run", str(run_dir), "--out", str(out),
+                     "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert io.read_raw(out / "tall_depth.png").shape == (77, 41) and not (out / "bomb_depth.png").exists()
+    assert f"failed: {bomb}: field 'pixels'" in text and f"{side * side} pixels" in text
+    errors = json.loads((out / inference.MANIFEST_FILE).read_text())["errors"]
+    assert [e["source"] for e in errors] == [str(bomb)] and "pixels" in errors[0]["error"]
 
 
 def test_inverse_outputs_get_a_per_file_scale(tmp_path):
