@@ -50,3 +50,17 @@ class TrainingDivergedError(RuntimeError):
         super().__init__(f"{self.run_dir}: training diverged at epoch {self.epoch} (not finite: {', '.join(self.keys)}); "
                          f"the checkpoint and networks on disk are those of epoch {self.kept}. Lower the learning "
                          f"rate or change the seed, then start a new run (resuming would replay the same steps).")
+
+
+class OutputConflictError(FileExistsError):
+    """A command refused to write an output file: it is one of the run's inputs, or it existed before the run.
+
+    Args:
+        path: the output file that was not written.
+        source: the input whose output it would have been.
+        expected: what an acceptable output path is.
+    """
+
+    def __init__(self, path: str | os.PathLike, source: str | os.PathLike, expected: str):
+        self.path, self.source, self.expected = os.fspath(path), os.fspath(source), expected
+        super().__init__(f"{self.path}: output of {self.source} not written: expected {expected}")

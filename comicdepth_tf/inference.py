@@ -33,9 +33,13 @@ run for bounded conventions — ``metric``: 1000 (millimetres) when ``max_depth 
 ``relative``: 65535 — and chosen per file for ``inverse`` (``65535 / max``). The manifest holds
 the convention, the unit and every file's scale; quantisation error is at most ``0.5 / scale``.
 
-**Errors.** Unreadable files (missing, truncated, not an image) are reported and skipped; the
-others are still processed. :class:`PredictSummary` lists them, and the command exits with 1
-when any input failed.
+**Errors.** Unreadable files (missing, truncated, not an image, too many pixels) are reported
+and skipped; the others are still processed. :class:`PredictSummary` lists them, and the command
+exits with 1 when any input failed.
+
+**Output files** follow the rule of :mod:`comicdepth_tf.outputs`: names unique within a run
+(``-2``, ``-3``… appended), input files never overwritten, files that existed before the run
+kept unless ``--overwrite`` (an input refused this way is reported like an unreadable one).
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ import cv2
 import numpy as np
 
 from comicdepth_tf import io
-from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.errors import DataFormatError, OutputConflictError, ParameterError
+from comicdepth_tf.outputs import NOT_EXISTING, add_overwrite_argument, plan_outputs
 
 #: Folder of the natural depth model under ``saved_models/``.
 MODEL_NAME = "depth_irv2"
@@ -479,7 +484,8 @@ def expand_inputs(
     """Image files named by files, folders or glob patterns, with their output names.
 
     Files inside a folder input keep their path relative to that folder in the output name;
-    other files use their stem. Names that collide get ``-2``, ``-3``… appended.
+    other files use their stem. Names may repeat: :func:`~comicdepth_tf.outputs.plan_outputs`
+    makes them unique.
 
     Returns:
         ``(files, problems)``: ``[(path, output name)]`` in input order (duplicates dropped) and
@@ -511,19 +517,12 @@ def expand_inputs(
             problems.append((text, "no such file or folder"))
         found.extend(files)
     seen: set[Path] = set()
-    names: set[str] = set()
     unique = []
     for path, name in found:
         resolved = path.resolve()
-        if resolved in seen:
-            continue
-        seen.add(resolved)
-        candidate, k = name, 1
-        while candidate in names:
-            k += 1
-            candidate = f"{name}-{k}"
-        names.add(candidate)
-        unique.append((path, candidate))
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append((path, name))
     return unique, problems
 
 
@@ -564,14 +563,33 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _read_manifest(path: Path) -> dict:
-    if not path.is_file():
+def _read_manifest(path: Path, overwrite: bool) -> dict:
+    """The manifest of an earlier run into the folder, ``{}`` when there is none.
+
+    Raises:
+        OutputConflictError: a file of that name that is not a depth manifest, unless ``overwrite``.
+    """
+    if not path.exists() and not path.is_symlink():
         return {}
     try:
         data = io.read_json(path)
     except DataFormatError:
-        return {}
-    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else {}
+        data = None
+    if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT:
+        return data
+    if not overwrite:  # someone else's file: merging into it would replace it
+        raise OutputConflictError(path, "this run", f"a {MANIFEST_FORMAT} manifest, or {NOT_EXISTING}")
+    return {}
+
+
+def _output_patterns(color: bool, npy: bool) -> list[str]:
+    """The files of one input (``str.format`` patterns of its name); the 16-bit PNG first."""
+    return ["{}" + DEPTH_SUFFIX] + (["{}" + COLOR_SUFFIX] if color else []) + (["{}" + NPY_SUFFIX] if npy else [])
+
+
+def _failure(source: str, message: str) -> tuple[str, str]:
+    """``(input, reason)`` without the input repeated at the start of the reason."""
+    return source, message[len(source) + 2 :] if message.startswith(source + ": ") else message
 
 
 def predict_files(
@@ -589,6 +607,7 @@ def predict_files(
     progress: bool = False,
     run_info: dict | None = None,
     predict_fn: Callable | None = None,
+    overwrite: bool = False,
 ) -> PredictSummary:
     """Predict depth for image files and write PNG / colour PNG / ``.npy`` at their original size.
 
@@ -606,15 +625,27 @@ def predict_files(
         progress: show a progress bar.
         run_info: recorded in the manifest under ``model`` (e.g. the run folder).
         predict_fn: a traced function from :func:`make_predict_fn` to reuse.
+        overwrite: replace output files that existed before the call (input files never are;
+            see :mod:`comicdepth_tf.outputs`).
 
     Returns:
         A :class:`PredictSummary`; ``depth_manifest.json`` is (re)written atomically in
         ``out_dir``, merged with the entries of an earlier run into the same folder.
+
+    Raises:
+        OutputConflictError: ``out_dir`` holds a ``depth_manifest.json`` that is not a depth
+            manifest (and not ``overwrite``); nothing is written.
     """
     _colormap_lut(colormap)  # an unknown colormap fails before any work
     out = Path(out_dir)
+    manifest_path = out / MANIFEST_FILE
+    previous = _read_manifest(manifest_path, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    files, problems = expand_inputs(inputs, recursive)
+    found, problems = expand_inputs(inputs, recursive)
+    plan = plan_outputs([p for p, _ in found], [n for _, n in found], out, _output_patterns(color, npy),
+                        overwrite=overwrite)
+    problems += [_failure(str(found[i][0]), str(err)) for i, err in plan.errors.items()]
+    files = [(path, plan.names[i]) for i, (path, _) in enumerate(found) if i not in plan.errors]
     head = head_info(model)
     output = head["output"]
     fixed_scale = None if output == "inverse" else png_scale(output, head["max_depth"])
@@ -642,13 +673,7 @@ def predict_files(
     failures = run_predictions(model, [p for p, _ in files], write, size=size, batch_size=batch_size, writers=writers,
                                progress=progress, predict_fn=predict_fn) if files else {}
     summary.seconds = time.perf_counter() - t0
-    summary.failed = [(text, reason) for text, reason in problems]
-    for index, message in failures.items():
-        source = str(files[index][0])
-        summary.failed.append((source, message[len(source) + 2 :] if message.startswith(source + ": ") else message))
-
-    manifest_path = out / MANIFEST_FILE
-    previous = _read_manifest(manifest_path)
+    summary.failed = problems + [_failure(str(files[index][0]), message) for index, message in failures.items()]
     same = previous.get("convention") == output and previous.get("png", {}).get("scale") == fixed_scale
     merged_files = {**(previous.get("files", {}) if same else {}), **dict(sorted(entries.items()))}
     manifest = {
@@ -767,6 +792,7 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--colormap", default="magma_r", help="Matplotlib colormap of the colour PNG (default magma_r)")
     parser.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overwrite_argument(parser)
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -780,8 +806,12 @@ def cli_main(args: argparse.Namespace) -> int:
         print(f"predict: {exc}", file=sys.stderr)
         return 2
     size = args.size or default_size(config)
-    summary = predict_files(model, args.inputs, args.out, size=size, batch_size=args.batch_size, npy=args.npy,
-                            colormap=args.colormap, recursive=args.recursive, progress=not args.no_progress,
-                            run_info={"run_dir": config["run_dir"]})
+    try:
+        summary = predict_files(model, args.inputs, args.out, size=size, batch_size=args.batch_size, npy=args.npy,
+                                colormap=args.colormap, recursive=args.recursive, progress=not args.no_progress,
+                                run_info={"run_dir": config["run_dir"]}, overwrite=args.overwrite)
+    except OutputConflictError as exc:
+        print(f"predict: {exc}", file=sys.stderr)
+        return 2
     print(summary.text())
     return 1 if summary.failed else 0

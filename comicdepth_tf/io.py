@@ -3,6 +3,15 @@
 Images are read with OpenCV and returned as RGB ``uint8`` arrays of shape (H, W, 3);
 grayscale, RGBA, palette and 16-bit files are converted. Depth maps keep their raw
 integer values so each format's decoder can apply its own scale.
+
+**Pixel limit.** A small file can declare a huge size (a "decompression bomb": a 1 kB PNG
+declaring 20000 × 20000 would take 1.2 GB to decode). Every image read first takes the size
+from the file header (Pillow reads only the header) and refuses, before decoding, an image of
+more than :data:`MAX_PIXELS` pixels (50 megapixels: a 600 dpi A4 scan is 35); the environment
+variable ``COMICDEPTH_MAX_PIXELS`` overrides it. Pillow itself refuses headers above
+``2 × PIL.Image.MAX_IMAGE_PIXELS`` (about 179 megapixels), so a limit above that also needs
+Pillow's raised. Formats Pillow cannot read are checked once OpenCV has decoded them (OpenCV
+caps its own decodes at 2^30 pixels).
 """
 
 from __future__ import annotations
@@ -16,13 +25,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from comicdepth_tf.errors import DataFormatError
+from comicdepth_tf.errors import DataFormatError, ParameterError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 #: Extensions recognised as images when scanning folders.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+#: Largest image read, in pixels (width × height); see the module doc.
+MAX_PIXELS = 50_000_000
+#: Environment variable overriding :data:`MAX_PIXELS`.
+MAX_PIXELS_ENV = "COMICDEPTH_MAX_PIXELS"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -86,7 +99,58 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataFormatError(path, f"line {exc.lineno} column {exc.colno}", f"valid JSON ({exc.msg})") from None
 
 
+def max_pixels() -> int:
+    """The pixel limit of image reads: ``$COMICDEPTH_MAX_PIXELS`` when set, else :data:`MAX_PIXELS`.
+
+    Raises:
+        ParameterError: when the variable is not a positive integer.
+    """
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not value:
+        return MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ParameterError(f"{MAX_PIXELS_ENV} must be a positive integer number of pixels, got {value!r}")
+    return limit
+
+
+def _check_pixels(path: Path, width: int, height: int, where: str) -> None:
+    limit = max_pixels()
+    if width * height > limit:
+        raise DataFormatError(path, "pixels", f"an image of at most {limit} pixels (width x height; "
+                                              f"{MAX_PIXELS_ENV} raises the limit)",
+                              f"{width}x{height} = {width * height} pixels {where}")
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from the file header, or None when Pillow does not know the format.
+
+    Raises:
+        DataFormatError: when Pillow refuses the header as a decompression bomb.
+        OSError: when the file cannot be read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except UnidentifiedImageError:
+        return None
+    except Image.DecompressionBombError as exc:
+        raise DataFormatError(path, "pixels", f"an image of at most {max_pixels()} pixels (width x height)",
+                              str(exc)) from None
+
+
 def _imdecode(path: Path, flags: int) -> np.ndarray:
+    try:
+        size = _header_size(path)
+    except OSError:
+        size = None  # unreadable header: the read below names the problem
+    if size is not None:
+        _check_pixels(path, *size, "declared in the header")  # before a single pixel is decoded
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:
@@ -96,6 +160,8 @@ def _imdecode(path: Path, flags: int) -> np.ndarray:
     image = cv2.imdecode(raw, flags) if raw.size else None
     if image is None:
         raise DataFormatError(path, "pixels", "an image OpenCV can decode (file empty, truncated or not an image)")
+    if size is None:  # a format Pillow does not read: checked once decoded (OpenCV caps decodes itself)
+        _check_pixels(path, image.shape[1], image.shape[0], "decoded")
     return image
 
 
@@ -112,7 +178,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         The RGB image.
 
     Raises:
-        DataFormatError: when the file is missing, empty, truncated or not an image.
+        DataFormatError: when the file is missing, empty, truncated or not an image, or declares
+            more than :func:`max_pixels` pixels (field ``pixels``; refused before decoding).
     """
     path = Path(path)
     image = _imdecode(path, cv2.IMREAD_UNCHANGED)
@@ -160,21 +227,20 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         ``(width, height)`` in pixels.
 
     Raises:
-        DataFormatError: when the file is missing or is not an image.
+        DataFormatError: when the file is missing or is not an image, or when Pillow refuses
+            its header as a decompression bomb (the size itself is not checked here).
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "", "an existing image file")
     try:
-        with Image.open(path) as im:
-            return int(im.width), int(im.height)
-    except UnidentifiedImageError:
-        raw = read_raw(path)  # raises DataFormatError when OpenCV cannot decode it either
-        return int(raw.shape[1]), int(raw.shape[0])
+        size = _header_size(path)
     except OSError as exc:
         raise DataFormatError(path, "header", f"a readable image header ({exc})") from None
+    if size is None:
+        raw = read_raw(path)  # raises DataFormatError when OpenCV cannot decode it either
+        size = int(raw.shape[1]), int(raw.shape[0])
+    return size
 
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:

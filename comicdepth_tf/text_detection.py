@@ -49,6 +49,7 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.outputs import add_overwrite_argument, plan_outputs
 
 MODEL_NAME = "text_unet"
 #: Key of the per-epoch IoU at threshold 0.5 (``val_`` prefixed on validation).
@@ -61,6 +62,9 @@ TEXT_FREE_MAX_PROB = 0.03
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.05, 0.951, 0.01), 2).tolist())
 MANIFEST_FILE = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "source", "x", "y", "size", "max_prob", "attempts")
+#: Files :func:`predict_text_masks` writes per input (``str.format`` patterns of its output name).
+MASK_FILE = "{}.png"
+PROB_FILE = "prob/{}.png"
 
 _KERAS: dict[str, Any] = {}
 
@@ -692,20 +696,30 @@ def default_mask_dir(image_path: str | os.PathLike) -> Path:
 
 @dataclass
 class MaskReport:
-    """What :func:`predict_text_masks` did: masks written and inputs skipped (with why)."""
+    """What :func:`predict_text_masks` did: every input is in ``sources`` (its mask) or ``skipped``.
+
+    Attributes:
+        written: the masks written, in input order.
+        skipped: ``(input, reason)`` of inputs with no mask (unreadable, refused output, or an
+            input that named nothing).
+        sources: input → its mask.
+    """
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    sources: dict[str, Path] = field(default_factory=dict)
 
 
 def predict_text_masks(model, inputs, out_dir: str | os.PathLike | None = None, *, threshold: float | None = None,
                        tile: int | None = None, scale: float | None = None, overlap: float = 0.5,
-                       probabilities: bool = False) -> MaskReport:
+                       probabilities: bool = False, overwrite: bool = False) -> MaskReport:
     """Predict and save the text mask of every image (for the "ignore text" depth loss).
 
     Masks are ``<out_dir>/<stem>.png``, uint8 0/255 at the image's size; with
     ``probabilities`` also ``<out_dir>/prob/<stem>.png`` (probability × 255). Unreadable files
-    are reported in the result and skipped; the others are still processed.
+    are reported in the result and skipped; the others are still processed. Output names follow
+    :mod:`comicdepth_tf.outputs`: two inputs of one stem get ``<stem>.png`` and ``<stem>-2.png``,
+    an input file is never overwritten, and an existing file only with ``overwrite``.
 
     Args:
         model: a :class:`TextDetector` (threshold and tiling from its run), a Keras model or a
@@ -715,19 +729,19 @@ def predict_text_masks(model, inputs, out_dir: str | os.PathLike | None = None, 
         threshold: text when probability ≥ threshold (default: the detector's, else 0.5).
         tile, scale, overlap: tiling settings (default: the detector's).
         probabilities: also save the probability maps.
+        overwrite: replace files that existed before the call (input files never are).
 
     Returns:
         A :class:`MaskReport`.
     """
     det = _detector(model, tile, scale, overlap, threshold)
     files, skipped = expand_inputs(inputs)
-    report = MaskReport(skipped=list(skipped))
-    taken: set[Path] = set()
-    for path in _progress(files, "text masks"):
-        folder = Path(out_dir) if out_dir is not None else default_mask_dir(path)
-        target = folder / f"{path.stem}.png"
-        if target in taken:
-            report.skipped.append((str(path), f"another input already wrote {target}"))
+    folders = [Path(out_dir) if out_dir is not None else default_mask_dir(path) for path in files]
+    plan = plan_outputs(files, [p.stem for p in files], folders, [MASK_FILE] + ([PROB_FILE] if probabilities else []),
+                        overwrite=overwrite)
+    report = MaskReport(skipped=list(skipped) + [(str(files[i]), str(err)) for i, err in plan.errors.items()])
+    for index, path in enumerate(_progress(files, "text masks")):
+        if index in plan.errors:
             continue
         try:
             image = io.read_image(path)
@@ -735,11 +749,12 @@ def predict_text_masks(model, inputs, out_dir: str | os.PathLike | None = None, 
             report.skipped.append((str(path), str(exc)))
             continue
         prob = det.probability(image)
+        target, *prob_file = plan.files[index]
         io.write_image(target, ((prob >= det.threshold) * 255).astype(np.uint8))
-        if probabilities:
-            io.write_image(folder / "prob" / f"{path.stem}.png", np.round(prob * 255).astype(np.uint8))
-        taken.add(target)
+        for extra in prob_file:
+            io.write_image(extra, np.round(prob * 255).astype(np.uint8))
         report.written.append(target)
+        report.sources[str(path)] = target
     return report
 
 
@@ -756,20 +771,26 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=int, default=None, help="tile side in px (default: the run's training size)")
     parser.add_argument("--scale", type=float, default=None, help="resize pages by this before tiling (default: the run's)")
     parser.add_argument("--probabilities", action="store_true", help="also write probability maps to OUT/prob/")
+    add_overwrite_argument(parser)
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    """Run ``comicdepth text-mask``; returns 0 when at least one mask was written, else 1."""
+    """Run ``comicdepth text-mask``; 0 when every input got its mask, else 1.
+
+    Every input is reported: ``INPUT -> MASK`` on stdout, or ``skipped INPUT: reason`` on stderr.
+    """
     try:
         detector = load_text_detector(args.run)
     except (DataFormatError, ParameterError) as exc:
         print(f"text-mask: {exc}", file=sys.stderr)
         return 1
     report = predict_text_masks(detector, args.inputs, args.out, threshold=args.threshold, tile=args.tile,
-                                scale=args.scale, probabilities=args.probabilities)
+                                scale=args.scale, probabilities=args.probabilities, overwrite=args.overwrite)
+    for path, target in report.sources.items():
+        print(f"{path} -> {target}")
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     threshold = detector.threshold if args.threshold is None else args.threshold
     print(f"wrote {len(report.written)} mask(s) to {args.out} (run {detector.run_dir}, threshold {threshold:.2f}); "
           f"skipped {len(report.skipped)}")
-    return 0 if report.written else 1
+    return 0 if report.written and not report.skipped else 1

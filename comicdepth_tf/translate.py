@@ -12,7 +12,9 @@ the ``depth_aware`` CycleGAN (only the generator differs).
   its own size).
 * :func:`comics_to_depth` — approach 1 for a list of comics images.
 * ``comicdepth translate INPUT… --run RUN_DIR --direction comics2natural|natural2comics --out DIR
-  [--depth-run RUN_DIR]`` — the command line (:func:`cli_main`).
+  [--depth-run RUN_DIR] [--overwrite]`` — the command line (:func:`cli_main`); its output files
+  follow the rule of :mod:`comicdepth_tf.outputs` (unique names, inputs never overwritten,
+  existing files kept unless ``--overwrite``).
 
 A CycleGAN run folder (``saved_models/cyclegan_<variant>/<run_id>/``) holds
 ``generator_natural2comics.keras`` and ``generator_comics2natural.keras`` and, in
@@ -34,9 +36,14 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.outputs import add_overwrite_argument, plan_outputs
 
 DIRECTIONS = ("comics2natural", "natural2comics")
 DEPTH_FILES = ("model.keras", "best.keras", "last.keras")
+#: Files the command writes per input (``str.format`` patterns of its output name).
+TRANSLATION_FILE = "{}.png"
+DEPTH_MAP_FILES = {"metric": "{}_depth.png", "inverse": "{}_depth.npy", "relative": "{}_depth.npy"}
+DEPTH_VIS_FILE = "{}_depth_vis.png"
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,37 +258,50 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=None, help="generator side in px (default: the run's image_size)")
     parser.add_argument("--depth-size", type=int, default=None, help="depth model side in px (default: its run's, else --size)")
     parser.add_argument("--batch-size", type=int, default=8)
+    add_overwrite_argument(parser)
 
 
-def _write_depth(out_dir: Path, stem: str, depth: np.ndarray, output: str) -> list[Path]:
+def _output_patterns(output: str | None) -> list[str]:
+    """The files of one input: the translation, then with a depth model its map and its picture."""
+    return [TRANSLATION_FILE] + ([DEPTH_MAP_FILES[output], DEPTH_VIS_FILE] if output else [])
+
+
+def _write_depth(map_path: Path, vis_path: Path, depth: np.ndarray, output: str) -> None:
     from comicdepth_tf.viz import colorize_depth
 
-    written = []
     if output == "metric":
-        written.append(io.write_depth_png16(out_dir / f"{stem}_depth.png", np.maximum(depth, 0.0)))
+        io.write_depth_png16(map_path, np.maximum(depth, 0.0))
     else:
         buffer = _stdio.BytesIO()
         np.save(buffer, depth.astype(np.float32))
-        written.append(io.atomic_write_bytes(out_dir / f"{stem}_depth.npy", buffer.getvalue()))
+        io.atomic_write_bytes(map_path, buffer.getvalue())
     # Near is bright either way: depth-like maps with the reversed colormap, inverse depth with the plain one.
     vis = colorize_depth(depth, cmap="magma" if output == "inverse" else "magma_r")
-    written.append(io.write_image(out_dir / f"{stem}_depth_vis.png", vis))
-    return written
+    io.write_image(vis_path, vis)
+
+
+def _load_models(args: argparse.Namespace) -> tuple[Any, int, Any, int | None]:
+    """``(generator, size, depth model or None, depth size or None)`` of the command's arguments."""
+    generator = load_generator(args.run, args.direction)
+    size = args.size or run_image_size(args.run)
+    if size is None:
+        raise ParameterError("the run's config.json has no image_size: give --size")
+    depth_model = depth_size = None
+    if args.depth_run:
+        depth_model = load_depth_model(args.depth_run)
+        depth_size = args.depth_size or run_image_size(args.depth_run, size)
+    return generator, size, depth_model, depth_size
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    """Run ``comicdepth translate``; 0 when every input was translated, 1 otherwise."""
+    """Run ``comicdepth translate``; 0 when every input was translated, 1 otherwise.
+
+    Every input is reported: ``INPUT -> OUTPUT`` on stdout, or ``skipped INPUT: reason`` on stderr.
+    """
     from comicdepth_tf.text_detection import expand_inputs
 
     try:
-        generator = load_generator(args.run, args.direction)
-        size = args.size or run_image_size(args.run)
-        if size is None:
-            raise ParameterError("the run's config.json has no image_size: give --size")
-        depth_model = depth_size = None
-        if args.depth_run:
-            depth_model = load_depth_model(args.depth_run)
-            depth_size = args.depth_size or run_image_size(args.depth_run, size)
+        generator, size, depth_model, depth_size = _load_models(args)
     except (DataFormatError, ParameterError) as exc:
         print(f"translate: {exc}", file=sys.stderr)
         return 1
@@ -289,20 +309,27 @@ def cli_main(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = depth_output(depth_model) if depth_model is not None else None
-    done = 0
-    for path in files:
+    plan = plan_outputs(files, [p.stem for p in files], out_dir, _output_patterns(output), overwrite=args.overwrite)
+    problems += [(str(files[i]), str(err)) for i, err in plan.errors.items()]
+    done = []
+    for index, path in enumerate(files):
+        if index in plan.errors:
+            continue
         try:
             image = io.read_image(path)
         except DataFormatError as exc:
             problems.append((str(path), str(exc)))
             continue
         translated = translate_images(generator, [image], size, args.batch_size)[0]
-        io.write_image(out_dir / f"{path.stem}.png", (translated * 255.0).round().astype(np.uint8))
+        targets = plan.files[index]
+        io.write_image(targets[0], (translated * 255.0).round().astype(np.uint8))
         if depth_model is not None:
-            depth = predict_depth_maps(depth_model, [translated], depth_size)[0]
-            _write_depth(out_dir, path.stem, depth, output)
-        done += 1
+            _write_depth(*targets[1:], predict_depth_maps(depth_model, [translated], depth_size)[0], output)
+        done.append((path, targets[0]))
+    for path, target in done:
+        print(f"{path} -> {target}")
     for item, reason in problems:
         print(f"skipped {item}: {reason}", file=sys.stderr)
-    print(f"translated {done} image(s) {args.direction} into {out_dir}" + (f" with depth ({output})" if output else ""))
+    print(f"translated {len(done)} image(s) {args.direction} into {out_dir}" + (f" with depth ({output})" if output else "")
+          + f"; skipped {len(problems)}")
     return 0 if done and not problems else 1

@@ -530,6 +530,72 @@ def test_translate_cli(trained, tmp_path, capsys):
     assert "a run folder" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def tiny_gan_run(tmp_path_factory):
+    """A run folder with a 1x1-convolution comics2natural generator (no training needed)."""
+    from comicdepth_tf import io
+    from comicdepth_tf.models.registry import atomic_save_keras
+
+    run = tmp_path_factory.mktemp("gan") / "run"
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="sigmoid")(inputs))
+    atomic_save_keras(model, run / cg.CYCLEGAN_FILES["comics2natural"], include_optimizer=False)
+    io.atomic_write_json(run / "config.json", {"image_size": 16})
+    return run
+
+
+def _translate_cli(run, *args):
+    from comicdepth_tf.cli import main
+
+    return main(["translate", *map(str, args), "--run", str(run)])
+
+
+def _pages(folder, *names):
+    from comicdepth_tf import io
+
+    for i, name in enumerate(names):
+        io.write_image(folder / name, (_rand((20, 30, 3), i) * 255).astype(np.uint8))
+    return {name: (folder / name).read_bytes() for name in names}
+
+
+def test_translate_cli_never_overwrites_inputs_or_files_it_did_not_write(tiny_gan_run, tmp_path, capsys):
+    from comicdepth_tf import io
+
+    pages = tmp_path / "pages"
+    before = _pages(pages, "a.png", "b.png")
+    assert _translate_cli(tiny_gan_run, pages, "--out", pages) == 1  # --out is the pages' folder
+    captured = capsys.readouterr()
+    assert {name: (pages / name).read_bytes() for name in before} == before
+    assert f"skipped {pages / 'a.png'}: {pages / 'a.png'}: output of {pages / 'a.png'} not written" in captured.err
+    assert "translated 0 image(s)" in captured.out and "skipped 2" in captured.out
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"someone else's file")
+    assert _translate_cli(tiny_gan_run, pages, "--out", out) == 1
+    captured = capsys.readouterr()
+    assert (out / "a.png").read_bytes() == b"someone else's file" and "--overwrite" in captured.err
+    assert f"{pages / 'b.png'} -> {out / 'b.png'}" in captured.out
+    assert io.read_image(out / "b.png").shape == (20, 30, 3)
+    assert _translate_cli(tiny_gan_run, pages, "--out", out, "--overwrite") == 0
+    assert io.read_image(out / "a.png").shape == (20, 30, 3)
+
+
+def test_translate_cli_same_stem_in_two_folders_writes_and_reports_each(tiny_gan_run, depth_run, tmp_path, capsys):
+    inputs = [tmp_path / "x" / "page.png", tmp_path / "y" / "page.png", tmp_path / "x" / "page_depth.png"]
+    for path in inputs:
+        _pages(path.parent, path.name)
+    out = tmp_path / "out"
+    assert _translate_cli(tiny_gan_run, *inputs, "--out", out, "--depth-run", depth_run) == 0
+    text = capsys.readouterr().out
+    # page_depth.png would collide with the depth map of x/page.png: it becomes page_depth-2.
+    names = ["page", "page-2", "page_depth-2"]
+    assert all(f"{src} -> {out / name}.png" in text for src, name in zip(inputs, names))
+    assert "translated 3 image(s)" in text
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 9 and all(f"{n}.png" in written and f"{n}_depth_vis.png" in written for n in names)
+
+
 def test_missing_text_masks_are_named(tmp_path):
     from comicdepth_tf import io
 

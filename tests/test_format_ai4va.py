@@ -181,6 +181,26 @@ def test_depth_levels_as_text_or_integral_float_are_integers(tmp_path):
     assert (ds.segments[0].interdepth, ds.segments[0].intradepth) == (3, 4)
 
 
+@pytest.mark.parametrize("name, value", [("Interdepth", 1e30), ("Interdepth", 10**40), ("Intradepth", "1" + "0" * 40),
+                                         ("Intradepth", ai4va.MAX_DEPTH_LEVEL + 1)],
+                         ids=["float 1e30", "int 10**40", "digit string", "just above the bound"])
+def test_implausible_depth_levels_name_file_annotation_and_field(tmp_path, name, value):
+    data = _good_data()
+    data["annotations"][1]["attributes"][name] = value
+    with pytest.raises(DataFormatError) as err:
+        _load(*_write(tmp_path, data))
+    assert err.value.path.endswith("train-annotations.json")
+    assert err.value.field == f"annotations[1].attributes.{name}"
+    assert "annotation id 2" in str(err.value) and f"[0, {ai4va.MAX_DEPTH_LEVEL}]" in str(err.value)
+
+
+def test_the_largest_plausible_level_is_kept(tmp_path):
+    data = _good_data()
+    data["annotations"][1]["attributes"].update(Interdepth=ai4va.MAX_DEPTH_LEVEL, Intradepth=float(ai4va.MAX_DEPTH_LEVEL))
+    ds = _load(*_write(tmp_path, data))
+    assert (ds.segments[1].interdepth, ds.segments[1].intradepth) == (ai4va.MAX_DEPTH_LEVEL,) * 2
+
+
 def test_extras_and_samples(tmp_path):
     json_path, images_dir = _write(tmp_path)
     depth = np.full((PAGE_A[1], PAGE_A[0]), 2.5, np.float32)

@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from hostile_files import write_png_bomb
 
 keras = pytest.importorskip("keras")
 
@@ -109,6 +110,23 @@ def test_truncated_file_is_reported_while_decoding(saved_run, image_folder, tmp_
     assert [s for s, _ in summary.failed] == [str(tmp_path / "truncated.png")]
 
 
+@pytest.mark.parametrize("side", [20000, 8000], ids=["beyond Pillow's own limit", "between ours and Pillow's"])
+def test_a_decompression_bomb_is_reported_and_the_good_page_written(saved_run, image_folder, tmp_path, capsys,
+                                                                     monkeypatch, side):
+    _, run_dir, _ = saved_run
+    monkeypatch.delenv(io.MAX_PIXELS_ENV, raising=False)
+    bomb = write_png_bomb(tmp_path / "bomb.png", side, side)
+    out = tmp_path / "out"
+    code = cli.main(["predict", str(bomb), str(image_folder / "tall.jpg"), "--run", str(run_dir), "--out", str(out),
+                     "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert io.read_raw(out / "tall_depth.png").shape == (77, 41) and not (out / "bomb_depth.png").exists()
+    assert f"failed: {bomb}: field 'pixels'" in text and f"{side * side} pixels" in text
+    errors = json.loads((out / inference.MANIFEST_FILE).read_text())["errors"]
+    assert [e["source"] for e in errors] == [str(bomb)] and "pixels" in errors[0]["error"]
+
+
 def test_inverse_outputs_get_a_per_file_scale(tmp_path):
     keras.utils.set_random_seed(1)
     model = build_depth_unet("tiny", decoder_filters=(8, 8, 8, 8), output="inverse")
@@ -156,10 +174,57 @@ def test_resolve_run_by_id_and_latest_pointer(saved_run):
         inference.resolve_run("latest-cpu", root=root)
 
 
-def test_output_names_keep_folders_and_never_collide(tmp_path):
+def test_output_names_keep_folders(tmp_path):
     for sub in ("a", "b"):
         io.write_image(tmp_path / "in" / sub / "0.png", np.zeros((8, 8, 3), np.uint8))
     files, problems = inference.expand_inputs([tmp_path / "in"], recursive=True)
     assert [name for _, name in files] == ["a/0", "b/0"] and problems == []
     files, _ = inference.expand_inputs([str(tmp_path / "in" / "*" / "0.png")])
-    assert [name for _, name in files] == ["0", "0-2"]
+    assert [name for _, name in files] == ["0", "0"]  # made unique by outputs.plan_outputs
+
+
+def _predict_cli(run_dir, *args):
+    return cli.main(["predict", *map(str, args), "--run", str(run_dir), "--no-progress"])
+
+
+def test_cli_same_stem_in_two_folders_writes_and_records_both(saved_run, tmp_path, capsys):
+    _, run_dir, _ = saved_run
+    for i, sub in enumerate(("a", "b")):
+        io.write_image(tmp_path / "in" / sub / "0.png", np.full((8 + i, 8, 3), 100, np.uint8))
+    out = tmp_path / "out"
+    assert _predict_cli(run_dir, str(tmp_path / "in" / "*" / "0.png"), "--out", out) == 0
+    assert "wrote 2 depth map(s)" in capsys.readouterr().out
+    files = json.loads((out / inference.MANIFEST_FILE).read_text())["files"]
+    assert {k: v["source"] for k, v in files.items()} == {"0_depth.png": str(tmp_path / "in" / "a" / "0.png"),
+                                                          "0-2_depth.png": str(tmp_path / "in" / "b" / "0.png")}
+    assert io.read_raw(out / "0-2_depth.png").shape == (9, 8)
+
+
+def test_cli_never_overwrites_inputs_or_files_it_did_not_write(saved_run, tmp_path, capsys):
+    _, run_dir, _ = saved_run
+    pages = tmp_path / "pages"
+    rng = np.random.default_rng(3)
+    for name in ("p.png", "p_depth.png"):  # p's depth map would be written over the input p_depth.png
+        io.write_image(pages / name, rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    before = (pages / "p_depth.png").read_bytes()
+    assert _predict_cli(run_dir, pages, "--out", pages) == 1
+    text = capsys.readouterr().out
+    assert (pages / "p_depth.png").read_bytes() == before and not (pages / "p_depth_color.png").exists()
+    assert f"failed: {pages / 'p.png'}: {pages / 'p_depth.png'}: output of {pages / 'p.png'} not written" in text
+    assert (pages / "p_depth_depth.png").is_file() and "wrote 1 depth map(s)" in text
+    errors = json.loads((pages / inference.MANIFEST_FILE).read_text())["errors"]
+    assert [e["source"] for e in errors] == [str(pages / "p.png")] and "input" in errors[0]["error"]
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p_depth_color.png").write_bytes(b"someone else's file")
+    assert _predict_cli(run_dir, pages / "p.png", "--out", out) == 1
+    assert "--overwrite" in capsys.readouterr().out and not (out / "p_depth.png").exists()
+    assert (out / "p_depth_color.png").read_bytes() == b"someone else's file"
+    assert _predict_cli(run_dir, pages / "p.png", "--out", out, "--overwrite") == 0
+    assert io.read_image(out / "p_depth_color.png").shape == (20, 30, 3)
+
+    (out / inference.MANIFEST_FILE).write_text('{"mine": true}')  # not a depth manifest: never merged into
+    assert _predict_cli(run_dir, pages / "p_depth.png", "--out", out) == 2
+    assert str(out / inference.MANIFEST_FILE) in capsys.readouterr().err
+    assert (out / inference.MANIFEST_FILE).read_text() == '{"mine": true}' and not (out / "p_depth_depth.png").exists()

@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from hostile_files import write_png_bomb
+
 from comicdepth_tf import io
-from comicdepth_tf.errors import DataFormatError
+from comicdepth_tf.errors import DataFormatError, ParameterError
 
 
 def test_read_image_converts_gray_rgba_and_16bit(tmp_path):
@@ -42,6 +44,35 @@ def test_read_image_errors_name_the_file(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(DataFormatError, match="empty.png"):
         io.read_image(empty)
+
+
+def _no_decode(*_args, **_kwargs):
+    raise AssertionError("the file was decoded")
+
+
+@pytest.mark.parametrize("side", [20000, 8000], ids=["beyond Pillow's own limit", "between ours and Pillow's"])
+def test_images_declaring_too_many_pixels_are_refused_before_decoding(tmp_path, monkeypatch, side):
+    bomb = write_png_bomb(tmp_path / "bomb.png", side, side)
+    monkeypatch.delenv(io.MAX_PIXELS_ENV, raising=False)
+    monkeypatch.setattr(io.cv2, "imdecode", _no_decode)
+    monkeypatch.setattr(io.np, "fromfile", _no_decode)
+    for read in (io.read_image, io.read_raw, io.read_mask):
+        with pytest.raises(DataFormatError) as err:
+            read(bomb)
+        assert err.value.path == str(bomb) and err.value.field == "pixels"
+        assert f"at most {io.MAX_PIXELS} pixels" in str(err.value) and f"{side * side} pixels" in str(err.value)
+
+
+def test_pixel_limit_follows_the_environment(tmp_path, monkeypatch):
+    io.write_image(tmp_path / "page.png", np.zeros((10, 20, 3), np.uint8))
+    monkeypatch.setenv(io.MAX_PIXELS_ENV, "200")
+    assert io.read_image(tmp_path / "page.png").shape == (10, 20, 3)
+    monkeypatch.setenv(io.MAX_PIXELS_ENV, "199")
+    with pytest.raises(DataFormatError, match=r"page.png: field 'pixels': expected an image of at most 199 pixels"):
+        io.read_image(tmp_path / "page.png")
+    monkeypatch.setenv(io.MAX_PIXELS_ENV, "lots")
+    with pytest.raises(ParameterError, match=io.MAX_PIXELS_ENV):
+        io.read_image(tmp_path / "page.png")
 
 
 def test_depth_png16_round_trip_in_millimetres(tmp_path):

@@ -298,12 +298,64 @@ def test_cli_text_mask_skips_unreadable_files(tmp_path, monkeypatch, capsys):
     out = tmp_path / "masks"
     code = cli.main(["text-mask", str(pages), str(tmp_path / "missing*.png"), "--out", str(out), "--threshold", "0.5"])
     captured = capsys.readouterr()
-    assert code == 0
+    assert code == 1  # the others are written, but two inputs failed
     assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "c.png"]
     assert "b.png" in captured.err and "missing*.png" in captured.err
     assert "wrote 2 mask(s)" in captured.out and "threshold 0.50" in captured.out
     assert io.read_mask(out / "c.png")[:10].all() and not io.read_mask(out / "c.png")[12:].any()
     assert cli.main(["text-mask", str(pages / "b.png"), "--out", str(out)]) == 1
+
+
+def _text_mask_cli(tmp_path, monkeypatch, *args):
+    from comicdepth_tf import cli
+
+    models = tmp_path / "models"
+    if not (models / "text_unet" / "fake").is_dir():
+        _save_fake_run(models)
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(models))
+    return cli.main(["text-mask", *map(str, args)])
+
+
+def _write_page(path, value=0):
+    img = np.full((20, 30, 3), 255, np.uint8)
+    img[:5] = value
+    io.write_image(path, img)
+    return path.read_bytes()
+
+
+def test_cli_text_mask_never_overwrites_inputs_or_files_it_did_not_write(tmp_path, monkeypatch, capsys):
+    pages = tmp_path / "pages"
+    before = {name: _write_page(pages / name) for name in ("a.png", "b.png")}
+    assert _text_mask_cli(tmp_path, monkeypatch, pages, "--out", pages) == 1  # --out is the pages' folder
+    err = capsys.readouterr().err
+    assert {name: (pages / name).read_bytes() for name in before} == before
+    assert f"{pages / 'a.png'}: output of {pages / 'a.png'} not written" in err and "input" in err
+    assert sorted(p.name for p in pages.iterdir()) == ["a.png", "b.png"]
+
+    out = tmp_path / "masks"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"someone else's file")
+    assert _text_mask_cli(tmp_path, monkeypatch, pages, "--out", out) == 1
+    captured = capsys.readouterr()
+    assert (out / "a.png").read_bytes() == b"someone else's file" and io.read_mask(out / "b.png")[:5].all()
+    assert f"skipped {pages / 'a.png'}: {out / 'a.png'}: output of" in captured.err and "--overwrite" in captured.err
+    assert f"{pages / 'b.png'} -> {out / 'b.png'}" in captured.out
+
+    assert _text_mask_cli(tmp_path, monkeypatch, pages, "--out", out, "--overwrite") == 0
+    assert io.read_mask(out / "a.png")[:5].all()
+
+
+def test_cli_text_mask_same_stem_in_two_folders_writes_and_reports_both(tmp_path, monkeypatch, capsys):
+    first, second = tmp_path / "x" / "page.png", tmp_path / "y" / "page.png"
+    _write_page(first, 0)
+    _write_page(second, 255)  # no text: an empty mask
+    out = tmp_path / "masks"
+    assert _text_mask_cli(tmp_path, monkeypatch, first, second, "--out", out, "--probabilities") == 0
+    text = capsys.readouterr().out
+    assert f"{first} -> {out / 'page.png'}" in text and f"{second} -> {out / 'page-2.png'}" in text
+    assert "wrote 2 mask(s)" in text and "skipped 0" in text
+    assert io.read_mask(out / "page.png")[:5].all() and not io.read_mask(out / "page-2.png").any()
+    assert (out / "prob" / "page-2.png").is_file()
 
 
 def test_resolve_run_errors_name_the_folder(tmp_path):

@@ -13,9 +13,12 @@ The file is validated by our own pass before pycocotools indexes it, so every ba
 :class:`~comicdepth_tf.errors.DataFormatError` naming the file and the field
 (``images[3].file_name``, ``annotations[17].bbox``, ...). Choices documented here:
 
-* **Depth levels** ``attributes.Interdepth`` / ``attributes.Intradepth`` must be non-negative
-  integers. Integral floats (``3.0``) and digit strings (``"3"``, CVAT text attributes) are
-  read as integers; negative values, fractions, booleans and other strings are errors.
+* **Depth levels** ``attributes.Interdepth`` / ``attributes.Intradepth`` must be integers in
+  ``[0, MAX_DEPTH_LEVEL]`` (100). Integral floats (``3.0``) and digit strings (``"3"``, CVAT text
+  attributes) are read as integers; negative values, fractions, booleans, other strings and
+  levels above the bound (``1e30``, ``10**40``: typing or export errors) are errors. The bound
+  is five times the largest level seen in the published data (about 0–9 Interdepth, 0–19
+  Intradepth): ordinal levels rank the objects of one panel, so a real level never comes near it.
 * **Missing or null depth attributes** (``require_depth=True``) follow ``on_missing_depth``:
   An empty string (an unset CVAT text attribute) counts as missing.
   ``"report"`` (default) keeps the segment with ``None`` and lists it in ``dataset.issues``;
@@ -55,6 +58,8 @@ from .coco_images import image_size
 
 MISSING_DEPTH_POLICIES = ("report", "error", "drop")
 DEPTH_ATTRIBUTES = ("Interdepth", "Intradepth")
+#: Largest accepted depth level (see the module doc): a level above it is a corrupt value, not a rank.
+MAX_DEPTH_LEVEL = 100
 TEST_SEGMENTS_FILE = "depth_TEST_segments.json"
 ANNOTATIONS_SUFFIX = "-annotations.json"
 #: Polygon coordinates and boxes may exceed the image by this many pixels (CVAT rounding).
@@ -177,16 +182,20 @@ def _int(value: Any, source: Path, field_name: str, minimum: int | None = None) 
 
 
 def _depth_level(value: Any, source: Path, field_name: str, ann_id: int) -> int:
-    expected = f"a non-negative integer depth level for annotation id {ann_id}"
+    expected = f"an integer depth level in [0, {MAX_DEPTH_LEVEL}] for annotation id {ann_id}"
+    level = None
     if isinstance(value, bool):
+        pass
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        level = int(value)
+    elif isinstance(value, int):
+        level = value
+    elif isinstance(value, float) and math.isfinite(value) and value == int(value):
+        level = int(value)
+    # One range check for every spelling, so "1e30"-sized levels cannot slip in as floats or digit strings.
+    if level is None or not 0 <= level <= MAX_DEPTH_LEVEL:
         raise DataFormatError(source, field_name, expected, value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-        return int(value)
-    if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value == int(value):
-        return int(value)
-    raise DataFormatError(source, field_name, expected, value)
+    return level
 
 
 def _check_top_level(data: Any, source: Path) -> None:
@@ -476,7 +485,7 @@ def load_ai4va(
                 raise DataFormatError(
                     source,
                     f"annotations[{j}].attributes.{missing[0]}",
-                    f"a non-negative integer depth level for annotation id {segment.annotation_id} (on_missing_depth='error')",
+                    f"an integer depth level in [0, {MAX_DEPTH_LEVEL}] for annotation id {segment.annotation_id} (on_missing_depth='error')",
                     "missing or null",
                 )
             if on_missing_depth == "drop":
