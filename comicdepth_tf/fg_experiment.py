@@ -257,8 +257,9 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
         base_filters: model width.
         l2: L2 factor on the kernels (the seed's 1e-8).
         seed: initial weights seed.
-        precision: ``""`` (float32) or a mixed-precision policy, ``mixed_bfloat16`` (CPUs with
-            AVX512-BF16/AMX) or ``mixed_float16`` (GPUs); see :func:`comicdepth_tf.training.precision_policy`.
+        precision: ``""`` (float32), a mixed-precision policy, ``mixed_bfloat16`` (CPUs with
+            AVX512-BF16/AMX) or ``mixed_float16`` (GPUs), or ``auto`` (see
+            :func:`comicdepth_tf.training.resolve_precision`); the policy used is ``state["precision"]``.
         resume: continue an interrupted run in ``run_dir``.
         verbose: Keras progress output.
 
@@ -270,6 +271,7 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
     from comicdepth_tf.models.fg_mask_depth import make_losses
 
     loss = make_losses(losses, variant, MAX_DEPTH)  # fails fast on a bad spec, before building
+    precision = training.resolve_precision(precision)
     # Under a mixed policy the model must be built inside it, so fit gets the builder.
     model = (lambda: build(data, variant, base_filters, l2, seed)) if precision else build(data, variant, base_filters, l2, seed)
     start = time.perf_counter()
@@ -279,6 +281,7 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
                               optimizer=optimizer, lr_schedule=lr_schedule, resume=resume, tensorboard=False,
                               mixed_precision=precision or False, verbose=verbose)
     result.state["train_seconds"] = time.perf_counter() - start
+    result.state["precision"] = precision or "float32"
     return result
 
 

@@ -141,6 +141,27 @@ def configure_determinism(enabled: bool = True, ops: bool = True) -> dict[str, b
     return {"grappler": not enabled, "op_determinism": bool(tf_config.is_op_determinism_enabled())}
 
 
+def cpu_has_bfloat16() -> bool:
+    """Whether this machine's CPU has bfloat16 units (AVX512-BF16 or AMX-BF16; read from Linux's /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+def resolve_precision(name: str) -> str:
+    """A precision parameter as a policy name: ``auto`` becomes ``mixed_bfloat16`` on a CPU-only machine
+    whose CPU has bfloat16 units (:func:`cpu_has_bfloat16`), else ``""`` (float32); other values pass through.
+    """
+    if name != "auto":
+        return name
+    import tensorflow as tf
+
+    return "mixed_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else ""
+
+
 @contextlib.contextmanager
 def precision_policy(mixed: bool | str):
     """Set a mixed-precision policy as Keras' global policy inside the block, then restore the previous one.

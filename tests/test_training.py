@@ -223,6 +223,14 @@ def test_bfloat16_policy_by_name_trains_without_loss_scaling_and_bad_names_are_r
             pass
 
 
+def test_auto_precision_follows_the_cpu_flags(monkeypatch):
+    assert training.resolve_precision("") == "" and training.resolve_precision("mixed_float16") == "mixed_float16"
+    monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: True)
+    assert training.resolve_precision("auto") == "mixed_bfloat16"  # no GPU in the test environment
+    monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: False)
+    assert training.resolve_precision("auto") == ""
+
+
 def test_early_stopping_stops_and_carries_its_counters_over_a_resume():
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.stop_training = False  # fit() sets it; these callbacks are driven by hand here
