@@ -70,7 +70,8 @@ def table(run: dict, reference: dict | None) -> str:
     total = sum(seconds.values())
     ref_total = sum(ref.get(s, 0.0) for s in seconds) if ref else 0.0
     ratio = f"{total / ref_total:7.3f}" if ref_total else ""
-    lines.append(f"{'total':<20} {'':<8} {total:9.1f} {ref_total if ref else '':>10} {ratio}")
+    ref_text = f"{ref_total:10.1f}" if ref else f"{'':>10}"
+    lines.append(f"{'total':<20} {'':<8} {total:9.1f} {ref_text} {ratio}")
     if any(v == "reused" for v in status.values()):
         lines.append("note: reused stages were not run; this is not a timing of the chain's work")
     return "\n".join(lines)
