@@ -762,6 +762,52 @@ def ordering_details_table(ev: Evaluation):
     return pd.DataFrame(rows)
 
 
+def ordering_per_panel(ev: Evaluation):
+    """Ordering accuracy and pair counts of every panel for every scored configuration (one row each).
+
+    The per-item results behind ``inter_acc`` / ``intra_acc`` (their panel means), kept so that
+    any comparison can be recomputed or resampled.
+    """
+    import pandas as pd
+
+    rows = [{"configuration": name, "panel": stem, **scores}
+            for name, per_image in ev.per_image.items() for stem, scores in sorted(per_image.items())]
+    return pd.DataFrame(rows, columns=["configuration", "panel", "inter", "intra", "inter_pairs", "intra_pairs"])
+
+
+def ordering_intervals(ev: Evaluation, baseline: str = "no_batchnorm_trick", kinds: Sequence[str] = ("inter", "intra"),
+                       seed: int = 0):
+    """Every configuration against ``baseline``: the paired difference of panel-mean ordering
+    accuracy with its 95 % bootstrap interval over panels (and seeds, when several are scored;
+    see :mod:`comicdepth_tf.intervals`), and the verdict in words.
+
+    Only panels where both have pairs of that kind count. Returns an empty table when the
+    baseline has no per-panel scores.
+    """
+    import pandas as pd
+
+    from comicdepth_tf import intervals
+
+    rows = []
+    base = ev.per_image.get(baseline, {})
+    for name, per_image in ev.per_image.items():
+        if name == baseline or not base:
+            continue
+        for kind in kinds:
+            stems = [s for s in sorted(per_image) if s in base
+                     and np.isfinite(per_image[s][kind]) and np.isfinite(base[s][kind])]
+            if not stems:
+                continue
+            iv = intervals.paired_difference([per_image[s][kind] for s in stems], [base[s][kind] for s in stems],
+                                             seed=seed)
+            rows.append({"configuration": name, "baseline": baseline, "metric": f"{kind}_acc",
+                         "difference": iv.estimate, "low": iv.low, "high": iv.high, "panels": iv.n_items,
+                         "significant": iv.excludes_zero,
+                         "verdict": intervals.verdict(iv, name, baseline, f"{kind}-object accuracy")})
+    return pd.DataFrame(rows, columns=["configuration", "baseline", "metric", "difference", "low", "high", "panels",
+                                       "significant", "verdict"])
+
+
 # --------------------------------------------------------------------------- figures
 
 

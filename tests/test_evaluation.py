@@ -99,6 +99,21 @@ def test_scores_from_saved_maps(tmp_path, data):
     base = [metrics.ordering_accuracy(noisy[i.stem], i.points, "depth")["inter"] for i in items]
     mine = [metrics.ordering_accuracy(1.0 / np.maximum(gt[i.stem], 0.1), i.points)["inter"] for i in items]
     assert t.loc["no_batchnorm_trick", "inter_db"] == pytest.approx(np.mean(metrics.relative_db(mine, base)))
+    # Per-panel results: their mean is the table's accuracy, their pair-weighted mean the pooled one.
+    panels = E.ordering_per_panel(ev)
+    bn_rows = panels[panels["configuration"] == "batchnorm_trick"]
+    assert len(bn_rows) == len(items) and bn_rows["inter"].mean() == pytest.approx(want["inter_mean"])
+    pooled = sum(metrics.ordering_accuracy(noisy[i.stem], i.points, "depth")["inter"]
+                 * metrics.ordering_accuracy(noisy[i.stem], i.points, "depth")["inter_pairs"] for i in items)
+    assert (bn_rows["inter"] * bn_rows["inter_pairs"]).sum() == pytest.approx(pooled)
+    # Against the baseline: the paired panel-mean difference and its interval over panels.
+    ivs = E.ordering_intervals(ev, baseline="batchnorm_trick").set_index(["configuration", "metric"])
+    row = ivs.loc[("no_batchnorm_trick", "inter_acc")]
+    assert row["difference"] == pytest.approx(np.mean(mine) - np.mean(base))
+    assert row["low"] <= row["difference"] <= row["high"] and row["panels"] == len(items)
+    assert row["significant"] == (row["low"] > 0 or row["high"] < 0)
+    assert row["verdict"].startswith("no_batchnorm_trick ")
+    assert E.ordering_intervals(ev, baseline="approach2_simple").empty  # no scores for that baseline
     assert t.loc["ai4va_segment", "ai4va_mse_inter"] == 1.0 and t.loc["ai4va_segment", "ai4va_mse_intra"] == 0.0
     assert t.loc["ai4va_segment", "ai4va_mse_overall"] == 0.5
     assert t.loc["approach2_simple", "status"].startswith("missing:")
