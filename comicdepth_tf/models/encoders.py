@@ -177,7 +177,9 @@ def _build_irv2(input_shape, weights, name):
     _check_input_shape(input_shape, 75, "irv2")
     inputs = keras.Input(shape=input_shape, name="image")
     x = _preprocess(inputs, "irv2")
-    backbone = _irv2_backbone(x, weights)
+    backbone = _applications_backbone(keras.applications.InceptionResNetV2, "InceptionResNetV2",
+                                      "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                                      x, weights)
     pools = [layer for layer in backbone.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     names = [layer.name for layer in backbone.layers]
     if len(pools) < 2 or names.index(pools[1].name) > names.index("mixed_5b"):
@@ -185,15 +187,6 @@ def _build_irv2(input_shape, weights, name):
     pyramid = {"P1": pools[0].input, "P2": pools[1].input}
     pyramid.update({key: backbone.get_layer(layer).output for key, layer in IRV2_NAMED_LEVELS.items()})
     return keras.Model(inputs, pyramid, name=name)
-
-
-def _irv2_backbone(input_tensor, weights):
-    """``InceptionResNetV2`` without top on ``input_tensor``, with clear errors for weights."""
-    import keras
-
-    return _applications_backbone(keras.applications.InceptionResNetV2, "InceptionResNetV2",
-                                  "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                                  input_tensor, weights)
 
 
 @register_encoder(
