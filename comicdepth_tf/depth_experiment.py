@@ -226,8 +226,8 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
           decoder_filters: Sequence[int] | None = None, attention: bool = True, output: str = "metric",
           max_depth: float = 10.0, size: Sequence[int] = (96, 128), epochs: int = 8, batch_size: int = 8,
           learning_rate: float = 1e-3, warmup_epochs: float = 0.0, loss: str = "depth", loss_args: dict | None = None,
-          bn_momentum: float = 0.9, augment: bool = True, cache: bool = True, mixed_precision: bool = False,
-          strategy: Any = None,
+          bn_momentum: float = 0.9, augment: bool = True, cache: bool = True,
+          mixed_precision: bool | str | None = None, strategy: Any = None,
           early_stopping_patience: int | None = None, seed: int = 0, resume: bool = True,
           verbose: int = 0) -> DepthTrainResult:
     """Train the depth U-Net with :func:`comicdepth_tf.training.fit`; keep the epoch of lowest validation AbsRel.
@@ -248,8 +248,9 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
         loss_args: the loss's keyword arguments (e.g. ``{"w_l1": 1.0}``).
         augment: flips and colour jitter.
         cache: cache decoded examples in memory.
-        mixed_precision: train under ``mixed_float16`` (GPUs).
-        strategy: a ``tf.distribute`` strategy name or object (see :func:`comicdepth_tf.training.fit`).
+        mixed_precision: a precision policy (see :func:`comicdepth_tf.training.fit`); None: the
+            process's (:func:`comicdepth_tf.training.use_devices`).
+        strategy: a ``tf.distribute`` strategy name or object; None: the process's.
         early_stopping_patience: epochs without a better ``val_abs_rel`` before stopping.
         seed: weight initialisation, shuffling, augmentation.
         resume: continue an unfinished run in ``run_dir``.
@@ -258,6 +259,7 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
     from comicdepth_tf import training
     from comicdepth_tf.models.depth_unet import build_depth_unet
 
+    dist, precision = training.process_devices(strategy, mixed_precision)
     builder = dict(encoder=encoder, input_shape=[None, None, 3], weights=weights,
                    decoder_filters=None if not decoder_filters else [int(f) for f in decoder_filters],
                    attention=bool(attention), output=output, max_depth=float(max_depth), bn_momentum=float(bn_momentum))
@@ -267,13 +269,13 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
     settings = dict(size=[int(v) for v in size], epochs=int(epochs), batch_size=int(batch_size),
                     learning_rate=float(learning_rate), warmup_epochs=float(warmup_epochs), loss=loss,
                     loss_args=dict(loss_args or {}), augment=bool(augment), cache=bool(cache),
-                    mixed_precision=bool(mixed_precision), seed=int(seed),
+                    mixed_precision=precision or False, seed=int(seed),
                     steps_per_epoch=steps)
     train_ds = make_dataset(data.train, size=size, batch_size=batch_size, training=True, augment=augment, cache=cache,
                             seed=seed, output=output)
     val_ds = make_dataset(data.val, size=size, batch_size=batch_size, cache=cache, output=output)
     # With a strategy the optimizer must be made inside its scope, so fit builds it from names.
-    optimizer = "adam" if strategy is not None else make_optimizer(learning_rate, steps * epochs,
+    optimizer = "adam" if dist is not None else make_optimizer(learning_rate, steps * epochs,
                                                                     int(round(warmup_epochs * steps)))
     t0, c0 = time.perf_counter(), time.process_time()
     with pipelines.data_errors():
@@ -281,7 +283,7 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
             lambda: build_depth_unet(**builder), train_ds, val_ds, run_dir=run_dir, epochs=epochs,
             learning_rate=learning_rate, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
             optimizer=optimizer, lr_schedule="cosine", monitor="val_abs_rel",
-            early_stopping_patience=early_stopping_patience, mixed_precision=mixed_precision, strategy=strategy,
+            early_stopping_patience=early_stopping_patience, mixed_precision=precision, strategy=dist,
             resume=resume, seed=seed, tensorboard=False, verbose=verbose,
         )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -241,7 +241,7 @@ def build(data: FgData, variant: str = "depthnet", base_filters: int = 16, l2: f
 
 def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet", losses: str = "bce+rmse",
           optimizer: str = "adam", learning_rate: float = 1e-3, lr_schedule: str = "cosine", epochs: int = 10,
-          base_filters: int = 16, l2: float = 1e-8, seed: int = 0, precision: str = "", resume: bool = True,
+          base_filters: int = 16, l2: float = 1e-8, seed: int = 0, precision: str | None = None, resume: bool = True,
           verbose: int | str = 0):
     """Build and train a model with :func:`comicdepth_tf.training.fit` (checkpoints, resume, history).
 
@@ -259,7 +259,8 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
         seed: initial weights seed.
         precision: ``""`` (float32), a mixed-precision policy, ``mixed_bfloat16`` (CPUs with
             AVX512-BF16/AMX) or ``mixed_float16`` (GPUs), or ``auto`` (see
-            :func:`comicdepth_tf.training.resolve_precision`); the policy used is ``state["precision"]``.
+            :func:`comicdepth_tf.training.resolve_precision`); None: the process's
+            (:func:`comicdepth_tf.training.use_devices`). The policy used is ``state["precision"]``.
         resume: continue an interrupted run in ``run_dir``.
         verbose: Keras progress output.
 
@@ -271,6 +272,8 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
     from comicdepth_tf.models.fg_mask_depth import make_losses
 
     loss = make_losses(losses, variant, MAX_DEPTH)  # fails fast on a bad spec, before building
+    if precision is None:
+        precision = training.process_devices()[1] or ""
     precision = training.resolve_precision(precision)
     # Under a mixed policy the model must be built inside it, so fit gets the builder.
     model = (lambda: build(data, variant, base_filters, l2, seed)) if precision else build(data, variant, base_filters, l2, seed)

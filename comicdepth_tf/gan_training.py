@@ -9,8 +9,9 @@
                                       epoch counter, after the last finished epoch
       state.json                      {"epoch": epochs finished, "epochs", "steps_per_epoch", …}
       generator_*.keras, discriminator_*.keras   the networks after the last finished epoch
-                                      (plain functional models: load without custom_objects)
+                                      (load with keras.saving.load_model after import comicdepth_tf)
       history.csv                     one row per epoch (losses, val_cycle_l1, val_identity_l1, lr)
+      MODEL_CARD.md                   what the networks take and return, and how to load them
       untrained.json                  the validation scores of the networks as built, before the
                                       first step: the baseline every epoch is compared with
       samples/epoch_XXX.png           sample grids (input, translation, reconstruction): the first
@@ -27,6 +28,7 @@ mask])`` batches the models train on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -38,12 +40,16 @@ import numpy as np
 
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
+from comicdepth_tf.model_card import write_model_card
 from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, clean_temporary_files, configure_determinism,
+                                    precision_policy, process_devices,
                                     make_epoch_clock, raise_if_diverged, read_history, stop_if_diverged,
                                     training_position, truncate_history)
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 CONFIG_FILE = "config.json"
+GAN_OUTPUT = ("generators: an image of the other domain, RGB in [0, 1], same size as the input; "
+              "discriminators: one realness logit per patch")
 UNTRAINED_FILE = "untrained.json"
 SAMPLES_DIR = "samples"
 
@@ -303,6 +309,8 @@ def fit_cyclegan(
     extra_callbacks: Sequence = (),
     verbose: int | str = 0,
     deterministic: bool = True,
+    strategy: Any = None,
+    mixed_precision: bool | str | None = None,
 ) -> GANFitResult:
     """Train a GAN model (CycleGAN or AddTextGAN) into ``run_dir``, resumable.
 
@@ -328,6 +336,9 @@ def fit_cyclegan(
         extra_callbacks: more Keras callbacks (run after the checkpoint of each epoch).
         verbose: passed to ``Model.fit``.
         deterministic: :func:`comicdepth_tf.training.configure_determinism` first.
+        strategy, mixed_precision: as :func:`comicdepth_tf.training.fit`; None: what
+            :func:`comicdepth_tf.training.use_devices` set for the process. Only no strategy
+            and float32 are supported: anything else is a ``ParameterError``.
 
     Returns:
         A :class:`GANFitResult`.
@@ -367,13 +378,21 @@ def fit_cyclegan(
     configure_determinism(deterministic)
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    model = build()
 
     def adam():
         schedule = make_gan_schedule(plan["learning_rate"], plan["epochs"], plan["steps_per_epoch"], plan["decay_epochs"])
         return keras.optimizers.Adam(schedule, beta_1=plan["beta_1"])
 
-    model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)
+    dist, precision = process_devices(strategy, mixed_precision)
+    if dist is not None or precision:
+        # Measured: the image pools' scatter update has no cross-replica form, and their stores
+        # are float32 while a mixed policy's fakes are not (bench/bench_precision.py, gan).
+        raise ParameterError(f"{run_dir}: the GAN stage trains without a distribution strategy and in float32 only "
+                             f"(its image pools support neither); got STRATEGY={type(dist).__name__ if dist else 'none'}, "
+                             f"MIXED_PRECISION={precision or 'float32'}")
+    with precision_policy(precision), (dist.scope() if dist is not None else contextlib.nullcontext()):
+        model = build()
+        model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)
     initial_epoch = 0
     if state is not None:
         model.load_weights(run_dir / CHECKPOINT_FILE)
@@ -407,6 +426,7 @@ def fit_cyclegan(
         raise_if_diverged(checkpoint, run_dir)
     seconds = time.perf_counter() - started
     final = read_json(run_dir / STATE_FILE) if (run_dir / STATE_FILE).exists() else {}
+    write_model_card(run_dir, load_run_config(run_dir), final.get("logs", {}), output=GAN_OUTPUT)
     untrained = read_json(run_dir / UNTRAINED_FILE) if (run_dir / UNTRAINED_FILE).exists() else {}
     return GANFitResult(model=model, history=read_history(run_dir), run_dir=run_dir, initial_epoch=initial_epoch,
                         epochs_completed=int(final.get("epoch", initial_epoch)), seconds=seconds, state=final,

@@ -1,7 +1,10 @@
 """Where things live: the repository folders and the embedded dataset layout.
 
-Every folder can be moved with an environment variable so that Colab users and tests can
-point the package elsewhere without editing code.
+From a checkout, data, models and reports live in the repository; from an installed package
+(``pip install``) under the current folder; ``COMICDEPTH_HOME`` moves all three, and each can be
+moved alone with its own variable, so that Colab users and tests can point the package
+elsewhere without editing code. The notebooks and their parameter profiles come from the
+checkout, or from the copies inside the installed package.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-#: The repository root when running from a checkout; the current folder otherwise.
-REPO_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else Path.cwd()
+#: The repository root when running from a checkout (editable install or PYTHONPATH), else None.
+CHECKOUT_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() \
+    and (PACKAGE_DIR.parent / "notebooks").is_dir() else None
 
 
 def _env_dir(name: str, default: Path) -> Path:
@@ -19,29 +23,34 @@ def _env_dir(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def home_dir() -> Path:
+    """Where data, models and reports go: ``COMICDEPTH_HOME``, else the checkout, else the current folder."""
+    return _env_dir("COMICDEPTH_HOME", CHECKOUT_DIR or Path.cwd().resolve())
+
+
 def data_dir() -> Path:
-    """Root of datasets (``COMICDEPTH_DATA``, default ``<repo>/data``)."""
-    return _env_dir("COMICDEPTH_DATA", REPO_DIR / "data")
+    """Root of datasets (``COMICDEPTH_DATA``, default ``<home>/data``)."""
+    return _env_dir("COMICDEPTH_DATA", home_dir() / "data")
 
 
 def models_dir() -> Path:
-    """Root of saved runs (``COMICDEPTH_MODELS``, default ``<repo>/saved_models``)."""
-    return _env_dir("COMICDEPTH_MODELS", REPO_DIR / "saved_models")
+    """Root of saved runs (``COMICDEPTH_MODELS``, default ``<home>/saved_models``)."""
+    return _env_dir("COMICDEPTH_MODELS", home_dir() / "saved_models")
 
 
 def reports_dir() -> Path:
-    """Root of executed notebooks and reports (``COMICDEPTH_REPORTS``, default ``<repo>/reports``)."""
-    return _env_dir("COMICDEPTH_REPORTS", REPO_DIR / "reports")
+    """Root of executed notebooks and reports (``COMICDEPTH_REPORTS``, default ``<home>/reports``)."""
+    return _env_dir("COMICDEPTH_REPORTS", home_dir() / "reports")
 
 
 def notebooks_dir() -> Path:
-    """The numbered notebooks shipped with the repository."""
-    return REPO_DIR / "notebooks"
+    """The numbered notebooks: the checkout's ``notebooks/``, else the installed package's copy."""
+    return CHECKOUT_DIR / "notebooks" if CHECKOUT_DIR else PACKAGE_DIR / "notebooks"
 
 
 def params_dir() -> Path:
-    """Parameter profiles: ``params/<notebook>/<profile>.yaml``."""
-    return REPO_DIR / "params"
+    """Parameter profiles ``<notebook>/<profile>.yaml``: the checkout's ``params/``, else the package's copy."""
+    return CHECKOUT_DIR / "params" if CHECKOUT_DIR else PACKAGE_DIR / "params"
 
 
 def embedded_dir(profile: str = "cpu") -> Path:
@@ -49,9 +58,14 @@ def embedded_dir(profile: str = "cpu") -> Path:
     return data_dir() / "embedded" / profile
 
 
+def default_real_data_dir() -> Path:
+    """``<checkout or home>/../shared/data/real``: where the shared real files sit beside a checkout."""
+    return (CHECKOUT_DIR or home_dir()).parent / "shared" / "data" / "real"
+
+
 def real_data_dir() -> Path | None:
     """The shared folder of real check files (``COMICDEPTH_REAL_DATA``), or None when absent."""
-    candidates = [os.environ.get("COMICDEPTH_REAL_DATA"), REPO_DIR.parent / "shared" / "data" / "real"]
+    candidates = [os.environ.get("COMICDEPTH_REAL_DATA"), default_real_data_dir()]
     for c in candidates:
         if c and Path(c).is_dir():
             return Path(c).resolve()

@@ -136,7 +136,7 @@ def shared_real_dir() -> Path:
     from comicdepth_tf import paths
 
     shared = paths.real_data_dir()
-    return shared / "comics" if shared is not None else paths.REPO_DIR.parent / "shared" / "data" / "real" / "comics"
+    return shared / "comics" if shared is not None else paths.default_real_data_dir() / "comics"
 
 
 def _require(cond: bool, path: Path, field_name: str, expected: str, got: Any = None) -> None:

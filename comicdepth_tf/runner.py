@@ -287,8 +287,10 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
     for old in (output, run_dir / f"{stem}.html"):
         old.unlink(missing_ok=True)
     stage_dir.mkdir(parents=True)
+    # The kernel runs in the notebooks' folder (inside site-packages for a pip install): it is
+    # told the runner's home, so data and models land where the runner looks for them.
     env = {reporting.STAGE_DIR_ENV: str(stage_dir), reporting.RUN_ID_ENV: run_id,
-           "COMICDEPTH_REPORTS": str(reports_root)}
+           "COMICDEPTH_REPORTS": str(reports_root), "COMICDEPTH_HOME": str(paths.home_dir())}
     error: Exception | None = None
     start = time.monotonic()
     try:

@@ -24,11 +24,12 @@ schedule planned at the start (a different ``epochs`` on resume does not re-plan
 Keras' ``ModelCheckpoint`` is not used because it writes in place (a crash mid-write leaves a
 truncated file) and forgets the best value between runs; :class:`RunCheckpoint` does both jobs.
 
-Devices: ``strategy=None`` trains on the default device; ``"mirrored"`` uses
-``tf.distribute.MirroredStrategy`` (all GPUs, or all logical CPUs — see
-:func:`configure_logical_cpus`); a ``tf.distribute.Strategy`` instance is used as is. The model
-must be created inside the strategy's scope, so :func:`fit` takes a *builder* (a function
-returning an uncompiled model) whenever a strategy or mixed precision is requested.
+Devices: :func:`use_devices` sets the strategy (``none``, ``mirrored``, ``multi_worker``,
+``tpu``: see :func:`get_strategy`) and the precision of every later training in the process; the
+notebooks' ``STRATEGY`` and ``MIXED_PRECISION`` parameters go there and nowhere else. A model
+must be created inside the strategy's scope and under the precision policy, so :func:`fit`
+calls a *builder* (a function returning an uncompiled model) there; a built model is copied
+into the scope and keeps its precision.
 """
 
 from __future__ import annotations
@@ -90,18 +91,32 @@ def configure_logical_cpus(n: int) -> list[str]:
     return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
+#: The ``STRATEGY`` parameter of the training notebooks.
+STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")
+#: The ``MIXED_PRECISION`` parameter: "" (float32), ``auto`` (see :func:`resolve_precision`) or a policy.
+PRECISIONS = ("", "auto", "mixed_float16", "mixed_bfloat16")
+#: What :func:`use_devices` set for this process: every later :func:`fit` and GAN fit uses it.
+_DEVICES: dict[str, Any] = {"strategy": "none", "precision": "", "object": None}
+
+
 def get_strategy(strategy=None):
     """Resolve the ``strategy`` parameter of :func:`fit`.
 
     Args:
-        strategy: ``None`` (no strategy scope), ``"default"`` (TensorFlow's default strategy),
-            ``"mirrored"`` (``MirroredStrategy`` over every GPU, or over every logical CPU when
-            there is no GPU), or a ``tf.distribute.Strategy``.
+        strategy: ``None`` or ``"none"`` (no strategy scope), ``"default"`` (TensorFlow's default
+            strategy), ``"mirrored"`` (``MirroredStrategy`` over every GPU, or over every logical
+            CPU when there is no GPU), ``"multi_worker"`` (``MultiWorkerMirroredStrategy``: the
+            cluster comes from ``TF_CONFIG``, one process per worker; without ``TF_CONFIG`` it is
+            one local worker), ``"tpu"`` (``TPUStrategy`` on the TPU the runtime offers), or a
+            ``tf.distribute.Strategy``.
+
+    Raises:
+        ParameterError: an unknown name, or ``tpu`` where no TPU can be reached.
     """
     import tensorflow as tf
 
-    if strategy is None or isinstance(strategy, tf.distribute.Strategy):
-        return strategy
+    if strategy is None or strategy == "none" or isinstance(strategy, tf.distribute.Strategy):
+        return None if strategy == "none" else strategy
     if strategy == "default":
         return tf.distribute.get_strategy()
     if strategy == "mirrored":
@@ -111,7 +126,119 @@ def get_strategy(strategy=None):
         cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
         # NCCL all-reduce is GPU only; CPUs reduce through one device.
         return tf.distribute.MirroredStrategy(devices=cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
-    raise ParameterError(f"strategy must be None, 'default', 'mirrored' or a tf.distribute.Strategy, got {strategy!r}")
+    if strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if strategy == "tpu":
+        return _tpu_strategy()
+    raise ParameterError(f"strategy must be one of {STRATEGIES}, 'default' or a tf.distribute.Strategy, got {strategy!r}")
+
+
+def _tpu_strategy():
+    import tensorflow as tf
+
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as exc:
+        raise ParameterError(f"STRATEGY=tpu: no TPU could be reached ({type(exc).__name__}: {exc}); "
+                             "use a TPU runtime, or STRATEGY=none | mirrored | multi_worker") from exc
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def use_devices(strategy: str = "none", mixed_precision: str = "") -> dict[str, Any]:
+    """Set the distribution strategy and precision of every later training in this process.
+
+    The one place the ``STRATEGY`` and ``MIXED_PRECISION`` parameters of the training notebooks
+    go: :func:`fit` and :func:`comicdepth_tf.gan_training.fit_cyclegan` read them when their own
+    ``strategy`` / ``mixed_precision`` arguments are left at ``None``. The strategy object is
+    made here, once (``MultiWorkerMirroredStrategy`` must exist before other TensorFlow work).
+
+    Args:
+        strategy: one of :data:`STRATEGIES`.
+        mixed_precision: one of :data:`PRECISIONS` (``auto``: bfloat16 on a CPU with bfloat16
+            units and no GPU, else float32).
+
+    Returns:
+        ``{"strategy", "precision", "replicas"}``: what is now in effect.
+    """
+    if strategy not in STRATEGIES:
+        raise ParameterError(f"STRATEGY must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    if mixed_precision not in PRECISIONS:
+        raise ParameterError(f"MIXED_PRECISION must be one of {', '.join(repr(p) for p in PRECISIONS)}; "
+                             f"got {mixed_precision!r}")
+    if strategy != _DEVICES["strategy"] or _DEVICES["object"] is None:
+        _DEVICES.update(strategy=strategy, object=get_strategy(strategy))
+    _DEVICES["precision"] = resolve_precision(mixed_precision)
+    replicas = _DEVICES["object"].num_replicas_in_sync if _DEVICES["object"] is not None else 1
+    return {"strategy": strategy, "precision": _DEVICES["precision"] or "float32", "replicas": int(replicas)}
+
+
+@contextlib.contextmanager
+def multi_worker_fixes(model, strategy):
+    """Let ``model.fit`` / ``evaluate`` run under ``MultiWorkerMirroredStrategy`` inside the block.
+
+    Keras 3.15 cannot (keras-team/keras#20585); under any other strategy nothing changes. Two
+    defects are worked around, for the duration of the block only:
+
+    * Keras builds a model's metrics from the first distributed batch reduced with
+      ``strategy.reduce``, which fails for an ``(x, y)`` batch ("Attempt to convert a value
+      (PerReplica…)"). The build needs shapes only: this model builds from the local replica's
+      part of the batch instead, taken as Keras takes it.
+    * Keras reduces each step's logs across workers with ``strategy.reduce("MEAN", v, axis=0)``,
+      which fails for scalars ("Invalid reduction dimension 0"): they are reduced with
+      ``axis=None``, the mean over replicas (each holds an equal share of the global batch).
+
+    ``tests/test_training.py::test_two_worker_processes_train_like_one`` fails when a Keras
+    release changes what is patched here.
+    """
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy_, reduction="auto"):
+        if reduction not in ("auto", "mean"):
+            return original(values, strategy_, reduction)
+        return tf.nest.map_structure(lambda v: strategy_.reduce("MEAN", v, axis=None), values)
+
+    def symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], next(it))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    model._maybe_symbolic_build = symbolic_build
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original
+        del model._maybe_symbolic_build
+
+
+def _copy_in_scope(model):
+    """The same architecture and weights, created in the current strategy scope."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def process_devices(strategy=None, mixed_precision=None) -> tuple[Any, bool | str]:
+    """``(strategy, mixed_precision)`` for one training: the arguments given, else :func:`use_devices`'."""
+    if strategy is None:
+        strategy = _DEVICES["object"]
+    if mixed_precision is None:
+        mixed_precision = _DEVICES["precision"] or False
+    return get_strategy(strategy), mixed_precision
 
 
 def configure_determinism(enabled: bool = True, ops: bool = True) -> dict[str, bool]:
@@ -647,7 +774,7 @@ def fit(
     steps_per_epoch: int | None = None,
     monitor: str | None = None,
     early_stopping_patience: int | None = None,
-    mixed_precision: bool | str = False,
+    mixed_precision: bool | str | None = None,
     strategy: Any = None,
     resume: bool = True,
     restore_best: bool = True,
@@ -660,9 +787,9 @@ def fit(
     """Train ``model`` with ``keras.Model.fit`` into ``run_dir`` (resumable).
 
     Args:
-        model: an uncompiled ``keras.Model``, or a builder ``() -> keras.Model``. A builder is
-            required with ``strategy`` or ``mixed_precision`` (the model must be created inside
-            the strategy scope / under the float16 policy).
+        model: an uncompiled ``keras.Model``, or a builder ``() -> keras.Model``. A built model
+            is copied into the strategy's scope when there is one, and keeps its own precision
+            (its layers' dtypes are fixed): mixed precision needs a builder.
         train_ds: ``tf.data.Dataset`` of ``(image, depth)`` batches (the global batch).
         val_ds: validation dataset, or None (then the best epoch is chosen by ``loss``).
         run_dir: the run folder (created).
@@ -682,8 +809,10 @@ def fit(
         early_stopping_patience: epochs without improvement before stopping; None disables it.
         mixed_precision: build and train under ``mixed_float16`` (True; GPUs, slow on CPUs) or
             the policy named (``"mixed_bfloat16"``: CPUs with AVX512-BF16/AMX); see
-            :func:`precision_policy`.
-        strategy: None, ``"default"``, ``"mirrored"`` or a ``tf.distribute.Strategy``.
+            :func:`precision_policy`. False: float32. None: what :func:`use_devices` set
+            (applied to builders only).
+        strategy: a name of :func:`get_strategy` or a ``tf.distribute.Strategy``; None: what
+            :func:`use_devices` set (no strategy unless it set one).
         resume: continue from ``last.keras`` / ``state.json`` when ``run_dir`` has them (the
             saved model, loss, metrics and optimizer are used; ``model`` is not called);
             ``False`` starts over (and overwrites the history).
@@ -709,8 +838,10 @@ def fit(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     is_model = isinstance(model, keras.Model)
-    if (strategy is not None or mixed_precision) and is_model:
-        raise ParameterError("with strategy or mixed_precision, pass a builder function instead of a built model")
+    if mixed_precision and is_model:
+        raise ParameterError("mixed_precision needs a builder function: a built model's layers keep their dtypes")
+    if mixed_precision is None and is_model:
+        mixed_precision = False  # the process's precision applies to models built here
     if not is_model and not callable(model):
         raise ParameterError(f"model must be a keras.Model or a builder function, got {type(model).__name__}")
     monitor = monitor or ("val_loss" if val_ds is not None else "loss")
@@ -731,13 +862,13 @@ def fit(
     configure_determinism(deterministic)
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    dist = get_strategy(strategy)
+    dist, mixed_precision = process_devices(strategy, mixed_precision)
     scope = dist.scope() if dist is not None else contextlib.nullcontext()
     with precision_policy(mixed_precision), scope:
         if state:
             net = load_model(run_dir / LAST_FILE, compile=True)
         else:
-            net = model if is_model else model()
+            net = (model if dist is None else _copy_in_scope(model)) if is_model else model()
             spe = _steps_per_epoch(train_ds, steps_per_epoch)
             schedule = make_lr_schedule(
                 lr_schedule,
@@ -769,7 +900,7 @@ def fit(
             checkpoint = make_run_checkpoint(run_dir, monitor, epochs, state, early)
             callbacks.append(checkpoint)
             callbacks.extend(extra_callbacks)
-            with training_position(initial_epoch, spe):
+            with training_position(initial_epoch, spe), multi_worker_fixes(net, dist):
                 net.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
                         shuffle=False)  # shuffling is the tf.data pipeline's job

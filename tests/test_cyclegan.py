@@ -603,3 +603,12 @@ def test_missing_text_masks_are_named(tmp_path):
     (tmp_path / "masks").mkdir()
     with pytest.raises(DataFormatError, match="a.png"):
         ce._with_masks(ce._folder_samples(tmp_path / "comics"), tmp_path / "masks")
+
+
+def test_the_gan_refuses_a_strategy_or_mixed_precision_before_training(tmp_path):
+    train, val, _ = _memory_data()
+    build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
+    for kwargs in ({"mixed_precision": "mixed_bfloat16"}, {"strategy": "mirrored"}):
+        with pytest.raises(ParameterError, match="float32 only"):
+            gt.fit_cyclegan(build, train, val, epochs=1, steps_per_epoch=1, run_dir=tmp_path / "run", **kwargs)
+    assert not (tmp_path / "run" / "checkpoint.weights.h5").exists()

@@ -101,7 +101,9 @@ def test_output_conventions_are_stored_and_reloaded(output, tmp_path):
         assert out.min() > 0.0
     run = registry.new_run_dir("depth_tiny", "test-run", root=tmp_path)
     registry.save_model(model, run, {"profile": "smoke"}, {"delta1": 0.5})
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "metrics.json", "model.keras"]
+    assert sorted(p.name for p in run.iterdir()) == ["MODEL_CARD.md", "config.json", "metrics.json", "model.keras"]
+    card = (run / "MODEL_CARD.md").read_text()
+    assert f"`{output}`" in card and "`delta1`: 0.5" in card and 'keras.saving.load_model("model.keras")' in card
     reloaded = registry.load_model(run)
     info = registry.model_info(reloaded)
     assert (info["output"], info["max_depth"], info["encoder"]) == (output, 20.0, "tiny")

@@ -253,8 +253,15 @@ def test_early_stopping_stops_and_carries_its_counters_over_a_resume():
 
 def test_parameter_errors_and_step_schedule(tmp_path):
     train = toy_dataset(4, seed=5)
-    with pytest.raises(ParameterError):
-        training.fit(tiny_builder(), train, run_dir=tmp_path / "x", epochs=1, strategy="mirrored")
+    with pytest.raises(ParameterError, match="builder"):
+        training.fit(tiny_builder(), train, run_dir=tmp_path / "x", epochs=1, mixed_precision="mixed_bfloat16")
+    with pytest.raises(ParameterError, match="STRATEGY must be one of"):
+        training.use_devices("horovod")
+    with pytest.raises(ParameterError, match="MIXED_PRECISION must be one of"):
+        training.use_devices("none", "float16")
+    if not tf.config.list_logical_devices("TPU"):
+        with pytest.raises(ParameterError, match="STRATEGY=tpu: no TPU could be reached"):
+            training.use_devices("tpu")
     with pytest.raises(ParameterError):
         training.fit("not a model", train, run_dir=tmp_path / "x", epochs=1)
     with pytest.raises(ParameterError):
@@ -313,3 +320,72 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
     np.testing.assert_allclose(mirrored, single, rtol=1e-3, atol=1e-4)
     print("mirrored vs single: loss rel diff", np.max(np.abs(np.subtract(out["mirrored"], out["single"])) / np.abs(out["single"])),
           "max weight diff", float(np.max(np.abs(mirrored - single))))
+
+
+WORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from comicdepth_tf import training
+    strategy = sys.argv[1]
+    devices = training.use_devices(strategy)  # first: MultiWorkerMirroredStrategy starts the cluster
+    from test_training import micro_builder, toy_dataset
+
+    train, val = toy_dataset(16, seed=3), toy_dataset(8, seed=4)
+    name = strategy + os.environ.get("WORKER", "")
+    r = training.fit(micro_builder, train, val, run_dir={tmp!r} + "/" + name, epochs=3,
+                     learning_rate=1e-2, seed=11, tensorboard=False)
+    np.save({tmp!r} + "/" + name + ".npy", np.concatenate([w.ravel() for w in r.model.get_weights()]))
+    print("RESULT " + json.dumps({{"loss": r.history["loss"], **devices}}))
+    """
+)
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _result(proc) -> dict:
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_two_worker_processes_train_like_one(tmp_path):
+    """MultiWorkerMirroredStrategy over two processes on 127.0.0.1 (``TF_CONFIG``), against one process."""
+    script = WORKER_SCRIPT.format(tests=os.path.dirname(__file__), tmp=str(tmp_path))
+    base = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    base.pop("TF_CONFIG", None)
+    single = _result(subprocess.run([sys.executable, "-c", script, "none"], capture_output=True, text=True,
+                                    env=base, timeout=300))
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, "multi_worker"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env=dict(base, WORKER=str(i), TF_CONFIG=json.dumps(
+                                  {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})))
+             for i in range(2)]
+    outs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=300)
+        outs.append(_result(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)))
+    assert [o["replicas"] for o in outs] == [2, 2] and single["replicas"] == 1
+    # The global batch is split between the workers and the gradients summed: the same steps as
+    # one process, up to float32 round-off in the all-reduce.
+    for out in outs:
+        np.testing.assert_allclose(out["loss"], single["loss"], rtol=1e-4)
+    weights = [np.load(tmp_path / f"multi_worker{i}.npy") for i in range(2)]
+    np.testing.assert_array_equal(weights[0], weights[1])
+    reference = np.load(tmp_path / "none.npy")
+    np.testing.assert_allclose(weights[0], reference, rtol=1e-3, atol=1e-4)
+    print("two workers vs one: loss rel diff",
+          max(abs(a - b) / abs(b) for a, b in zip(outs[0]["loss"], single["loss"])),
+          "max weight diff", float(np.max(np.abs(weights[0] - reference))))

@@ -3,10 +3,12 @@
 Builders are registered by name (:func:`register_model`) and built with :func:`build_model`.
 A saved run is a folder ``saved_models/<model>/<run_id>/`` holding:
 
-* ``model.keras`` — the model (Keras 3 format; loads without ``custom_objects``; no optimizer
+* ``model.keras`` — the model (Keras 3 format; ``keras.saving.load_model`` loads it after
+  ``import comicdepth_tf``, without ``custom_objects``; no optimizer
   state: training resumes from ``last.keras``),
 * ``config.json`` — the run's configuration (plus ``model_info``),
 * ``metrics.json`` — the recorded metrics,
+* ``MODEL_CARD.md`` — input, output convention and units, training data, metrics, how to load,
 * training files written by :func:`comicdepth_tf.training.fit` (``history.csv``,
   ``best.keras``, ``last.keras``, ``state.json``, ``logs/``).
 
@@ -26,8 +28,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
+from comicdepth_tf import keras_objects
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
+from comicdepth_tf.model_card import write_model_card
 
 #: Builders defined in package modules, imported on first use so that importing the registry
 #: stays cheap. Later model modules add their ``name: "module:function"`` here.
@@ -40,15 +44,6 @@ _BUILTIN: dict[str, str] = {
 }
 _REGISTRY: dict[str, Callable] = {}
 
-#: Modules defining serialisable layers, losses and metrics, imported before loading a model.
-SERIALISABLE_MODULES = (
-    "comicdepth_tf.models.layers",
-    "comicdepth_tf.losses",
-    "comicdepth_tf.metrics",
-    "comicdepth_tf.text_detection",
-    "comicdepth_tf.models.fg_mask_depth",
-    "comicdepth_tf.models.cyclegan",
-)
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -86,14 +81,6 @@ def get_builder(name: str) -> Callable:
 def build_model(name: str, **kwargs):
     """Build the registered model ``name`` with the builder's keyword arguments."""
     return get_builder(name)(**kwargs)
-
-
-def _import_serialisables() -> None:
-    for module in SERIALISABLE_MODULES:
-        mod = importlib.import_module(module)
-        # Modules that define their Keras classes lazily expose a hook to define them now.
-        if hasattr(mod, "register_serialisables"):
-            mod.register_serialisables()
 
 
 def _check_name(value: str, what: str) -> str:
@@ -213,6 +200,7 @@ def save_model(model, run_dir: str | os.PathLike, config: dict, metrics: dict | 
     atomic_write_json(run_dir / CONFIG_FILE, record)
     if metrics is not None or not (run_dir / METRICS_FILE).exists():
         atomic_write_json(run_dir / METRICS_FILE, metrics or {})
+    write_model_card(run_dir, record, read_json(run_dir / METRICS_FILE))
     return run_dir
 
 
@@ -226,7 +214,7 @@ def load_model(run_dir: str | os.PathLike, file: str = MODEL_FILE, compile: bool
     """
     import keras
 
-    _import_serialisables()
+    keras_objects.register_all()
     path = Path(run_dir)
     if path.is_dir():
         path = path / file
