@@ -38,6 +38,8 @@ import numpy as np
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError
 
+from .text_fields import parse_int
+
 #: Class id of a panel (frame) box.
 PANEL_CLASS = 8
 #: Class names known from the published data (other ids are kept as plain numbers).
@@ -131,10 +133,7 @@ def parse_groundtruth(
         fields = raw.split()
         if len(fields) != 5:
             raise DataFormatError(path, where, "5 fields 'class x1 y1 x2 y2'", raw.strip())
-        try:
-            cls, x1, y1, x2, y2 = (int(f) for f in fields)
-        except ValueError:
-            raise DataFormatError(path, where, "integer fields 'class x1 y1 x2 y2'", raw.strip()) from None
+        cls, x1, y1, x2, y2 = (parse_int(f, path, where, "integer fields 'class x1 y1 x2 y2'") for f in fields)
         if x2 <= x1 or y2 <= y1:
             raise DataFormatError(path, where, "a non-empty box with x2 > x1 and y2 > y1", raw.strip())
         if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
