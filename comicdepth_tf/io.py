@@ -156,7 +156,7 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     """``(width, height)`` from the file header, or None when Pillow does not know the format.
 
     Raises:
-        DataFormatError: when Pillow refuses the header as a decompression bomb.
+        DataFormatError: when Pillow refuses the header as a decompression bomb or as malformed.
         OSError: when the file cannot be read.
     """
     from PIL import Image, UnidentifiedImageError
@@ -173,6 +173,8 @@ def _header_size(path: Path) -> tuple[int, int] | None:
             _check_pixels(path, *size, "declared in the header")  # the exact numbers rather than Pillow's text
         raise DataFormatError(path, "pixels", f"an image of at most {max_pixels()} pixels (width x height)",
                               str(exc)) from None
+    except (ValueError, EOFError, struct.error) as exc:  # Pillow lets these out for a malformed header
+        raise DataFormatError(path, "header", "a readable image header", f"{type(exc).__name__}: {exc}") from None
 
 
 def _png_header_size(path: Path) -> tuple[int, int] | None:
@@ -344,7 +346,11 @@ def safe_join(root: str | os.PathLike, relative: str, source: str | os.PathLike,
         raise DataFormatError(source, field, "a non-empty relative path", relative)
     if "\x00" in relative:  # the OS cannot name such a file; pathlib raises a bare ValueError
         raise DataFormatError(source, field, "a relative path without NUL bytes", relative)
-    candidate = (root / relative).resolve()
+    try:
+        candidate = (root / relative).resolve()
+        candidate.exists()  # stat() raises for a name longer than the file system allows; resolve() does not
+    except OSError as exc:  # that, or a symlink loop
+        raise DataFormatError(source, field, "a path the file system can resolve", f"{relative[:60]}... ({exc.strerror})") from None
     if Path(relative).is_absolute() or (candidate != root and root not in candidate.parents):
         raise DataFormatError(source, field, f"a path inside the dataset folder {root}", relative)
     return candidate

@@ -485,3 +485,13 @@ def test_a_depth_file_linking_out_of_the_dataset_is_refused(tmp_path):
     with pytest.raises(DataFormatError) as err:
         _load(json_path, images_dir)
     assert err.value.path == str(link) and err.value.field == "symlink" and str(outside) in str(err.value)
+
+
+def test_a_page_size_beyond_the_pixel_limit_is_refused_even_without_image_checks(tmp_path, monkeypatch):
+    data = _good_data()
+    data["images"][1].update(width=100_000, height=100_000)  # masks are allocated at this size
+    json_path, images_dir = _write(tmp_path, data)
+    monkeypatch.setenv("COMICDEPTH_MAX_PIXELS", "1000000")
+    with pytest.raises(DataFormatError) as err:
+        _load(json_path, images_dir, validate_images=False)
+    assert err.value.field == "images[1].width" and "at most 1000000 pixels" in str(err.value)

@@ -224,3 +224,17 @@ class _InterruptingFile:
     def write(self, data):
         self._fh.write(data[: len(data) // 2])
         raise KeyboardInterrupt
+
+
+def test_a_header_pillow_cannot_parse_is_named(tmp_path):
+    import struct
+    import zlib
+
+    short = b"\x00" * 8  # an IHDR of 8 bytes instead of 13: Pillow raises a bare ValueError
+    chunk = struct.pack(">I", len(short)) + b"IHDR" + short + struct.pack(">I", zlib.crc32(b"IHDR" + short) & 0xFFFFFFFF)
+    bad = tmp_path / "short.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    for read in (io.read_image, io.image_size):
+        with pytest.raises(DataFormatError) as err:
+            read(bad)
+        assert err.value.path == str(bad) and err.value.field == "header" and "Truncated IHDR" in str(err.value)

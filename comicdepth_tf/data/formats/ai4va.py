@@ -32,7 +32,8 @@ The file is validated by our own pass before pycocotools indexes it, so every ba
   be the page's ``[height, width]`` and the run lengths must cover the page exactly.
 * **Image sizes** are checked against the file headers (Pillow reads only the header, cheap
   even on full pages) when ``validate_images=True`` (default); the dense depth and text mask
-  beside a page must have its size too. Missing image files are always errors.
+  beside a page must have its size too. Missing image files are always errors, and so is a page
+  declaring more pixels than :func:`comicdepth_tf.io.max_pixels` (masks are allocated at its size).
 * ``area`` and ``iscrowd`` are optional (computed from the mask / 0); an ``area`` larger than its
   page (with the 1-pixel tolerance) is an error.
 * Two ``images[]`` records naming one file are an error; a dense depth or text mask that is a
@@ -55,7 +56,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import check_inside, read_json, safe_join
+from comicdepth_tf.io import MAX_PIXELS_ENV, check_inside, max_pixels, read_json, safe_join
 
 from .coco_images import image_size
 
@@ -257,6 +258,9 @@ def _parse_pages(records: list, source: Path, images_dir: Path, validate_images:
         seen.add(image_id)
         width = _int(rec["width"], source, f"{where}.width", minimum=1)
         height = _int(rec["height"], source, f"{where}.height", minimum=1)
+        if width * height > max_pixels():  # masks are allocated at this size, whatever the image file says
+            raise DataFormatError(source, f"{where}.width", f"a page of at most {max_pixels()} pixels (width x height; "
+                                                            f"{MAX_PIXELS_ENV} raises it)", f"{width}x{height}")
         path = safe_join(images_dir, rec["file_name"], source, f"{where}.file_name")
         if not path.is_file():
             raise DataFormatError(source, f"{where}.file_name", f"an existing image file under {images_dir}", rec["file_name"])

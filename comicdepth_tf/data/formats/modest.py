@@ -94,6 +94,13 @@ class _FolderIndex:
         return self.folder / name
 
 
+def _decode_line(raw: bytes, file_map: Path, line_no: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(file_map, f"line {line_no}", "UTF-8 text", raw[exc.start:exc.start + 8]) from None
+
+
 def _is_header(fields: list[str]) -> bool:
     return all(f.strip().lower() in _HEADER_WORDS for f in fields)
 
@@ -105,9 +112,9 @@ def iter_modest(root: str | os.PathLike) -> Iterator[ModestRecord]:
     if not file_map.is_file():
         raise DataFormatError(file_map, "", "the MODEST file_map.txt (tab-separated bg, bg_fg, mask, depth stems)")
     indexes = {column: _FolderIndex(root / folder) for column, folder in COLUMNS}
-    with open(file_map, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            text = line.rstrip("\r\n")
+    with open(file_map, "rb") as fh:  # bytes, decoded per line: a bad byte is named with its line
+        for line_no, raw in enumerate(fh, start=1):
+            text = _decode_line(raw, file_map, line_no).rstrip("\r\n")
             if not text.strip() or text.lstrip().startswith("#"):
                 continue
             fields = text.split("\t")
