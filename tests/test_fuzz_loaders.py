@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from fuzz import fuzz, json_mutator, mutate_bytes, mutation_count, mutation_seed, png_mutator, text_mutator, xml_mutator
 from pycocotools import mask as mask_utils
+from test_format_ebdtheque import write_page as write_ebd_page
 
 from comicdepth_tf import io
 from comicdepth_tf.data.formats import ai4va, dcm, ebdtheque, modest, nyu, ordering, rgbd
@@ -118,32 +119,9 @@ def test_fuzz_ordering_file(tmp_path):
 
 # --------------------------------------------------------------------------- eBDtheque SVG
 
-SVG = """<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">
-  <svg class="Page">
-    <image width="60" height="40" xlink:href="p.png"/>
-  </svg>
-  <svg class="Panel">
-    <polygon id="panel1" points="0,0 29,0 29,39 0,39"/>
-    <polygon id="panel2" points="30,0 59,0 59,39 30,39"/>
-  </svg>
-  <svg class="Balloon">
-    <polygon id="b1" points="2,2 12,2 12,8 2,8"/>
-  </svg>
-  <svg class="Line">
-    <polygon id="l1" points="33.5,3 50,3 50,6.5 33.5,6.5"/>
-  </svg>
-  <svg class="Character">
-    <polygon points="40,20 45,30 35,30"/>
-  </svg>
-</svg>
-"""
-
-
 def test_fuzz_ebdtheque_svg(tmp_path):
-    _page(tmp_path / "Pages" / "p.png", 60, 40)
+    write_ebd_page(tmp_path, "p")  # the page of test_format_ebdtheque: every class, namespaces, metadata
     path = tmp_path / "GT" / "p.svg"
-    io.atomic_write_text(path, SVG)
 
     def load():
         pages = ebdtheque.load_ebdtheque(tmp_path)
