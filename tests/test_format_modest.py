@@ -150,3 +150,13 @@ def test_a_stem_too_long_for_the_file_system_is_named(museum):
     _rewrite_line(museum, 2, "x" * 300 + "\tbg_1_fg_1\tbg_1_fg_1_mask\tbg_1_fg_1_depth")
     with pytest.raises(DataFormatError, match=r"file_map\.txt: field 'line 2 column 1 \(bg\)': expected a path the file"):
         modest.load_modest(museum)
+
+
+def test_a_depth_map_linking_out_of_the_dataset_is_refused(museum, tmp_path):
+    depth = museum / "bg_fg_depth_map" / "bg_1_fg_1_depth.png"
+    outside = tmp_path / "elsewhere.png"
+    depth.rename(outside)
+    depth.symlink_to(outside)
+    with pytest.raises(DataFormatError) as err:
+        modest.load_modest(museum)
+    assert err.value.path == str(depth) and err.value.field == "symlink" and str(outside) in str(err.value)

@@ -61,6 +61,7 @@ class _FolderIndex:
         self.folder = folder
         self._by_stem: dict[str, str] | None = None
         self._ambiguous: dict[str, list[str]] = {}
+        self._links: set[str] = set()
 
     def _build(self) -> dict[str, str]:
         by_stem: dict[str, str] = {}
@@ -73,6 +74,8 @@ class _FolderIndex:
                     if stem in by_stem:
                         self._ambiguous.setdefault(stem, [by_stem[stem]]).append(entry.name)
                     by_stem[stem] = entry.name
+                    if entry.is_symlink():  # from the directory entry: no extra system call
+                        self._links.add(entry.name)
         except FileNotFoundError:
             pass  # reported per row, naming the line that needs the folder
         return by_stem
@@ -91,7 +94,10 @@ class _FolderIndex:
             if not self.folder.is_dir():
                 raise DataFormatError(file_map, field, f"an existing folder {self.folder}", stem)
             raise DataFormatError(file_map, field, f"an image '{stem}.<ext>' in {self.folder}", stem)
-        return self.folder / name
+        path = self.folder / name
+        # Only links can lead out of <root> (the folders are <root>/<column folder>); resolving every
+        # file of a 400 000-row map would cost a path walk each.
+        return io.check_inside(path, self.folder.parent) if name in self._links else path
 
 
 def _decode_line(raw: bytes, file_map: Path, line_no: int) -> str:
@@ -143,8 +149,8 @@ def load_modest(root: str | os.PathLike, limit: int | None = None) -> list[Modes
 
     Raises:
         DataFormatError: a missing file_map, a line without 4 tab-separated stems, a stem with no
-            (or more than one) image in its folder, or a stem escaping the folder; errors name
-            the file_map line and column.
+            (or more than one) image in its folder, or a stem escaping the folder (errors name the
+            file_map line and column); an image that is a symlink leading outside ``root``.
     """
     return list(islice(iter_modest(root), limit))
 
