@@ -63,7 +63,7 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, OutputConflictError, ParameterError
-from comicdepth_tf.outputs import NOT_EXISTING, add_overwrite_argument, plan_outputs
+from comicdepth_tf.outputs import NOT_EXISTING, add_overwrite_argument, out_dir_refused, plan_outputs
 
 #: Folder of the natural depth model under ``saved_models/``.
 MODEL_NAME = "depth_irv2"
@@ -797,6 +797,8 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cli_main(args: argparse.Namespace) -> int:
     """Run ``comicdepth predict``: 0 when every input was written, 1 when any failed, 2 on bad arguments."""
+    if out_dir_refused("predict", args.out):
+        return 2
     try:
         _colormap_lut(args.colormap)
         if args.batch_size <= 0 or (args.size is not None and args.size <= 0):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".t
 MAX_PIXELS = 50_000_000
 #: Environment variable overriding :data:`MAX_PIXELS`.
 MAX_PIXELS_ENV = "COMICDEPTH_MAX_PIXELS"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Python refuses to convert integers of more digits (``sys.get_int_max_str_digits``); JSON numbers too.
+_JSON_MAX_DIGITS = 4300
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -87,16 +92,38 @@ def _json_default(obj: Any) -> Any:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file; malformed JSON raises :class:`DataFormatError` with line and column."""
+    """Read a UTF-8 JSON file.
+
+    Raises:
+        DataFormatError: the file is missing, is not UTF-8 (field ``byte N``), is malformed
+            (field ``line L column C``), holds an integer of more than 4300 digits (which Python
+            refuses to convert) or nests deeper than the parser's recursion limit.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise DataFormatError(path, "", "an existing JSON file") from None
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(path, f"byte {exc.start}", "UTF-8 encoded JSON", exc.object[exc.start:exc.start + 8]) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataFormatError(path, f"line {exc.lineno} column {exc.colno}", f"valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise DataFormatError(path, "", "JSON nested less deeply than Python's recursion limit") from None
+    except ValueError as exc:  # the only other ValueError of json.loads: an integer too long to convert
+        raise DataFormatError(path, _long_number_position(text), f"numbers of at most {_JSON_MAX_DIGITS} digits",
+                              str(exc).split(";")[0]) from None
+
+
+def _long_number_position(text: str) -> str:
+    """``line L column C`` of the first run of more than :data:`_JSON_MAX_DIGITS` digits ("" when none)."""
+    match = re.search(r"\d{%d,}" % (_JSON_MAX_DIGITS + 1), text)
+    if match is None:
+        return ""
+    line = text.count("\n", 0, match.start()) + 1
+    return f"line {line} column {match.start() - (text.rfind(chr(10), 0, match.start()) + 1) + 1}"
 
 
 def max_pixels() -> int:
@@ -129,7 +156,7 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     """``(width, height)`` from the file header, or None when Pillow does not know the format.
 
     Raises:
-        DataFormatError: when Pillow refuses the header as a decompression bomb.
+        DataFormatError: when Pillow refuses the header as a decompression bomb or as malformed.
         OSError: when the file cannot be read.
     """
     from PIL import Image, UnidentifiedImageError
@@ -138,10 +165,26 @@ def _header_size(path: Path) -> tuple[int, int] | None:
         with Image.open(path) as im:
             return int(im.width), int(im.height)
     except UnidentifiedImageError:
-        return None
+        # Pillow refuses a PNG cut after its header, but the header still declares the size to check.
+        return _png_header_size(path)
     except Image.DecompressionBombError as exc:
+        size = _png_header_size(path)
+        if size is not None:
+            _check_pixels(path, *size, "declared in the header")  # the exact numbers rather than Pillow's text
         raise DataFormatError(path, "pixels", f"an image of at most {max_pixels()} pixels (width x height)",
                               str(exc)) from None
+    except (ValueError, EOFError, struct.error) as exc:  # Pillow lets these out for a malformed header
+        raise DataFormatError(path, "header", "a readable image header", f"{type(exc).__name__}: {exc}") from None
+
+
+def _png_header_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG's IHDR chunk (the first 24 bytes), or None for another format."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return int(width), int(height)
+    return None
 
 
 def _imdecode(path: Path, flags: int) -> np.ndarray:
@@ -296,12 +339,41 @@ def safe_join(root: str | os.PathLike, relative: str, source: str | os.PathLike,
         field: the field that held ``relative`` (named in the error).
 
     Raises:
-        DataFormatError: when ``relative`` is absolute or climbs out of ``root``.
+        DataFormatError: when ``relative`` is absolute, holds a NUL byte or climbs out of ``root``.
     """
     root = Path(root).resolve()
     if not isinstance(relative, str) or not relative:
         raise DataFormatError(source, field, "a non-empty relative path", relative)
-    candidate = (root / relative).resolve()
+    if "\x00" in relative:  # the OS cannot name such a file; pathlib raises a bare ValueError
+        raise DataFormatError(source, field, "a relative path without NUL bytes", relative)
+    try:
+        candidate = (root / relative).resolve()
+        candidate.exists()  # stat() raises for a name longer than the file system allows; resolve() does not
+    except OSError as exc:  # that, or a symlink loop
+        raise DataFormatError(source, field, "a path the file system can resolve", f"{relative[:60]}... ({exc.strerror})") from None
     if Path(relative).is_absolute() or (candidate != root and root not in candidate.parents):
         raise DataFormatError(source, field, f"a path inside the dataset folder {root}", relative)
     return candidate
+
+
+def check_inside(path: str | os.PathLike, root: str | os.PathLike) -> Path:
+    """Refuse a dataset file that leads, through a symlink, outside the dataset folder.
+
+    A dataset folder may itself be a symlink (it is resolved too); links inside it may point
+    anywhere inside it. A link out of it would let a dataset read any file of the machine.
+
+    Args:
+        path: a file found in the dataset folder.
+        root: the dataset folder.
+
+    Returns:
+        ``path`` unchanged.
+
+    Raises:
+        DataFormatError: naming ``path`` (field ``symlink``) and where it leads.
+    """
+    path, root = Path(path), Path(root).resolve()
+    target = path.resolve()
+    if target != root and root not in target.parents:
+        raise DataFormatError(path, "symlink", f"a file inside the dataset folder {root}", str(target))
+    return path

@@ -67,13 +67,15 @@ def numbered_notebooks(directory: str | os.PathLike | None = None,
         only: stem prefixes such as ``["00", "10"]`` or full stems; None keeps all.
 
     Raises:
-        ParameterError: a prefix matches no notebook.
+        ParameterError: a prefix matches no notebook, or ``only`` holds no prefix at all.
     """
     directory = Path(directory) if directory is not None else paths.notebooks_dir()
     found = sorted(directory.glob(NUMBERED_GLOB))
     if only is None:
         return found
     prefixes = [p.strip() for p in only if p.strip()]
+    if not prefixes:  # `--only ''`: say so, rather than "no notebooks in the folder"
+        raise ParameterError(f"--only {','.join(only)!r} names no notebook: give prefixes such as 00,10")
     unmatched = [p for p in prefixes if not any(nb.stem.startswith(p) for nb in found)]
     if unmatched:
         available = ", ".join(nb.stem for nb in found) or "(none)"
@@ -86,6 +88,34 @@ def parameters_cells(nb: nbformat.NotebookNode) -> list[int]:
     """Indices of the code cells tagged ``parameters``."""
     return [i for i, cell in enumerate(nb.cells)
             if cell.cell_type == "code" and PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])]
+
+
+def check_sign(param: Parameter, value: Any, source: str = "") -> Any:
+    """Refuse a negative value for a numeric parameter whose default is not negative.
+
+    Every ``int`` and ``float`` parameter of the notebooks is a count, a size, a seed, a rate
+    or a fraction, for which ``-1`` is a typo rather than a setting (``MAX_PAGES=-1`` would
+    slice ``pages[:-1]``). A parameter whose default is negative shows that negative values
+    mean something, and keeps them.
+
+    Args:
+        param: the declared parameter.
+        value: the value already checked against the annotation.
+        source: where the value came from (a file, ``-p``), for the message.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ParameterError: a negative value for a parameter with a non-negative default.
+    """
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    default_sign_ok = isinstance(param.default, (int, float)) and param.default >= 0
+    if numeric and default_sign_ok and value < 0:
+        where = f"{source}: " if source else ""
+        raise ParameterError(f"{where}parameter {param.name} expects a value >= 0, got {value!r} "
+                             f"(a count, size or rate: {param.comment or param.annotation})")
+    return value
 
 
 def parse_parameters_source(source: str) -> tuple[dict[str, Parameter], list[str]]:
@@ -224,7 +254,8 @@ def check_profile_file(path: Path, params: dict[str, Parameter]) -> list[str]:
     for name, value in values.items():
         if name in params:
             try:
-                config.check_value(name, value, params[name].annotation, os.fspath(path))
+                checked = config.check_value(name, value, params[name].annotation, os.fspath(path))
+                check_sign(params[name], checked, os.fspath(path))
             except ParameterError as exc:
                 problems.append(str(exc))
     return problems

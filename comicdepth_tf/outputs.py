@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comicdepth_tf.errors import OutputConflictError
+from comicdepth_tf.errors import OutputConflictError, ParameterError
 
 NOT_AN_INPUT = "a path that is not an input of this run (input files are never overwritten)"
 NOT_EXISTING = "a file that does not exist before this run (--overwrite replaces it)"
@@ -51,6 +52,37 @@ def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--overwrite`` flag, worded the same in every command."""
     parser.add_argument("--overwrite", action="store_true",
                         help="replace output files that exist before the run (input files are never replaced)")
+
+
+def check_out_dir(out: str | os.PathLike) -> Path:
+    """Check an ``--out`` folder before any work: it, or its nearest existing parent, must be a folder.
+
+    Args:
+        out: the output folder (created later when missing).
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        ParameterError: ``out`` or one of its parents is an existing file.
+    """
+    out = Path(out)
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ParameterError(f"--out {out}: expected a folder, but {folder} is a file")
+            break
+    return out
+
+
+def out_dir_refused(command: str, out: str | os.PathLike) -> bool:
+    """Print ``COMMAND: reason`` on stderr when :func:`check_out_dir` refuses ``out``; True when it does."""
+    try:
+        check_out_dir(out)
+    except ParameterError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return True
+    return False
 
 
 def _files(folder: Path, name: str, patterns: Sequence[str]) -> list[Path]:

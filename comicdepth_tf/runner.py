@@ -127,7 +127,7 @@ def _apply(plans: list[StagePlan], name: str, source: str, get_value) -> None:
     if not targets:
         raise _unknown_error(source, plans, [name])
     for p in targets:
-        p.values[name] = get_value(p.declared[name].annotation)
+        p.values[name] = notebook_tools.check_sign(p.declared[name], get_value(p.declared[name].annotation), source)
 
 
 def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = (),
@@ -151,7 +151,8 @@ def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = 
         if unknown:
             raise _unknown_error(os.fspath(path), [p], unknown)
         for name, value in values.items():
-            p.values[name] = config.check_value(name, value, p.declared[name].annotation, os.fspath(path))
+            checked = config.check_value(name, value, p.declared[name].annotation, os.fspath(path))
+            p.values[name] = notebook_tools.check_sign(p.declared[name], checked, os.fspath(path))
 
     if params_file is not None:
         source = os.fspath(params_file)
@@ -301,10 +302,12 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
                 execution_timeout=timeout, log_output=False)
     except Exception as exc:  # a failing notebook must not stop the report
         error = exc
+    finally:
+        # Also on Ctrl-C: what ran becomes the stage's notebook instead of a hidden partial file.
+        if partial.exists():
+            os.replace(partial, output)
+            result.output_notebook = output.name
     result.duration_s = round(time.monotonic() - start, 3)
-    if partial.exists():
-        os.replace(partial, output)
-        result.output_notebook = output.name
     if error is None:
         result.status = "ok"
     else:

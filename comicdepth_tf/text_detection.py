@@ -49,7 +49,7 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.outputs import add_overwrite_argument, plan_outputs
+from comicdepth_tf.outputs import add_overwrite_argument, out_dir_refused, plan_outputs
 
 MODEL_NAME = "text_unet"
 #: Key of the per-epoch IoU at threshold 0.5 (``val_`` prefixed on validation).
@@ -775,10 +775,12 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    """Run ``comicdepth text-mask``; 0 when every input got its mask, else 1.
+    """Run ``comicdepth text-mask``; 0 when every input got its mask, 2 for an ``--out`` that is a file, else 1.
 
     Every input is reported: ``INPUT -> MASK`` on stdout, or ``skipped INPUT: reason`` on stderr.
     """
+    if out_dir_refused("text-mask", args.out):
+        return 2
     try:
         detector = load_text_detector(args.run)
     except (DataFormatError, ParameterError) as exc:

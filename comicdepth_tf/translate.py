@@ -36,7 +36,7 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.outputs import add_overwrite_argument, plan_outputs
+from comicdepth_tf.outputs import add_overwrite_argument, out_dir_refused, plan_outputs
 
 DIRECTIONS = ("comics2natural", "natural2comics")
 DEPTH_FILES = ("model.keras", "best.keras", "last.keras")
@@ -294,12 +294,14 @@ def _load_models(args: argparse.Namespace) -> tuple[Any, int, Any, int | None]:
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    """Run ``comicdepth translate``; 0 when every input was translated, 1 otherwise.
+    """Run ``comicdepth translate``; 0 when every input was translated, 2 for an ``--out`` that is a file, else 1.
 
     Every input is reported: ``INPUT -> OUTPUT`` on stdout, or ``skipped INPUT: reason`` on stderr.
     """
     from comicdepth_tf.text_detection import expand_inputs
 
+    if out_dir_refused("translate", args.out):
+        return 2
     try:
         generator, size, depth_model, depth_size = _load_models(args)
     except (DataFormatError, ParameterError) as exc:

@@ -388,6 +388,11 @@ ERROR_CASES = [
     ("iscrowd of 2", _set("annotations.0.iscrowd", 2), "annotations[0].iscrowd"),
     ("negative area", _set("annotations.0.area", -3), "annotations[0].area"),
     ("annotation not an object", _set("annotations.4", 5), "annotations[4]"),
+    ("NUL byte in file_name", _set("images.0.file_name", "Vaillant\x00.png"), "images[0].file_name"),
+    ("two images with one file_name", _set("images.1.file_name", "Vaillant_0616_1957-01.png"), "images[1].file_name"),
+    ("area larger than the page", _set("annotations.0.area", 1e6), "annotations[0].area"),
+    ("5000-digit level string", _set("annotations.0.attributes.Interdepth", "1" * 5000),
+     "annotations[0].attributes.Interdepth"),
 ]
 
 
@@ -461,3 +466,32 @@ def test_embedded_smoke_dataset_loads_without_issues(smoke):
     for split in ("train", "val", "test"):
         panels = ordering.load_ordering_set(smoke_data / "panels" / split)
         assert panels and sum(len(p.points) for p in panels) > 0, split
+
+
+def test_non_utf8_annotation_file_names_file_and_byte(tmp_path):
+    json_path, images_dir = _write(tmp_path)
+    json_path.write_bytes(json_path.read_bytes().replace(b'"Character"', b'"Personnage \xe9"'))
+    with pytest.raises(DataFormatError) as err:
+        _load(json_path, images_dir)
+    assert err.value.path == str(json_path) and err.value.field.startswith("byte ") and "UTF-8" in str(err.value)
+
+
+def test_a_depth_file_linking_out_of_the_dataset_is_refused(tmp_path):
+    json_path, images_dir = _write(tmp_path / "ai4va")
+    outside = write_depth_png16(tmp_path / "elsewhere" / "secret.png", np.ones((PAGE_A[1], PAGE_A[0]), np.float32))
+    link = tmp_path / "ai4va" / "depth" / "train" / "Vaillant_0616_1957-01.png"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    with pytest.raises(DataFormatError) as err:
+        _load(json_path, images_dir)
+    assert err.value.path == str(link) and err.value.field == "symlink" and str(outside) in str(err.value)
+
+
+def test_a_page_size_beyond_the_pixel_limit_is_refused_even_without_image_checks(tmp_path, monkeypatch):
+    data = _good_data()
+    data["images"][1].update(width=100_000, height=100_000)  # masks are allocated at this size
+    json_path, images_dir = _write(tmp_path, data)
+    monkeypatch.setenv("COMICDEPTH_MAX_PIXELS", "1000000")
+    with pytest.raises(DataFormatError) as err:
+        _load(json_path, images_dir, validate_images=False)
+    assert err.value.field == "images[1].width" and "at most 1000000 pixels" in str(err.value)

@@ -110,6 +110,9 @@ def test_split_file(dataset):
         ("8 0 0 120 40\n", "line 1", "inside the 100x80 image"),
         ("8 -10 0 50 40\n", "line 1", "inside the 100x80 image"),
         ("8 102 0 104 40\n", "line 1", "overlapping"),
+        ("8 0 0 5_0 40\n", "line 1", "integer"),  # int() reads "5_0" as 50
+        ("2147483648 0 0 50 40\n", "line 1", "class id in [0, 2147483647]"),  # beyond page_samples' int32
+        ("8 0 0 " + "5" * 5000 + " 40\n", "line 1", "integer"),
     ],
 )
 def test_bad_lines(tmp_path, groundtruth, line, words):

@@ -259,3 +259,35 @@ def test_embedded_smoke_dataset(embedded):
     assert sum(int(ebd.text_mask(page).sum()) for page in pages) > 0
     for name, rgb, mask, (x, y, w, h) in ebd.panel_crops(pages[0]):
         assert rgb.shape == (h, w, 3) and mask.shape == (h, w)
+
+
+def test_an_unknown_xml_encoding_is_named(tmp_path):
+    root = tmp_path / "ebd"
+    write_page(root, "p", svg_text("p").replace('encoding="UTF-8"', 'encoding="ETF-9"'))
+    err = expect_error(root, "p.svg", "line 1")
+    assert "known encoding" in str(err)
+
+
+@pytest.mark.parametrize("value", ["1e30", "1e309", "-99999999"], ids=["beyond int32", "infinite", "far negative"])
+def test_coordinates_beyond_any_page_are_refused(tmp_path, value):
+    root = tmp_path / "ebd"
+    write_page(root, "p", svg_text("p", panels=(f"5,5 {value},5 40,40 5,40",)))
+    err = expect_error(root, "p.svg", "svg[class=Panel]/polygon[0]")
+    assert f"at most {ebd.MAX_COORDINATE} pixels" in str(err) and value in str(err)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e309"])
+def test_a_non_finite_page_size_is_named(tmp_path, value):
+    root = tmp_path / "ebd"
+    write_page(root, "p", svg_text("p").replace(f' width="{W}"', f' width="{value}"'))
+    err = expect_error(root, "p.svg", "svg[class=Page]/image@width")
+    assert "a positive integer number of pixels" in str(err)
+
+
+def test_a_page_size_beyond_the_pixel_limit_is_refused_before_any_mask(tmp_path, monkeypatch):
+    root = tmp_path / "ebd"
+    write_page(root, "p", svg_text("p").replace(f' width="{W}"', ' width="2000000"'))
+    monkeypatch.setenv(io.MAX_PIXELS_ENV, "1000000")
+    with pytest.raises(DataFormatError) as err:
+        ebd.parse_svg(root / "GT" / "p.svg")
+    assert err.value.field == "svg[class=Page]/image" and "at most 1000000 pixels" in str(err.value)

@@ -134,3 +134,29 @@ def test_embedded_smoke_modest(smoke_data):
     assert 0 < mask.astype(bool).mean() < 1  # a foreground, not the whole picture
     stats = modest.channel_statistics(records, n=4)
     assert all(0 < m < 1 for m in stats["bg_fg"]["mean"])
+
+
+def test_a_non_utf8_line_is_named(museum):
+    path = museum / "file_map.txt"
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b"bg_1", b"bg_\xff1", 1)
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(DataFormatError) as err:
+        modest.load_modest(museum)
+    assert (err.value.path, err.value.field, err.value.expected) == (str(path), "line 2", "UTF-8 text")
+
+
+def test_a_stem_too_long_for_the_file_system_is_named(museum):
+    _rewrite_line(museum, 2, "x" * 300 + "\tbg_1_fg_1\tbg_1_fg_1_mask\tbg_1_fg_1_depth")
+    with pytest.raises(DataFormatError, match=r"file_map\.txt: field 'line 2 column 1 \(bg\)': expected a path the file"):
+        modest.load_modest(museum)
+
+
+def test_a_depth_map_linking_out_of_the_dataset_is_refused(museum, tmp_path):
+    depth = museum / "bg_fg_depth_map" / "bg_1_fg_1_depth.png"
+    outside = tmp_path / "elsewhere.png"
+    depth.rename(outside)
+    depth.symlink_to(outside)
+    with pytest.raises(DataFormatError) as err:
+        modest.load_modest(museum)
+    assert err.value.path == str(depth) and err.value.field == "symlink" and str(outside) in str(err.value)

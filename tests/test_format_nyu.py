@@ -138,3 +138,10 @@ def test_embedded_smoke_nyu(smoke_data):
         valid = depth[depth > 0]
         assert valid.size > 0.5 * depth.size
         assert 0.0 < valid.min() and valid.max() <= 10.0 + 1e-3  # the toy world's far plane
+
+
+def test_a_path_too_long_for_the_file_system_is_named(kaggle):
+    csv_path = kaggle / "data" / "nyu2_test.csv"
+    csv_path.write_text("data/nyu2_test/00000_colors.png,data/" + "y" * 5000 + ".png\n")
+    with pytest.raises(DataFormatError, match=r"nyu2_test\.csv: field 'line 1 column 2 \(depth\)': expected a path the"):
+        nyu.load_nyu_csv(csv_path)

@@ -64,6 +64,9 @@ def test_points_must_have_one_length():
         ("1 1 -3 4\n", "line 1 field x", "non-negative"),
         ("1 1 3 4\n1 1 20 4\n", "line 2 field x", "image width 20"),
         ("1 1 3 15\n", "line 1 field y", "image height 15"),
+        ("1 1 1_0 4\n", "line 1 field x", "ASCII digits"),  # int() reads "1_0" as 10
+        (f"{10**30} 1 3 4\n", "line 1 field l1", "at most 18 digits"),  # does not fit int64
+        ("1 1 \u0663 4\n", "line 1 field x", "ASCII digits"),  # int() reads Arabic-Indic 3 as 3
     ],
 )
 def test_bad_lines_name_file_and_line(tmp_path, text, field, expect):
@@ -174,3 +177,15 @@ def test_two_images_with_one_stem_are_ambiguous(tmp_path):
     write_image(tmp_path / "images" / "x.jpg", np.zeros((15, 20, 3), np.uint8))
     with pytest.raises(DataFormatError, match=r"several files for \['x'\]"):
         ordering.load_ordering_set(tmp_path)
+
+
+def test_a_depth_file_linking_out_of_the_panel_set_is_refused(tmp_path):
+    folder = tmp_path / "panels" / "val"
+    _panel(folder, "a", extras=False)
+    outside = write_depth_png16(tmp_path / "elsewhere" / "a.png", np.full((15, 20), 1.0, np.float32))
+    (folder / "depth_gt").mkdir()
+    (folder / "depth_gt" / "a.png").symlink_to(outside)
+    with pytest.raises(DataFormatError) as err:
+        ordering.load_ordering_set(folder)
+    assert err.value.path == str(folder / "depth_gt" / "a.png") and err.value.field == "symlink"
+    assert str(outside) in str(err.value)

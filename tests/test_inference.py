@@ -228,3 +228,15 @@ def test_cli_never_overwrites_inputs_or_files_it_did_not_write(saved_run, tmp_pa
     assert _predict_cli(run_dir, pages / "p_depth.png", "--out", out) == 2
     assert str(out / inference.MANIFEST_FILE) in capsys.readouterr().err
     assert (out / inference.MANIFEST_FILE).read_text() == '{"mine": true}' and not (out / "p_depth_depth.png").exists()
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04" + b"\x00" * 40, b"not a zip at all", b""],
+                         ids=["broken zip", "not a zip", "empty"])
+def test_a_corrupt_keras_file_is_named_not_reported_missing(image_folder, tmp_path, capsys, content):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(content)
+    with pytest.raises(DataFormatError) as err:
+        registry.load_model(bad)
+    assert err.value.path == str(bad) and "File not found" not in str(err.value)
+    assert _predict_cli(bad, image_folder / "tall.jpg", "--out", tmp_path / "out") == 2
+    assert f"predict: {bad}: expected a .keras model archive" in capsys.readouterr().err

@@ -123,3 +123,118 @@ def test_list_images_filters_by_extension(tmp_path):
 def test_atomic_write_uses_the_umask_mode(tmp_path):
     path = io.atomic_write_text(tmp_path / "r.html", "<p>x</p>")
     assert (path.stat().st_mode & 0o777) == (0o666 & ~io._UMASK)
+
+
+def test_read_json_refuses_non_utf8_bytes_naming_the_byte(tmp_path):
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b'{"name": "caf\xe9"}')
+    with pytest.raises(DataFormatError) as err:
+        io.read_json(bad)
+    assert err.value.path == str(bad) and err.value.field == "byte 13"
+    assert "UTF-8" in err.value.expected
+
+
+def test_read_json_refuses_a_5000_digit_number_naming_its_line(tmp_path):
+    bad = tmp_path / "huge.json"
+    bad.write_text('{"images": [],\n  "area": ' + "7" * 5000 + "}")
+    with pytest.raises(DataFormatError) as err:
+        io.read_json(bad)
+    assert err.value.path == str(bad) and err.value.field == "line 2 column 11"
+    assert "at most 4300 digits" in err.value.expected
+
+
+def test_read_json_refuses_nesting_deeper_than_the_parser(tmp_path):
+    bad = tmp_path / "deep.json"
+    bad.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataFormatError, match="deep.json: expected JSON nested"):
+        io.read_json(bad)
+
+
+def test_safe_join_refuses_a_nul_byte(tmp_path):
+    with pytest.raises(DataFormatError) as err:
+        io.safe_join(tmp_path, "a\x00.png", "ann.json", "images[0].file_name")
+    assert (err.value.path, err.value.field) == ("ann.json", "images[0].file_name")
+    assert "without NUL" in err.value.expected
+
+
+def test_check_inside_refuses_a_symlink_leading_out_of_the_dataset(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "secret.png").write_bytes(b"x")
+    (tmp_path / "data" / "inner.png").write_bytes(b"x")
+    (tmp_path / "data" / "link.png").symlink_to(tmp_path / "secret.png")
+    (tmp_path / "data" / "ok.png").symlink_to(tmp_path / "data" / "inner.png")
+    assert io.check_inside(tmp_path / "data" / "ok.png", tmp_path / "data") == tmp_path / "data" / "ok.png"
+    with pytest.raises(DataFormatError) as err:
+        io.check_inside(tmp_path / "data" / "link.png", tmp_path / "data")
+    assert err.value.path == str(tmp_path / "data" / "link.png") and err.value.field == "symlink"
+    assert str(tmp_path / "secret.png") in str(err.value)
+
+
+def _ihdr_only_png(path, width, height):
+    """A PNG of signature and IHDR only: Pillow cannot identify it, but the header declares the size."""
+    import struct
+    import zlib
+
+    data = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + data + struct.pack(">I", zlib.crc32(b"IHDR" + data) & 0xFFFFFFFF)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    return path
+
+
+def test_a_header_only_png_is_refused_by_its_declared_size(tmp_path, monkeypatch):
+    bomb = _ihdr_only_png(tmp_path / "header.png", 30000, 30000)
+    monkeypatch.delenv(io.MAX_PIXELS_ENV, raising=False)
+    monkeypatch.setattr(io.cv2, "imdecode", _no_decode)
+    for read in (io.read_image, io.read_raw, io.read_mask):
+        with pytest.raises(DataFormatError) as err:
+            read(bomb)
+        assert err.value.path == str(bomb) and err.value.field == "pixels"
+        assert "30000x30000 = 900000000 pixels declared in the header" in str(err.value)
+
+
+def _interrupt(*_args, **_kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["write", "chmod", "replace"])
+def test_an_interrupted_atomic_write_leaves_no_temporary_file(tmp_path, monkeypatch, where):
+    target = tmp_path / "x.json"
+    target.write_text("old")
+    if where == "write":
+        monkeypatch.setattr(io.os, "fdopen", lambda fd, mode: _InterruptingFile(fd))
+    else:
+        monkeypatch.setattr(io.os, where, _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        io.atomic_write_text(target, "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"] and target.read_text() == "old"
+
+
+class _InterruptingFile:
+    """A file object whose write is interrupted half-way (a Ctrl-C while the bytes go out)."""
+
+    def __init__(self, fd):
+        self._fh = open(fd, "wb", closefd=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+
+    def write(self, data):
+        self._fh.write(data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+
+def test_a_header_pillow_cannot_parse_is_named(tmp_path):
+    import struct
+    import zlib
+
+    short = b"\x00" * 8  # an IHDR of 8 bytes instead of 13: Pillow raises a bare ValueError
+    chunk = struct.pack(">I", len(short)) + b"IHDR" + short + struct.pack(">I", zlib.crc32(b"IHDR" + short) & 0xFFFFFFFF)
+    bad = tmp_path / "short.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    for read in (io.read_image, io.image_size):
+        with pytest.raises(DataFormatError) as err:
+            read(bad)
+        assert err.value.path == str(bad) and err.value.field == "header" and "Truncated IHDR" in str(err.value)

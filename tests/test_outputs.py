@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from comicdepth_tf import outputs
-from comicdepth_tf.errors import OutputConflictError
+from comicdepth_tf.errors import OutputConflictError, ParameterError
 
 
 def _touch(path: Path, data: bytes = b"x") -> Path:
@@ -53,3 +55,24 @@ def test_a_symlink_to_an_input_is_that_input(tmp_path):
     (tmp_path / "out" / "a.png").symlink_to(source)
     plan = outputs.plan_outputs([source], ["a"], tmp_path / "out", ["{}.png"], overwrite=True)
     assert plan.errors[0].expected == outputs.NOT_AN_INPUT
+
+
+def test_out_folder_that_is_an_existing_file_is_refused(tmp_path):
+    _touch(tmp_path / "notes.txt")
+    assert outputs.check_out_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert outputs.check_out_dir(tmp_path) == tmp_path
+    for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "sub"):
+        with pytest.raises(ParameterError, match=f"--out {out}: expected a folder, but {tmp_path / 'notes.txt'} is a file"):
+            outputs.check_out_dir(out)
+
+
+@pytest.mark.parametrize("command", ["predict", "text-mask", "translate"])
+def test_every_command_refuses_an_out_file_before_loading_its_model(tmp_path, capsys, command):
+    from comicdepth_tf import cli
+
+    page = _touch(tmp_path / "page.png")
+    out = _touch(tmp_path / "out.png", b"someone else's file")
+    code = cli.main([command, str(page), "--run", str(tmp_path / "no-run"), "--out", str(out)])
+    assert code == 2
+    assert f"--out {out}: expected a folder" in capsys.readouterr().err
+    assert out.read_bytes() == b"someone else's file"

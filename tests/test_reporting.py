@@ -185,6 +185,32 @@ def test_only_prefix_that_matches_nothing_is_an_error():
         notebook_tools.numbered_notebooks(FIXTURES, ["70"])
 
 
+def test_an_empty_only_is_named_as_such(tmp_path, capsys):
+    with pytest.raises(ParameterError, match="--only '' names no notebook: give prefixes such as 00,10"):
+        notebook_tools.numbered_notebooks(FIXTURES, [""])
+    code = cli.main(["run", "--profile", "smoke", "--notebooks-dir", str(FIXTURES), "--reports-dir",
+                     str(tmp_path / "r"), "--params-dir", str(tmp_path / "p"), "--only", ""])
+    err = capsys.readouterr().err
+    assert code == 2 and "--only '' names no notebook" in err and "no numbered notebooks" not in err
+
+
+@pytest.mark.parametrize("override", ["N=-1", "SCALE=-0.5"])
+def test_a_negative_count_or_size_is_refused(tmp_path, override):
+    nbs = notebook_tools.numbered_notebooks(FIXTURES, ["00"])
+    name, value = override.split("=")
+    with pytest.raises(ParameterError, match=f"-p {override}: parameter {name} expects a value >= 0, got {value}"):
+        runner.plan_parameters(nbs, "smoke", [override], params_root=tmp_path)
+    _write_profile(tmp_path, "00_ok", "cpu", f"{name}: {value}\n")
+    with pytest.raises(ParameterError, match=f"cpu.yaml: parameter {name} expects a value >= 0"):
+        runner.plan_parameters(nbs, "cpu", params_root=tmp_path)
+    assert runner.plan_parameters(nbs, "smoke", [f"{name}=0"], params_root=tmp_path)[0].values[name] == 0
+
+
+def test_a_parameter_with_a_negative_default_may_stay_negative():
+    param = notebook_tools.Parameter("OFFSET", "int", -3, "signed offset", 1)
+    assert notebook_tools.check_sign(param, -7, "-p OFFSET=-7") == -7
+
+
 def test_cli_reports_parameter_errors_with_exit_code_2(tmp_path, capsys):
     code = cli.main(["run", "--profile", "smoke", "--notebooks-dir", str(FIXTURES), "--reports-dir",
                      str(tmp_path / "r"), "--params-dir", str(tmp_path / "p"), "-p", "TYPO=1"])
@@ -344,3 +370,19 @@ def test_downstream_closure_follows_the_stage_graph():
     assert stage_reuse.downstream_closure(["30"], stages) == {"30", "40", "50"}
     assert stage_reuse.downstream_closure(["10"], stages) == {"10", "30", "40", "50"}
     assert stage_reuse.downstream_closure(["60"], stages) == {"60"}
+
+
+def test_an_interrupted_stage_leaves_no_partial_notebook(tmp_path, monkeypatch):
+    import papermill
+
+    def interrupted(_input, output, **_kwargs):
+        Path(output).write_text("{}")  # papermill writes the notebook as cells run
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    reports = tmp_path / "reports"
+    with pytest.raises(KeyboardInterrupt):
+        runner.run("smoke", only=["00"], notebooks_dir=FIXTURES, reports_dir=reports, run_id="r",
+                   params_root=tmp_path / "params", echo=None, reuse=False)
+    assert sorted(p.name for p in (reports / "r").iterdir() if p.name.startswith(".")) == []
+    assert (reports / "r" / "00_ok.ipynb").read_text() == "{}"  # what ran is kept as the stage's notebook

@@ -211,6 +211,9 @@ def load_model(run_dir: str | os.PathLike, file: str = MODEL_FILE, compile: bool
         run_dir: a run folder, or a ``.keras`` file.
         file: which model file of the run folder (``model.keras``, ``best.keras``, ``last.keras``).
         compile: also restore the loss, metrics and optimizer state (needed to resume training).
+
+    Raises:
+        DataFormatError: the file is missing, is not a zip archive, or Keras cannot read it.
     """
     import keras
 
@@ -220,7 +223,14 @@ def load_model(run_dir: str | os.PathLike, file: str = MODEL_FILE, compile: bool
         path = path / file
     if not path.is_file():
         raise DataFormatError(path, "", "a saved Keras model (.keras file)")
-    return keras.saving.load_model(path, compile=compile)
+    # Keras says "File not found" for a file that is there but not a zip archive.
+    if not zipfile.is_zipfile(path):
+        raise DataFormatError(path, "", "a .keras model archive (a zip file written by Keras)", "not a zip archive")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a damaged archive or member
+        raise DataFormatError(path, "", "a .keras model archive (a zip file written by Keras)",
+                              str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
 def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:

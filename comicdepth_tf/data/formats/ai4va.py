@@ -32,8 +32,12 @@ The file is validated by our own pass before pycocotools indexes it, so every ba
   be the page's ``[height, width]`` and the run lengths must cover the page exactly.
 * **Image sizes** are checked against the file headers (Pillow reads only the header, cheap
   even on full pages) when ``validate_images=True`` (default); the dense depth and text mask
-  beside a page must have its size too. Missing image files are always errors.
-* ``area`` and ``iscrowd`` are optional (computed from the mask / 0).
+  beside a page must have its size too. Missing image files are always errors, and so is a page
+  declaring more pixels than :func:`comicdepth_tf.io.max_pixels` (masks are allocated at its size).
+* ``area`` and ``iscrowd`` are optional (computed from the mask / 0); an ``area`` larger than its
+  page (with the 1-pixel tolerance) is an error.
+* Two ``images[]`` records naming one file are an error; a dense depth or text mask that is a
+  symlink leading outside the dataset root is refused (naming the file).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import read_json, safe_join
+from comicdepth_tf.io import MAX_PIXELS_ENV, check_inside, max_pixels, read_json, safe_join
 
 from .coco_images import image_size
 
@@ -186,7 +190,7 @@ def _depth_level(value: Any, source: Path, field_name: str, ann_id: int) -> int:
     level = None
     if isinstance(value, bool):
         pass
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+    elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,9}\s*", value):  # ASCII, short: int() of 5000 digits raises
         level = int(value)
     elif isinstance(value, int):
         level = value
@@ -222,21 +226,29 @@ def _parse_categories(records: list, source: Path) -> dict[int, str]:
     return categories
 
 
-def _extras_dirs(images_dir: Path) -> tuple[Path, Path] | None:
-    """``depth/<split>`` and ``text_masks/<split>`` beside ``images/<split>`` (or ``images/``)."""
+def _extras_dirs(images_dir: Path) -> tuple[Path, Path, Path] | None:
+    """``depth/<split>`` and ``text_masks/<split>`` beside ``images/<split>`` (or ``images/``), and the dataset root."""
     images_dir = images_dir.resolve()
     if images_dir.name == "images":
-        return images_dir.parent / "depth", images_dir.parent / "text_masks"
+        root = images_dir.parent
+        return root / "depth", root / "text_masks", root
     if images_dir.parent.name == "images":
         root, split = images_dir.parent.parent, images_dir.name
-        return root / "depth" / split, root / "text_masks" / split
+        return root / "depth" / split, root / "text_masks" / split, root
     return None
+
+
+def _extra(folder: Path, relative: Path, root: Path) -> Path | None:
+    """The dense extra of a page when it exists; a symlink out of the dataset is refused."""
+    path = folder / relative
+    return check_inside(path, root) if path.is_file() else None
 
 
 def _parse_pages(records: list, source: Path, images_dir: Path, validate_images: bool) -> list[Page]:
     extras = _extras_dirs(images_dir)
     pages: list[Page] = []
     seen: set[int] = set()
+    files: dict[Path, int] = {}
     for i, rec in enumerate(records):
         where = f"images[{i}]"
         _require(rec, ("id", "file_name", "width", "height"), source, where)
@@ -246,14 +258,21 @@ def _parse_pages(records: list, source: Path, images_dir: Path, validate_images:
         seen.add(image_id)
         width = _int(rec["width"], source, f"{where}.width", minimum=1)
         height = _int(rec["height"], source, f"{where}.height", minimum=1)
+        if width * height > max_pixels():  # masks are allocated at this size, whatever the image file says
+            raise DataFormatError(source, f"{where}.width", f"a page of at most {max_pixels()} pixels (width x height; "
+                                                            f"{MAX_PIXELS_ENV} raises it)", f"{width}x{height}")
         path = safe_join(images_dir, rec["file_name"], source, f"{where}.file_name")
         if not path.is_file():
             raise DataFormatError(source, f"{where}.file_name", f"an existing image file under {images_dir}", rec["file_name"])
+        if path in files:  # two records of one page would split its segments and count it twice
+            raise DataFormatError(source, f"{where}.file_name", f"a page not already listed (images[{files[path]}] is that file)",
+                                  rec["file_name"])
+        files[path] = i
         depth_path = text_mask_path = None
         if extras is not None:
             relative = Path(rec["file_name"]).with_suffix(".png")
-            depth_path = extras[0] / relative if (extras[0] / relative).is_file() else None
-            text_mask_path = extras[1] / relative if (extras[1] / relative).is_file() else None
+            depth_path = _extra(extras[0], relative, extras[2])
+            text_mask_path = _extra(extras[1], relative, extras[2])
         page = Page(image_id, rec["file_name"], path, width, height, depth_path, text_mask_path)
         if validate_images:
             _check_page_sizes(page, source, where)
@@ -392,8 +411,11 @@ def _parse_segment(
     if iscrowd not in (0, 1) or isinstance(iscrowd, bool):
         raise DataFormatError(source, f"{where}.iscrowd", "0 or 1", iscrowd)
     area = rec.get("area")
-    if area is not None and (not _is_number(area) or area < 0):
-        raise DataFormatError(source, f"{where}.area", "a non-negative number", area)
+    # The mask lies on the page (coordinates within the bounds tolerance), so its area cannot exceed it.
+    largest = (page.width + 2 * BOUNDS_TOLERANCE) * (page.height + 2 * BOUNDS_TOLERANCE)
+    if area is not None and (not _is_number(area) or not 0 <= area <= largest):
+        raise DataFormatError(source, f"{where}.area", f"a number in [0, {largest:g}] (pixels of the "
+                                                       f"{page.width}x{page.height} page, 1-pixel tolerance)", area)
     attributes = rec.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise DataFormatError(source, f"{where}.attributes", "an object of attribute values", attributes)

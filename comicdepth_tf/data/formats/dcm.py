@@ -38,10 +38,14 @@ import numpy as np
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError
 
+from .text_fields import parse_int
+
 #: Class id of a panel (frame) box.
 PANEL_CLASS = 8
 #: Class names known from the published data (other ids are kept as plain numbers).
 CLASS_NAMES = {1: "body", 5: "animal body", 6: "background character", 7: "face", 8: "frame"}
+#: Largest class id (boxes are int32 rows in :func:`page_samples`).
+MAX_CLASS = 2**31 - 1
 #: Default pixels a coordinate may lie outside the image before it is an error.
 DEFAULT_TOLERANCE = 5
 
@@ -131,10 +135,9 @@ def parse_groundtruth(
         fields = raw.split()
         if len(fields) != 5:
             raise DataFormatError(path, where, "5 fields 'class x1 y1 x2 y2'", raw.strip())
-        try:
-            cls, x1, y1, x2, y2 = (int(f) for f in fields)
-        except ValueError:
-            raise DataFormatError(path, where, "integer fields 'class x1 y1 x2 y2'", raw.strip()) from None
+        cls, x1, y1, x2, y2 = (parse_int(f, path, where, "integer fields 'class x1 y1 x2 y2'") for f in fields)
+        if not 0 <= cls <= MAX_CLASS:  # boxes are stored as int32 rows (page_samples)
+            raise DataFormatError(path, where, f"a class id in [0, {MAX_CLASS}]", raw.strip())
         if x2 <= x1 or y2 <= y1:
             raise DataFormatError(path, where, "a non-empty box with x2 > x1 and y2 > y1", raw.strip())
         if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import io as _stdio
+import math
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -53,6 +54,8 @@ TEXT_CLASSES = ("Balloon", "Line")
 PAGE_CLASS = "Page"
 PANEL_CLASS = "Panel"
 
+#: Largest coordinate magnitude: float32 holds every integer up to 2**24, far beyond any page.
+MAX_COORDINATE = 2**24
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SEPARATORS = re.compile(r"[\s,]+")
 
@@ -139,8 +142,8 @@ def parse_points(text: str | None, path: str | os.PathLike, field_name: str) -> 
     point equal to the first is kept (fillPoly does not mind) but not counted as distinct.
 
     Raises:
-        DataFormatError: missing attribute, non-numeric values, an odd count of numbers or
-            fewer than 3 distinct points.
+        DataFormatError: missing attribute, non-numeric values, coordinates beyond
+            :data:`MAX_COORDINATE`, an odd count of numbers or fewer than 3 distinct points.
     """
     if text is None or not text.strip():
         raise DataFormatError(path, field_name, "a 'points' attribute with at least 3 'x,y' points", text)
@@ -150,7 +153,11 @@ def parse_points(text: str | None, path: str | os.PathLike, field_name: str) -> 
         raise DataFormatError(path, field_name, "numeric 'x,y' pairs", bad[0])
     if len(tokens) % 2:
         raise DataFormatError(path, field_name, "an even count of numbers (x,y pairs)", text.strip())
-    points = np.asarray([float(t) for t in tokens], dtype=np.float32).reshape(-1, 2)
+    values = [float(t) for t in tokens]
+    if not all(abs(v) <= MAX_COORDINATE for v in values):  # also refuses 1e309 (inf): masks cast to int32
+        raise DataFormatError(path, field_name, f"coordinates of at most {MAX_COORDINATE} pixels in absolute value",
+                              next(t for t, v in zip(tokens, values) if not abs(v) <= MAX_COORDINATE))
+    points = np.asarray(values, dtype=np.float32).reshape(-1, 2)
     distinct = {tuple(p) for p in points.tolist()}
     if len(distinct) < 3:
         raise DataFormatError(path, field_name, "a polygon with at least 3 distinct points", text.strip())
@@ -167,9 +174,18 @@ def _parse_size(image: ET.Element, path: Path, which: str) -> int:
         value = float(text)
     except ValueError:
         raise DataFormatError(path, field_name, "a positive integer number of pixels", raw) from None
-    if value <= 0 or value != int(value):
+    if not math.isfinite(value) or value <= 0 or value != int(value):  # int() of inf or nan raises
         raise DataFormatError(path, field_name, "a positive integer number of pixels", raw)
     return int(value)
+
+
+def _check_page_pixels(path: Path, width: int, height: int) -> None:
+    # Masks are allocated at the declared size, so the image pixel limit applies before any of them.
+    limit = io.max_pixels()
+    if width * height > limit:
+        raise DataFormatError(path, "svg[class=Page]/image", f"a page of at most {limit} pixels "
+                                                             f"(width x height; {io.MAX_PIXELS_ENV} raises it)",
+                              f"{width}x{height}")
 
 
 def parse_svg(svg_path: str | os.PathLike) -> tuple[int, int, dict[str, list[EbdPolygon]]]:
@@ -182,7 +198,8 @@ def parse_svg(svg_path: str | os.PathLike) -> tuple[int, int, dict[str, list[Ebd
         ``(width, height, polygons)`` with polygons grouped by element class in document order.
 
     Raises:
-        DataFormatError: malformed XML, no ``Page`` element, no ``<image>`` size, bad polygons.
+        DataFormatError: malformed XML, no ``Page`` element, no ``<image>`` size, a page of more
+            pixels than :func:`comicdepth_tf.io.max_pixels`, bad polygons.
     """
     path = Path(svg_path)
     try:
@@ -192,6 +209,8 @@ def parse_svg(svg_path: str | os.PathLike) -> tuple[int, int, dict[str, list[Ebd
         raise DataFormatError(path, f"line {line} column {col + 1}", f"well-formed XML ({exc})") from None
     except OSError as exc:
         raise DataFormatError(path, "", f"a readable SVG file ({exc})") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise DataFormatError(path, "line 1", "an XML declaration with a known encoding (UTF-8)", str(exc)) from None
     if _local(root.tag) != "svg":
         raise DataFormatError(path, "root element", "<svg>", _local(root.tag))
 
@@ -206,6 +225,7 @@ def parse_svg(svg_path: str | os.PathLike) -> tuple[int, int, dict[str, list[Ebd
             if image is None:
                 raise DataFormatError(path, "svg[class=Page]/image", "an <image> element with width and height")
             size = (_parse_size(image, path, "width"), _parse_size(image, path, "height"))
+            _check_page_pixels(path, *size)
             continue
         for k, poly in enumerate(e for e in group.iter() if _local(e.tag) == "polygon"):
             pid = _attr(poly, "id") or ""

@@ -61,6 +61,7 @@ class _FolderIndex:
         self.folder = folder
         self._by_stem: dict[str, str] | None = None
         self._ambiguous: dict[str, list[str]] = {}
+        self._links: set[str] = set()
 
     def _build(self) -> dict[str, str]:
         by_stem: dict[str, str] = {}
@@ -73,6 +74,8 @@ class _FolderIndex:
                     if stem in by_stem:
                         self._ambiguous.setdefault(stem, [by_stem[stem]]).append(entry.name)
                     by_stem[stem] = entry.name
+                    if entry.is_symlink():  # from the directory entry: no extra system call
+                        self._links.add(entry.name)
         except FileNotFoundError:
             pass  # reported per row, naming the line that needs the folder
         return by_stem
@@ -91,7 +94,17 @@ class _FolderIndex:
             if not self.folder.is_dir():
                 raise DataFormatError(file_map, field, f"an existing folder {self.folder}", stem)
             raise DataFormatError(file_map, field, f"an image '{stem}.<ext>' in {self.folder}", stem)
-        return self.folder / name
+        path = self.folder / name
+        # Only links can lead out of <root> (the folders are <root>/<column folder>); resolving every
+        # file of a 400 000-row map would cost a path walk each.
+        return io.check_inside(path, self.folder.parent) if name in self._links else path
+
+
+def _decode_line(raw: bytes, file_map: Path, line_no: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(file_map, f"line {line_no}", "UTF-8 text", raw[exc.start:exc.start + 8]) from None
 
 
 def _is_header(fields: list[str]) -> bool:
@@ -105,9 +118,9 @@ def iter_modest(root: str | os.PathLike) -> Iterator[ModestRecord]:
     if not file_map.is_file():
         raise DataFormatError(file_map, "", "the MODEST file_map.txt (tab-separated bg, bg_fg, mask, depth stems)")
     indexes = {column: _FolderIndex(root / folder) for column, folder in COLUMNS}
-    with open(file_map, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            text = line.rstrip("\r\n")
+    with open(file_map, "rb") as fh:  # bytes, decoded per line: a bad byte is named with its line
+        for line_no, raw in enumerate(fh, start=1):
+            text = _decode_line(raw, file_map, line_no).rstrip("\r\n")
             if not text.strip() or text.lstrip().startswith("#"):
                 continue
             fields = text.split("\t")
@@ -136,8 +149,8 @@ def load_modest(root: str | os.PathLike, limit: int | None = None) -> list[Modes
 
     Raises:
         DataFormatError: a missing file_map, a line without 4 tab-separated stems, a stem with no
-            (or more than one) image in its folder, or a stem escaping the folder; errors name
-            the file_map line and column.
+            (or more than one) image in its folder, or a stem escaping the folder (errors name the
+            file_map line and column); an image that is a symlink leading outside ``root``.
     """
     return list(islice(iter_modest(root), limit))
 

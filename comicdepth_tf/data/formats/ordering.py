@@ -11,7 +11,8 @@ Panel layout (ComicsDepth "cropped" folders, and the embedded dataset)::
     <split>/depth_gt/<stem>.png      dense depth, uint16 millimetres (optional folder)
     <split>/text_masks/<stem>.png    text mask, 0/255 (optional folder)
 
-When an optional folder exists, every panel must have a file in it.
+When an optional folder exists, every panel must have a file in it. A file that is a symlink
+leading outside ``<split>/`` is refused.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from typing import Iterable
 import numpy as np
 
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import atomic_write_text, list_images
+from comicdepth_tf.io import atomic_write_text, check_inside, list_images
 
 from .coco_images import image_size
+from .text_fields import parse_int
 
 FIELDS = ("l1", "l2", "x", "y")
 
@@ -120,10 +122,7 @@ def read_ordering(path: str | os.PathLike, *, width: int | None = None, height: 
             raise DataFormatError(path, f"line {lineno}", "4 space-separated integers 'l1 l2 x y'", line)
         row = []
         for name, raw in zip(FIELDS, parts):
-            try:
-                value = int(raw)
-            except ValueError:
-                raise DataFormatError(path, f"line {lineno} field {name}", "an integer", raw) from None
+            value = parse_int(raw, path, f"line {lineno} field {name}")
             _check_value(path, lineno, name, value, limits.get(name))
             row.append(value)
         rows.append(row)
@@ -191,8 +190,8 @@ def load_ordering_set(folder: str | os.PathLike, *, validate_images: bool = True
 
     Raises:
         DataFormatError: when a folder is missing, a crop has no ordering file or an ordering
-            file has no crop (all names listed), an optional folder lacks a panel, or a file is
-            malformed.
+            file has no crop (all names listed), an optional folder lacks a panel, a file is
+            malformed, or a file is a symlink leading outside ``folder``.
     """
     folder = Path(folder)
     for sub in ("images", "depth"):
@@ -216,6 +215,9 @@ def load_ordering_set(folder: str | os.PathLike, *, validate_images: bool = True
     text_masks = _optional_folder(folder, "text_masks", stems, None)
     panels = []
     for stem in stems:
+        for path in (images[stem], orderings[stem], depth_gt.get(stem), text_masks.get(stem)):
+            if path is not None:
+                check_inside(path, folder)  # a symlink out of the set would read any file of the machine
         width = height = None
         if validate_images:
             width, height = image_size(images[stem])
