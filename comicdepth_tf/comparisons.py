@@ -55,7 +55,9 @@ AGGREGATED = ("inter_acc", "intra_acc", "inter_db", "intra_db", "comics_delta1",
 METRIC_WORDS = {"inter_acc": "inter-object accuracy", "intra_acc": "intra-object accuracy",
                 "inter_db": "inter-object accuracy in dB", "intra_db": "intra-object accuracy in dB",
                 "ai4va_mse_inter": "AI4VA Interdepth MSE", "ai4va_mse_intra": "AI4VA Intradepth MSE",
-                "ai4va_mse_overall": "AI4VA overall MSE"}
+                "ai4va_mse_overall": "AI4VA overall MSE",
+                **{f"{prefix}_{k}": f"{prefix} {name}" for prefix in ("comics", "natural")
+                   for k, name in (("delta1", "δ1"), ("abs_rel", "AbsRel"), ("rmse", "RMSE"))}}
 SEED_COLUMN = "seed"
 
 
