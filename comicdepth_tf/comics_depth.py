@@ -448,7 +448,7 @@ def batchnorm_trick_model(natural_model, comics_images: np.ndarray, batch_size: 
 
 
 def write_depth_maps(model, run_dir: str | os.PathLike, eval_set, *, size: int, configuration: str, profile: str,
-                     batch_size: int = 8) -> Path:
+                     batch_size: int = 8, seed: int | None = None, primary: bool = True) -> Path:
     """Predict every image of an evaluation set at its original size and save the maps with the run.
 
     Args:
@@ -459,6 +459,8 @@ def write_depth_maps(model, run_dir: str | os.PathLike, eval_set, *, size: int, 
         configuration: the configuration name of :mod:`comicdepth_tf.evaluation` (e.g.
             ``approach2_simple``); the run is registered for it.
         profile: the parameter profile.
+        seed, primary: the run's training seed and whether it is the single-seed path's run
+            (see :func:`comicdepth_tf.evaluation.register_configuration`).
 
     Returns:
         The maps' folder ``<run_dir>/depth_maps/<set>``.
@@ -468,7 +470,8 @@ def write_depth_maps(model, run_dir: str | os.PathLike, eval_set, *, size: int, 
 
     maps = predict_depth(model, [item.image for item in eval_set.items], size=size, batch_size=batch_size)
     folder = evaluation.save_depth_maps(run_dir, eval_set.name, {item.stem: m for item, m in zip(eval_set.items, maps)})
-    evaluation.register_configuration(run_dir, configuration, profile, convention=output_convention(model), image_size=size)
+    evaluation.register_configuration(run_dir, configuration, profile, convention=output_convention(model), image_size=size,
+                                      seed=seed, primary=primary)
     return folder
 
 

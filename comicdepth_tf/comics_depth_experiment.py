@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -65,6 +65,40 @@ def parse_grid(text: str) -> list[float]:
 def default_run_id(profile: str, seed: int) -> str:
     """``<profile>-<seed>``: re-running the notebook resumes the same runs."""
     return f"{profile}-{seed}"
+
+
+def seed_run_id(run_id: str, seed: int, primary_seed: int) -> str:
+    """The run id of one training seed: ``run_id`` itself for the primary seed (``SEED``: the
+    single-seed run, so that a single-seed chain's runs count as that seed), else
+    ``<run_id>-seed<seed>``. The dataset is always the primary seed's: only training is re-seeded."""
+    return run_id if int(seed) == int(primary_seed) else f"{run_id}-seed{int(seed)}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What trains the models of one seed (the notebook's parameters, see its parameters cell)."""
+
+    variants: tuple[str, ...]
+    grid: tuple[float, ...]
+    search_epochs: int
+    search_limit: int
+    search_every_variant: bool
+    epochs: int
+    batch_size: int
+    init: str
+    loss: str
+    augment: bool
+    bn_momentum: float
+    baseline_epochs: int
+    alpha: float
+    exact: bool
+
+
+def settings_from(cfg, loss: str) -> Settings:
+    """The :class:`Settings` of notebook 40's frozen config (``loss``: the resolved loss name)."""
+    return Settings(tuple(cfg.VARIANT_LIST), tuple(cfg.GRID), cfg.LR_SEARCH_EPOCHS, cfg.LR_SEARCH_LIMIT,
+                    cfg.SEARCH_EVERY_VARIANT, cfg.EPOCHS, cfg.BATCH_SIZE, cfg.INIT, loss, cfg.AUGMENT, cfg.BN_MOMENTUM,
+                    cfg.BASELINE_EPOCHS, cfg.AI4VA_ALPHA, cfg.AI4VA_EXACT)
 
 
 # --------------------------------------------------------------------------- upstream runs
@@ -196,9 +230,11 @@ def load_data(data_dir: str, profile: str, *, size: int | Sequence[int], seed: i
 # --------------------------------------------------------------------------- models
 
 
-def _finish(model, name: str, run_dir: Path, data: Data, *, profile: str, size: int, convention: str) -> dict[str, Any]:
+def _finish(model, name: str, run_dir: Path, data: Data, *, profile: str, size: int, convention: str,
+            seed: int | None = None, primary: bool = True) -> dict[str, Any]:
     """Write a saved model's maps for ``panels_val``, register them, and score their ordering."""
-    cd.write_depth_maps(model, run_dir, data.eval_set, size=size, configuration=_configuration(name), profile=profile)
+    cd.write_depth_maps(model, run_dir, data.eval_set, size=size, configuration=_configuration(name), profile=profile,
+                        seed=seed, primary=primary)
     return cd.ordering_row(name, run_dir, data.eval_set, convention)
 
 
@@ -207,12 +243,13 @@ def _configuration(name: str) -> str:
 
 
 def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_size: int = 8,
-                  momentum: float = 0.002) -> list[dict[str, Any]]:
+                  momentum: float = 0.002, seed: int | None = None, primary: bool = True) -> list[dict[str, Any]]:
     """``no_batchnorm_trick`` (the natural model as is) and ``batchnorm_trick`` (statistics re-estimated on comics).
 
     Each gets ``saved_models/comics_depth/<run_id>-<baseline>/`` with its depth maps of
     ``panels_val``; the batch-norm model is also saved (``model.keras``) and reloaded before
-    predicting. The natural model's own run folder is left untouched.
+    predicting. The natural model's own run folder is left untouched. ``seed`` and ``primary``
+    only register the runs (neither baseline is trained, so every seed gets the same maps).
     """
     from comicdepth_tf.models.registry import load_model, new_run_dir, save_model
 
@@ -224,7 +261,8 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
     io.atomic_write_json(plain_dir / "config.json", {"model": "no_batchnorm_trick", "natural_run": str(up.natural_run),
                                                      "profile": profile, "predict_size": up.predict_size})
     rows.append({**_finish(up.natural, "no_batchnorm_trick", plain_dir, data, profile=profile, size=up.predict_size,
-                           convention=up.convention), "seconds": time.perf_counter() - started})
+                           convention=up.convention, seed=seed, primary=primary),
+                 "seconds": time.perf_counter() - started})
     started = time.perf_counter()
     trick_dir = new_run_dir(cd.MODEL_NAME, f"{run_id}-batchnorm_trick")
     adapted = cd.batchnorm_trick_model(up.natural, data.comics, batch_size=batch_size, momentum=momentum)
@@ -232,7 +270,8 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
                                     "comics_images": len(data.comics), "profile": profile, "predict_size": up.predict_size})
     reloaded = load_model(trick_dir)
     rows.append({**_finish(reloaded, "batchnorm_trick", trick_dir, data, profile=profile, size=up.predict_size,
-                           convention=cd.output_convention(reloaded)), "seconds": time.perf_counter() - started})
+                           convention=cd.output_convention(reloaded), seed=seed, primary=primary),
+                 "seconds": time.perf_counter() - started})
     return rows
 
 
@@ -260,7 +299,7 @@ class VariantResult:
 def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile: str, grid: Sequence[float],
                 search_epochs: int, epochs: int, batch_size: int, init: str = "natural", loss: Any = "depth",
                 augment: bool = True, learning_rate: float | None = None, seed: int = 0,
-                search_limit: int = 0) -> VariantResult:
+                search_limit: int = 0, primary: bool = True) -> VariantResult:
     """Pairs → learning-rate search (unless ``learning_rate`` is given) → full run → save → reload → maps → score.
 
     ``augment`` flips training pairs (:func:`~comicdepth_tf.comics_depth.augment_config`) in the
@@ -268,7 +307,8 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
     :func:`~comicdepth_tf.comics_depth.lr_search`).
 
     The run is ``saved_models/comics_depth/<run_id>-<variant>/`` (the search runs under its
-    ``lr_search/``); an existing run resumes.
+    ``lr_search/``); an existing run resumes. It is registered with ``seed`` (``primary``: also
+    as the single-seed path's run).
     """
     from comicdepth_tf.models.registry import load_model, new_run_dir, save_model
 
@@ -291,12 +331,43 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
     save_model(result.model, run_dir, config, {"best_val_loss": result.best_value, "best_epoch": result.best_epoch})
     reloaded = load_model(run_dir)
     row = _finish(reloaded, variant, run_dir, data, profile=profile, size=up.predict_size,
-                  convention=cd.output_convention(reloaded))
+                  convention=cd.output_convention(reloaded), seed=seed, primary=primary)
     row.update(learning_rate=learning_rate, best_val_loss=result.best_value, best_epoch=result.best_epoch,
                seconds=time.perf_counter() - started)
     k = min(4, len(train))
     examples = {"natural": data.natural_train[:k], "fake": train.image[:k], "target": train.depth[:k]}
     return VariantResult(row, lr_rows, run_dir, examples)
+
+
+@dataclass
+class VariantsResult:
+    """Every approach-2 variant of one seed: ordering rows, lr-search rows, pairs to show, run folders."""
+
+    rows: list[dict[str, Any]]
+    lr_rows: list[dict]
+    examples: dict[str, dict[str, np.ndarray]]
+    run_dirs: dict[str, Path]
+
+
+def run_variants(up: Upstream, data: Data, settings: Settings, *, run_id: str, profile: str, seed: int,
+                 primary: bool = True, log=print) -> VariantsResult:
+    """:func:`run_variant` for every variant of ``settings``; unless ``search_every_variant``, the
+    first variant's searched rate is reused by the others."""
+    out = VariantsResult([], [], {}, {})
+    learning_rate = None
+    for variant in settings.variants:
+        result = run_variant(up, data, variant, run_id=run_id, profile=profile, grid=settings.grid,
+                             search_epochs=settings.search_epochs, search_limit=settings.search_limit,
+                             epochs=settings.epochs, batch_size=settings.batch_size, init=settings.init,
+                             loss=settings.loss, augment=settings.augment, learning_rate=learning_rate, seed=seed,
+                             primary=primary)
+        out.rows.append(result.row)
+        out.lr_rows += result.lr_rows
+        out.examples[variant], out.run_dirs[variant] = result.examples, result.run_dir
+        learning_rate = None if settings.search_every_variant else result.row["learning_rate"]
+        log(f"{variant} (seed {seed}): lr {result.row['learning_rate']:g}, inter {result.row['inter_acc']:.3f}, "
+            f"intra {result.row['intra_acc']:.3f}, {result.row['seconds']:.0f} s")
+    return out
 
 
 def ordering_frame(rows: Sequence[dict]):
@@ -384,14 +455,16 @@ def page_depth_maps(model, dataset, size: int, batch_size: int = 8) -> dict[int,
 
 def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, size: int, run_id: str, profile: str,
               source_run: str | os.PathLike = "", baseline_epochs: int = 30, baseline_batch_size: int = 8,
-              baseline_lr: float = 1e-3, alpha: float = 1.0, exact: bool = True, seed: int = 0) -> dict[str, Any]:
+              baseline_lr: float = 1e-3, alpha: float = 1.0, exact: bool = True, seed: int = 0,
+              primary: bool = True) -> dict[str, Any]:
     """Per-segment predictor vs the seed-style whole-page baseline vs the constant, on AI4VA val.
 
     The realistic predictor uses ``depth_model``'s maps of the pages (its features on train fit
     the regressor; val and test are predicted from the same kind of maps). With ``exact`` (the
     embedded data's dense depth), the same predictor on exact depth is reported too. Val and
     test predictions of the realistic predictor and of the page baseline are saved and
-    registered (``ai4va_segment``, ``ai4va_page_baseline``).
+    registered (``ai4va_segment``, ``ai4va_page_baseline``) with ``seed`` (``primary``: also as the
+    single-seed path's runs).
 
     Returns:
         ``{"table": DataFrame (predictor × MSE), "metrics": {...}, "regressor": SegmentRegressor,
@@ -452,7 +525,7 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
     for run_dir, name, predictions in ((segment_run, "ai4va_segment", preds), (page_run, "ai4va_page_baseline", page_preds)):
         for split, data in (("val", val), ("test", test)):
             evaluation.save_ai4va_predictions(run_dir, split, ap.predictions_frame(predictions[split]), data)
-        evaluation.register_configuration(run_dir, name, profile)
+        evaluation.register_configuration(run_dir, name, profile, seed=seed, primary=primary)
 
     table = pd.DataFrame(rows)
     by = {r["predictor"]: r["mse_overall"] for r in rows}
@@ -463,3 +536,92 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
                **({"ai4va_mse_segment_exact": by["per_segment (exact depth)"]} if exact else {}),
                **{f"ai4va_{k}": v for k, v in timings.items()}}
     return {"table": table, "metrics": metrics, "regressor": regressor, "segment_run": segment_run, "page_run": page_run}
+
+
+# --------------------------------------------------------------------------- several seeds
+
+#: ``saved_models/seeds/<run_id>.json``: what one finished seed produced (next to ``stages/``).
+SEEDS_DIR = "seeds"
+
+
+def seed_record_path(run_id: str) -> Path:
+    """Where :func:`run_seed` records a finished seed."""
+    from comicdepth_tf import paths
+
+    return paths.models_dir() / SEEDS_DIR / f"{run_id}.json"
+
+
+def _seed_key(up: Upstream, settings: Settings, seed: int, profile: str) -> dict[str, Any]:
+    import json
+
+    key = {"settings": asdict(settings), "seed": int(seed), "profile": profile, "natural_run": str(up.natural_run),
+           "gan_runs": {k: str(v) for k, v in sorted(up.gan_runs.items())}}
+    return json.loads(json.dumps(key))  # as read back from the record (tuples become lists)
+
+
+def _reusable(record: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    from comicdepth_tf.io import read_json
+
+    if not record.is_file():
+        return None
+    done = read_json(record)
+    # Same settings and upstream runs, and every run folder still there: training again would
+    # only reproduce it (training is deterministic).
+    if done.get("key") != key or not all(Path(d).is_dir() for d in done.get("run_dirs", {}).values()):
+        return None
+    return done
+
+
+def run_seed(up: Upstream, data: Data, settings: Settings, *, run_id: str, profile: str, seed: int,
+             primary: bool = False, log=print) -> dict[str, Any]:
+    """Every model of the notebook for one training seed: baselines, approach-2 variants, AI4VA.
+
+    The models are saved under ``run_id`` (see :func:`seed_run_id`) and registered with ``seed``
+    for notebook 50. When the seed finished before with the same settings and upstream runs (its
+    record ``saved_models/seeds/<run_id>.json`` and run folders exist) nothing is trained or
+    written again: the record is returned.
+
+    Returns:
+        ``{"key", "rows" (ordering rows of every model), "lr_rows", "run_dirs", "best",
+        "ai4va_table" (records), "ai4va_metrics", "reused"}``.
+    """
+    from comicdepth_tf.io import atomic_write_json
+
+    record = seed_record_path(run_id)
+    key = _seed_key(up, settings, seed, profile)
+    done = _reusable(record, key)
+    if done is not None:
+        log(f"seed {seed}: reused {record}")
+        return {**done, "reused": True}
+    rows = run_baselines(up, data, run_id=run_id, profile=profile, batch_size=settings.batch_size,
+                         momentum=settings.bn_momentum, seed=seed, primary=primary)
+    variants = run_variants(up, data, settings, run_id=run_id, profile=profile, seed=seed, primary=primary, log=log)
+    rows += variants.rows
+    best, best_model = load_best(rows, variants.run_dirs)
+    ai4va = run_ai4va(data.root, best_model, convention=output_convention(best_model), size=up.predict_size,
+                      run_id=run_id, profile=profile, source_run=variants.run_dirs[best["model"]],
+                      baseline_epochs=settings.baseline_epochs, alpha=settings.alpha, exact=settings.exact, seed=seed,
+                      primary=primary)
+    out = {"key": key, "rows": rows, "lr_rows": variants.lr_rows, "best": best["model"],
+           "run_dirs": {**{k: str(v) for k, v in variants.run_dirs.items()},
+                        "ai4va_segment": str(ai4va["segment_run"]), "ai4va_page_baseline": str(ai4va["page_run"])},
+           "ai4va_table": ai4va["table"].to_dict("records"), "ai4va_metrics": ai4va["metrics"]}
+    atomic_write_json(record, out)
+    return {**out, "reused": False}
+
+
+def seeds_frame(results: dict[int, dict[str, Any]]):
+    """Ordering rows and AI4VA MSE of every seed's models, one row per seed and model."""
+    import pandas as pd
+
+    frames = []
+    for seed, result in results.items():
+        df = ordering_frame(result["rows"]).assign(seed=seed)
+        ai = result.get("ai4va_metrics", {})
+        frames.append(df)
+        frames.append(pd.DataFrame([{"model": name, "seed": seed, "ai4va_mse_overall": ai.get(f"ai4va_mse_{k}")}
+                                    for name, k in (("ai4va_segment", "segment"),
+                                                    ("ai4va_page_baseline", "page_baseline"),
+                                                    ("ai4va_constant", "constant"))]))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["seed"] + [c for c in out.columns if c != "seed"]]

@@ -45,6 +45,14 @@ for ``natural_irv2`` the natural model's ``saved_models/depth_irv2/latest-<profi
 ``no_batchnorm_trick`` (the natural model applied to comics as is) falls back to the
 ``natural_irv2`` run.
 
+Several seeds: stage 40 trains its configurations once per seed (:attr:`Configuration.seeded`)
+and registers each run with its seed: ``evaluation.json`` holds ``seed`` and
+``saved_models/configurations/<profile>-seeds.json`` maps seed -> configuration -> run folder.
+:func:`find_runs` with ``seed=`` resolves those configurations from that pointer (or a scan of
+runs recorded with that seed), never from another seed's run; the stage-10 and stage-30
+configurations are not re-seeded and resolve as without a seed. Comparisons over seeds, with
+intervals, are in :mod:`comicdepth_tf.comparisons`.
+
 Scores
 ------
 * ordering accuracy on ``panels_<split>`` (:func:`comicdepth_tf.metrics.ordering_accuracy`,
@@ -86,6 +94,8 @@ CONVENTIONS = ("metric", "inverse", "relative")
 NATURAL_SET = "natural_val"
 #: Natural model folder and pointer written by stage 10 (see comicdepth_tf.inference).
 NATURAL_MODEL_NAME = "depth_irv2"
+#: The stage whose configurations are trained once per seed (``SEEDS`` of notebook 40).
+SEEDED_STAGE = "40_comics_depth"
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,11 @@ class Configuration:
     kind: str
     sets: tuple[str, ...] = ()
     fallback: str | None = None
+
+    @property
+    def seeded(self) -> bool:
+        """Trained once per seed (stage 40); the upstream stages 10 and 30 are not re-seeded."""
+        return self.stage == SEEDED_STAGE
 
 
 CONFIGURATIONS: tuple[Configuration, ...] = (
@@ -144,11 +159,16 @@ def _models_root(root) -> Path:
 
 def register_configuration(run_dir: str | os.PathLike, configuration_name: str, profile: str,
                            convention: str | None = None, image_size: int | Sequence[int] | None = None,
-                           models_root: str | os.PathLike | None = None) -> Path:
+                           models_root: str | os.PathLike | None = None, seed: int | None = None,
+                           primary: bool = True) -> Path:
     """Mark a saved run as the one evaluated for ``configuration_name`` on ``profile``.
 
     Writes ``<run_dir>/evaluation.json`` and points
     ``<models>/configurations/<profile>.json[configuration_name]`` at the run (both atomic).
+    With a training ``seed``, the record holds it and the per-seed pointer
+    ``<models>/configurations/<profile>-seeds.json[seed][configuration_name]`` is written too;
+    ``primary=False`` leaves the plain pointer alone (an extra seed must not replace the run the
+    single-seed path evaluates).
 
     Args:
         run_dir: the saved run folder.
@@ -157,28 +177,47 @@ def register_configuration(run_dir: str | os.PathLike, configuration_name: str, 
         convention: ``metric``, ``inverse`` or ``relative`` for depth configurations.
         image_size: network size to predict at when maps must be computed from the model.
         models_root: default ``saved_models/``.
+        seed: the training seed of the run (None: not recorded, no per-seed pointer).
+        primary: also update the plain pointer.
 
     Returns:
-        The pointer file.
+        The plain pointer file (the per-seed one when ``primary`` is False).
     """
     configuration(configuration_name)
     if convention is not None and convention not in CONVENTIONS:
         raise ParameterError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    if seed is None and not primary:
+        raise ParameterError("register_configuration: a run that is not primary needs its seed")
     run_dir = Path(run_dir).resolve()
     record = {"configuration": configuration_name, "profile": profile, "convention": convention,
               "written": _dt.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")}
     if image_size is not None:
         record["image_size"] = image_size if isinstance(image_size, int) else list(image_size)
+    if seed is not None:
+        record["seed"] = int(seed)
     io.atomic_write_json(run_dir / EVALUATION_FILE, record)
     root = _models_root(models_root).resolve()
-    pointer = root / POINTER_DIR / f"{profile}.json"
-    table = io.read_json(pointer) if pointer.is_file() else {}
     try:
         rel = run_dir.relative_to(root).as_posix()
     except ValueError:
         rel = str(run_dir)
-    table[configuration_name] = rel
-    return io.atomic_write_json(pointer, dict(sorted(table.items())))
+    written = None
+    if seed is not None:
+        seeds_file = seeds_pointer(profile, root)
+        table = io.read_json(seeds_file) if seeds_file.is_file() else {}
+        table.setdefault(str(int(seed)), {})[configuration_name] = rel
+        written = io.atomic_write_json(seeds_file, {k: dict(sorted(v.items())) for k, v in sorted(table.items())})
+    if primary:
+        pointer = root / POINTER_DIR / f"{profile}.json"
+        table = io.read_json(pointer) if pointer.is_file() else {}
+        table[configuration_name] = rel
+        written = io.atomic_write_json(pointer, dict(sorted(table.items())))
+    return written
+
+
+def seeds_pointer(profile: str, models_root: str | os.PathLike | None = None) -> Path:
+    """``<models>/configurations/<profile>-seeds.json``: seed -> configuration -> run folder."""
+    return _models_root(models_root) / POINTER_DIR / f"{profile}-seeds.json"
 
 
 def save_depth_maps(run_dir: str | os.PathLike, set_name: str, maps: Mapping[str, np.ndarray]) -> Path:
@@ -254,8 +293,9 @@ def _read_record(run_dir: Path) -> dict:
     return record
 
 
-def _scan(root: Path, profile: str) -> dict[str, Path]:
-    """configuration -> newest run folder whose evaluation.json names it and ``profile``."""
+def _scan(root: Path, profile: str, seed: int | None = None) -> dict[str, Path]:
+    """configuration -> newest run folder whose evaluation.json names it and ``profile`` (and
+    ``seed``, for the configurations trained per seed, when one is asked for)."""
     found: dict[str, tuple[float, Path]] = {}
     for file in root.glob(f"*/*/{EVALUATION_FILE}"):
         try:
@@ -263,6 +303,8 @@ def _scan(root: Path, profile: str) -> dict[str, Path]:
         except DataFormatError:
             continue  # a broken record is reported when that run is used, not while scanning
         name = record.get("configuration") if isinstance(record, dict) else None
+        if name in _BY_NAME and seed is not None and _BY_NAME[name].seeded and record.get("seed") != seed:
+            continue
         if name in _BY_NAME and record.get("profile") == profile:
             mtime = file.stat().st_mtime
             if name not in found or mtime > found[name][0]:
@@ -276,13 +318,17 @@ def _resolve_path(text: str, root: Path) -> Path:
 
 
 def find_runs(profile: str, runs: Mapping[str, str] | None = None,
-              models_root: str | os.PathLike | None = None) -> dict[str, RunRef]:
+              models_root: str | os.PathLike | None = None, seed: int | None = None) -> dict[str, RunRef]:
     """Resolve every configuration to a run folder (see the module doc for the order).
 
     Args:
         profile: the profile whose runs are wanted.
         runs: explicit configuration -> run folder (absolute, or relative to the models root).
         models_root: default ``saved_models/``.
+        seed: a training seed: the configurations trained per seed (:attr:`Configuration.seeded`)
+            are then resolved from the per-seed pointer (:func:`seeds_pointer`) and the scan
+            keeps only runs recorded with that seed; the others (stages 10 and 30, the
+            constant) as without a seed. None: the single-seed path.
 
     Returns:
         configuration name -> :class:`RunRef`, in :data:`CONFIGURATIONS` order.
@@ -298,14 +344,21 @@ def find_runs(profile: str, runs: Mapping[str, str] | None = None,
             raise ParameterError(f"RUNS[{name!r}] = {text!r}: no such run folder under {root}")
     pointer = root / POINTER_DIR / f"{profile}.json"
     pointed = io.read_json(pointer) if pointer.is_file() else {}
-    scanned = _scan(root, profile) if root.is_dir() else {}
+    per_seed: dict = {}
+    if seed is not None:
+        seeds_file = seeds_pointer(profile, root)
+        per_seed = (io.read_json(seeds_file) if seeds_file.is_file() else {}).get(str(int(seed)), {})
+    scanned = _scan(root, profile, seed) if root.is_dir() else {}
     refs: dict[str, RunRef] = {}
     for conf in CONFIGURATIONS:
         ref = RunRef(conf.name)
+        # A seeded configuration never falls back to the plain pointer: it may hold another seed's run.
+        table, table_name = ((per_seed, f"{seeds_pointer(profile, root).name}[{seed}] pointer")
+                             if seed is not None and conf.seeded else (pointed, f"{pointer.name} pointer"))
         if conf.name in runs:
             ref.run_dir, ref.source = _resolve_path(runs[conf.name], root), "RUNS parameter"
-        elif conf.name in pointed and _resolve_path(pointed[conf.name], root).is_dir():
-            ref.run_dir, ref.source = _resolve_path(pointed[conf.name], root), f"{pointer.name} pointer"
+        elif conf.name in table and _resolve_path(table[conf.name], root).is_dir():
+            ref.run_dir, ref.source = _resolve_path(table[conf.name], root), table_name
         elif conf.name in scanned:
             ref.run_dir, ref.source = scanned[conf.name], f"newest {EVALUATION_FILE} scan"
         elif conf.name == "natural_irv2":
@@ -317,8 +370,9 @@ def find_runs(profile: str, runs: Mapping[str, str] | None = None,
             base = refs[conf.fallback]
             ref.run_dir, ref.source = base.run_dir, f"{conf.fallback} run (same model)"
         if ref.run_dir is None:
-            where = (f"RUNS, {pointer}, {root}/*/*/{EVALUATION_FILE} (configuration {conf.name!r}, "
-                     f"profile {profile!r})")
+            seeded = seed is not None and conf.seeded
+            where = (f"RUNS, {seeds_pointer(profile, root) if seeded else pointer}, {root}/*/*/{EVALUATION_FILE} "
+                     f"(configuration {conf.name!r}, profile {profile!r}{f', seed {seed}' if seeded else ''})")
             if conf.name == "natural_irv2":
                 where += f", {root / NATURAL_MODEL_NAME}/latest-{profile}.json"
             if conf.fallback:
@@ -510,6 +564,21 @@ def iter_depth_maps(ref: RunRef, eval_set: EvalSet, source: MapSource, size: int
         yield from zip(items, maps)
 
 
+def read_maps(ref: RunRef, eval_set: EvalSet, stems: Sequence[str], predict_missing: bool = True,
+              size: int | Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """The maps of some images of ``eval_set`` (saved files, else the run's model) and their convention.
+
+    Raises:
+        ParameterError: the run has neither maps nor a model for that set.
+    """
+    wanted = set(stems)
+    subset = EvalSet(eval_set.name, [i for i in eval_set.items if i.stem in wanted], eval_set.source)
+    source = map_source(ref, eval_set.name, predict_missing)
+    if source.kind == "missing":
+        raise ParameterError(source.note)
+    return {item.stem: depth for item, depth in iter_depth_maps(ref, subset, source, size=size)}, source.convention
+
+
 def _check_size(path: Path, depth: np.ndarray, wh: tuple[int, int], item: EvalItem) -> None:
     w, h = wh
     if depth.ndim != 2 or depth.shape != (h, w):
@@ -531,6 +600,7 @@ class DepthScores:
 
     per_image: dict[str, dict] = field(default_factory=dict)  # stem -> ordering_accuracy(...)
     dense: dict[str, float] = field(default_factory=dict)
+    dense_per_image: dict[str, dict] = field(default_factory=dict)  # stem -> depth_metrics(...) of that image
     shown: dict[str, np.ndarray] = field(default_factory=dict)  # stems kept for the grid
     convention: str = "metric"
 
@@ -553,6 +623,7 @@ def score_depth_set(ref: RunRef, eval_set: EvalSet, source: MapSource, align: st
             result = metrics.depth_metrics(depth, gt, align=align, pred_space=space)
             if result["n_images"]:
                 dense.append(result)
+                scores.dense_per_image[item.stem] = result
         if item.stem in keep:
             scores.shown[item.stem] = depth
     if dense:
@@ -587,6 +658,8 @@ class Evaluation:
         conventions: configuration -> convention of its maps.
         ai4va: configuration -> split -> validated prediction table.
         ordering_details: configuration -> full ordering summary (quartiles, std, dB counts).
+        dense_per_image: configuration -> set -> stem -> dense metrics of that image (their
+            means are the table's ``comics_*`` / ``natural_*`` columns).
     """
 
     table: Any
@@ -595,6 +668,7 @@ class Evaluation:
     conventions: dict[str, str]
     ai4va: dict[str, dict[str, Any]]
     ordering_details: dict[str, dict[str, float]]
+    dense_per_image: dict[str, dict[str, dict[str, dict]]] = field(default_factory=dict)
 
 
 def _depth_row(conf: Configuration, ref: RunRef, sets: Mapping[str, EvalSet], panels_set: str, align, keep,
@@ -625,6 +699,8 @@ def _depth_row(conf: Configuration, ref: RunRef, sets: Mapping[str, EvalSet], pa
         if source.note:
             notes.append(f"{set_name}: {source.note}")
         prefix = "natural" if set_name == NATURAL_SET else "comics"
+        if scores.dense_per_image:
+            ev.dense_per_image.setdefault(conf.name, {})[set_name] = scores.dense_per_image
         for k in ("delta1", "abs_rel", "rmse"):
             if k in scores.dense:
                 row[f"{prefix}_{k}"] = scores.dense[k]
@@ -775,39 +851,6 @@ def ordering_per_panel(ev: Evaluation):
     return pd.DataFrame(rows, columns=["configuration", "panel", "inter", "intra", "inter_pairs", "intra_pairs"])
 
 
-def ordering_intervals(ev: Evaluation, baseline: str = "no_batchnorm_trick", kinds: Sequence[str] = ("inter", "intra"),
-                       seed: int = 0):
-    """Every configuration against ``baseline``: the paired difference of panel-mean ordering
-    accuracy with its 95 % bootstrap interval over panels (and seeds, when several are scored;
-    see :mod:`comicdepth_tf.intervals`), and the verdict in words.
-
-    Only panels where both have pairs of that kind count. Returns an empty table when the
-    baseline has no per-panel scores.
-    """
-    import pandas as pd
-
-    from comicdepth_tf import intervals
-
-    rows = []
-    base = ev.per_image.get(baseline, {})
-    for name, per_image in ev.per_image.items():
-        if name == baseline or not base:
-            continue
-        for kind in kinds:
-            stems = [s for s in sorted(per_image) if s in base
-                     and np.isfinite(per_image[s][kind]) and np.isfinite(base[s][kind])]
-            if not stems:
-                continue
-            iv = intervals.paired_difference([per_image[s][kind] for s in stems], [base[s][kind] for s in stems],
-                                             seed=seed)
-            rows.append({"configuration": name, "baseline": baseline, "metric": f"{kind}_acc",
-                         "difference": iv.estimate, "low": iv.low, "high": iv.high, "panels": iv.n_items,
-                         "significant": iv.excludes_zero,
-                         "verdict": intervals.verdict(iv, name, baseline, f"{kind}-object accuracy")})
-    return pd.DataFrame(rows, columns=["configuration", "baseline", "metric", "difference", "low", "high", "panels",
-                                       "significant", "verdict"])
-
-
 # --------------------------------------------------------------------------- figures
 
 
@@ -817,9 +860,19 @@ BAR_METRICS = (("inter_acc", "inter-object accuracy", True), ("intra_acc", "intr
                ("ai4va_mse_overall", "AI4VA overall MSE", False))
 
 
-def bar_chart(table, columns=BAR_METRICS, size: float = 3.2):
+def bar_chart(table, columns=BAR_METRICS, size: float = 3.2, errors: Mapping[str, Sequence] | None = None,
+              title: str | None = None):
     """Horizontal bars per metric, one bar per configuration; rows without a value are labelled
-    ``missing`` (or ``n/a`` when the configuration does not produce that metric)."""
+    ``missing`` (or ``n/a`` when the configuration does not produce that metric).
+
+    Args:
+        table: one row per configuration with ``configuration``, ``status`` and the columns.
+        columns: ``(column, title, higher is better)`` per panel.
+        size: inches per panel.
+        errors: column -> one ``(low, high)`` per table row (absolute values, NaN for none),
+            drawn as error bars.
+        title: the figure's title (e.g. what the bars and error bars are).
+    """
     from comicdepth_tf.viz import _plt
 
     plt = _plt()
@@ -827,19 +880,27 @@ def bar_chart(table, columns=BAR_METRICS, size: float = 3.2):
     fig, axes = plt.subplots(1, len(columns), figsize=(size * len(columns) + 2.5, 0.32 * len(labels) + 1.6),
                              sharey=True, squeeze=False)
     y = np.arange(len(labels))
-    for ax, (col, title, higher) in zip(axes[0], columns):
+    for ax, (col, title_, higher) in zip(axes[0], columns):
         values = np.asarray(table[col], dtype=np.float64)
         finite = np.isfinite(values)
-        ax.barh(y[finite], values[finite], color="#3b75af" if higher else "#c0504d")
+        xerr = None
+        if errors and col in errors:
+            bounds = np.asarray(errors[col], dtype=np.float64).reshape(len(values), 2)[finite]
+            # Bars without an interval get none (NaN would hide the bar's whisker in matplotlib).
+            xerr = np.nan_to_num(np.abs(np.stack([values[finite] - bounds[:, 0], bounds[:, 1] - values[finite]])))
+        ax.barh(y[finite], values[finite], color="#3b75af" if higher else "#c0504d", xerr=xerr,
+                error_kw={"ecolor": "#222", "elinewidth": 0.9, "capsize": 2.5})
         for yi, ok, status in zip(y, finite, table["status"]):
             if not ok:
                 ax.text(0, yi, " missing" if str(status).startswith("missing") else " n/a", va="center",
                         fontsize=7, color="#888")
-        ax.set_title(title + (" ↑" if higher else " ↓"), fontsize=9)
+        ax.set_title(title_ + (" ↑" if higher else " ↓"), fontsize=9)
         ax.axvline(0, color="#444", lw=0.6)
         ax.tick_params(labelsize=7)
     axes[0, 0].set_yticks(y, labels, fontsize=8)
     axes[0, 0].invert_yaxis()
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -939,18 +1000,20 @@ def runs_table(refs: Mapping[str, RunRef]):
 SUMMARY_COLUMNS = ("inter_acc", "intra_acc", "inter_db", "comics_delta1", "natural_delta1", "ai4va_mse_overall")
 
 
-def summary_metrics(ev: Evaluation) -> dict[str, Any]:
+def summary_metrics(ev: Evaluation, table=None) -> dict[str, Any]:
     """Stage metrics: how many configurations were scored, missing or in error, and per metric
-    a ``{configuration: value}`` dict of the scored ones."""
-    status = ev.table["status"].astype(str)
+    a ``{configuration: value}`` dict of the scored ones (of ``table``, default ``ev.table``; e.g.
+    the means over seeds of :func:`comicdepth_tf.comparisons.mean_table`)."""
+    table = ev.table if table is None else table
+    status = table["status"].astype(str)
     out: dict[str, Any] = {
-        "configurations": int(len(ev.table)),
+        "configurations": int(len(table)),
         "scored": int((status == "ok").sum()),
         "missing": int(status.str.startswith("missing").sum()),
         "errors": int(status.str.startswith("error").sum()),
     }
     for col in SUMMARY_COLUMNS:
-        values = {c: float(v) for c, v in zip(ev.table["configuration"], ev.table[col])
+        values = {c: float(v) for c, v in zip(table["configuration"], table[col])
                   if isinstance(v, (int, float)) and math.isfinite(v)}
         if values:
             out[col] = values

@@ -24,6 +24,8 @@ Conventions for dense depth:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from comicdepth_tf.errors import ParameterError
@@ -445,7 +447,8 @@ def ai4va_mse(predictions, ground_truth, mode: str = "segment") -> dict[str, flo
     return _mse_official(df, segments)
 
 
-def _mse_by_segment(df, segments) -> dict[str, float]:
+def _matched_segments(df, segments) -> list[tuple[Any, float, float]]:
+    """``(segment, pred_Interdepth, pred_Intradepth)`` per prediction row, matched by annotation id."""
     if "annotation_id" not in df.columns:
         raise ParameterError("predictions: segment mode needs an annotation_id column (or use mode='official')")
     ids = df["annotation_id"].astype(np.int64).to_numpy()
@@ -458,9 +461,13 @@ def _mse_by_segment(df, segments) -> dict[str, float]:
     if missing or extra:
         raise ParameterError(f"predictions do not match the ground-truth segments: missing annotation ids "
                              f"[{_listed(missing)}]; extra annotation ids [{_listed(extra)}]")
+    return [(truth[int(aid)], float(pi), float(pa))
+            for aid, pi, pa in zip(ids, df["pred_Interdepth"], df["pred_Intradepth"])]
+
+
+def _mse_by_segment(df, segments) -> dict[str, float]:
     p_inter, t_inter, p_intra, t_intra = [], [], [], []
-    for aid, pi, pa in zip(ids, df["pred_Interdepth"], df["pred_Intradepth"]):
-        s = truth[int(aid)]
+    for s, pi, pa in _matched_segments(df, segments):
         if s.interdepth is not None:
             p_inter.append(pi)
             t_inter.append(s.interdepth)
@@ -468,6 +475,29 @@ def _mse_by_segment(df, segments) -> dict[str, float]:
             p_intra.append(pa)
             t_intra.append(s.intradepth)
     return _mse_pair(p_inter, t_inter, p_intra, t_intra)
+
+
+def ai4va_squared_errors(predictions, ground_truth):
+    """Per-segment squared errors behind :func:`ai4va_mse` (``segment`` matching).
+
+    Returns:
+        A ``pandas.DataFrame`` with ``annotation_id``, ``image_id``, ``category_id``, ``se_inter``
+        and ``se_intra`` (NaN where the segment has no such label), one row per prediction, in
+        the predictions' order: the mean of the finite ``se_inter`` is ``mse_interdepth``, of
+        ``se_intra`` ``mse_intradepth``.
+
+    Raises:
+        ParameterError: as :func:`ai4va_mse`.
+    """
+    import pandas as pd
+
+    rows = []
+    for s, pi, pa in _matched_segments(prediction_table(predictions), _segments(ground_truth)):
+        rows.append({"annotation_id": int(s.annotation_id), "image_id": int(s.image_id),
+                     "category_id": int(s.category_id),
+                     "se_inter": (pi - s.interdepth) ** 2 if s.interdepth is not None else float("nan"),
+                     "se_intra": (pa - s.intradepth) ** 2 if s.intradepth is not None else float("nan")})
+    return pd.DataFrame(rows, columns=["annotation_id", "image_id", "category_id", "se_inter", "se_intra"])
 
 
 def official_ground_truth(segments) -> dict[tuple[int, int], tuple[float, float]]:

@@ -568,7 +568,8 @@ def wrong_pairs(pred_map: np.ndarray, points: OrderingPoints, convention: str = 
     return list(zip(near[bad].tolist(), far[bad].tolist()))
 
 
-def _draw_pairs(ax, points: OrderingPoints, pairs: Iterable[tuple[int, int]], color: str = "red") -> None:
+def draw_pairs(ax, points: OrderingPoints, pairs: Iterable[tuple[int, int]], color: str = "red") -> None:
+    """Draw ``pairs`` of point indices as lines (the wrongly ordered ones, in red) and every point on ``ax``."""
     for a, b in pairs:
         ax.plot([points.x[a], points.x[b]], [points.y[a], points.y[b]], color=color, lw=0.8, alpha=0.7)
     ax.scatter(points.x, points.y, s=6, c="cyan", edgecolors="black", linewidths=0.3, zorder=3)
@@ -601,7 +602,7 @@ def plot_pages(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]],
         for panel in page.panels:
             x0, y0, x1, y1 = panel.box
             axes[r, 0].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=0.8))
-        _draw_pairs(axes[r, 0], points, [])
+        draw_pairs(axes[r, 0], points, [])
         axes[r, 0].set_title(page.id, fontsize=7)
         for c, name in enumerate(names, start=1):
             depth = maps[name].get(page.id)
@@ -614,7 +615,7 @@ def plot_pages(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]],
                 for panel in page.panels:
                     pts = panel.page_points()
                     bad_local = wrong_pairs(depth, pts, conv)
-                    _draw_pairs(ax, pts, bad_local)
+                    draw_pairs(ax, pts, bad_local)
                     bad += bad_local
                 ax.set_title(f"{name}\n{len(bad)} wrong pairs", fontsize=7)
             for a in (ax,):

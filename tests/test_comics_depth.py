@@ -246,3 +246,36 @@ def test_upstream_inherits_the_natural_models_size_and_loss(tiny, tmp_path, monk
     write_latest_pointer(run, "smoke")
     up = cx.load_upstream("", "smoke", [])
     assert up.input_size == (24, 32) and up.loss == "log_depth" and up.predict_size == 32
+
+
+def test_an_extra_seed_trains_under_its_own_run_id_and_is_reused(tiny, tmp_path, monkeypatch):
+    from comicdepth_tf import evaluation
+    from comicdepth_tf.io import read_json
+
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "models"))
+    up = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric", {"simple": tiny["gen"]})
+    data = cx.Data(tiny["root"], tiny["images"][:4], tiny["depth"][:4], tiny["images"][4:], tiny["depth"][4:],
+                   tiny["comics"], tiny["masks"], tiny["eval_set"])
+    settings = cx.Settings(("simple",), (1e-3,), 1, 0, False, 1, 2, "scratch", "l1", False, 0.002, 1, 1.0, False)
+    assert cx.seed_run_id("smoke-0", 0, 0) == "smoke-0"  # the primary seed is the single-seed run
+    run_id = cx.seed_run_id("smoke-0", 1, 0)
+    assert run_id == "smoke-0-seed1"
+    first = cx.run_seed(up, data, settings, run_id=run_id, profile="smoke", seed=1, log=lambda *_: None)
+    assert not first["reused"] and first["best"] == "simple"
+    assert first["run_dirs"]["simple"] == str(tmp_path / "models" / cd.MODEL_NAME / "smoke-0-seed1-simple")
+    per_seed = read_json(evaluation.seeds_pointer("smoke"))
+    assert set(per_seed["1"]) == {"no_batchnorm_trick", "batchnorm_trick", "approach2_simple", "ai4va_segment",
+                                  "ai4va_page_baseline"}
+    assert not (tmp_path / "models" / evaluation.POINTER_DIR / "smoke.json").exists()  # not the primary seed
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished seed must not train again")
+
+    monkeypatch.setattr(cx, "run_baselines", boom)
+    again = cx.run_seed(up, data, settings, run_id=run_id, profile="smoke", seed=1, log=lambda *_: None)
+    assert again["reused"] and [r["inter_acc"] for r in again["rows"]] == [r["inter_acc"] for r in first["rows"]]
+    changed = cx.Settings(*(2 if f == "epochs" else getattr(settings, f) for f in settings.__dataclass_fields__))
+    with pytest.raises(AssertionError, match="must not train again"):
+        cx.run_seed(up, data, changed, run_id=run_id, profile="smoke", seed=1, log=lambda *_: None)
+    table = cx.seeds_frame({1: again})
+    assert set(table["seed"]) == {1} and {"simple", "ai4va_segment"} <= set(table["model"])
