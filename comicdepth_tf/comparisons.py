@@ -56,6 +56,8 @@ METRIC_WORDS = {"inter_acc": "inter-object accuracy", "intra_acc": "intra-object
                 "inter_db": "inter-object accuracy in dB", "intra_db": "intra-object accuracy in dB",
                 "ai4va_mse_inter": "AI4VA Interdepth MSE", "ai4va_mse_intra": "AI4VA Intradepth MSE",
                 "ai4va_mse_overall": "AI4VA overall MSE",
+                "real_inter": "real-page inter-object accuracy (pooled)",
+                "real_counter_y": "real-page accuracy on counter-y pairs",
                 **{f"{prefix}_{k}": f"{prefix} {name}" for prefix in ("comics", "natural")
                    for k, name in (("delta1", "δ1"), ("abs_rel", "AbsRel"), ("rmse", "RMSE"))}}
 SEED_COLUMN = "seed"
@@ -331,6 +333,69 @@ def comparison_intervals(tables: Mapping[str, Any], ordering_baseline: str = ORD
             part = dense[dense["set"] == set_name]
             for k, higher in DENSE_KEYS:
                 rows += paired_rows(part, k, f"{prefix}_{k}", MEAN_DEPTH, higher, ["image"], seed)
+    return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
+
+
+# --------------------------------------------------------------------------- real pages
+
+#: The rule every configuration must beat on the real pages: it is the embedded world's prior.
+REAL_BASELINE = "rule: lower is nearer"
+#: Pair kinds compared on the real pages (counter-y: pairs the rule gets wrong by construction).
+REAL_KINDS = ("inter", "counter_y")
+
+
+def real_page_items(rows_by_seed: Mapping[int, Any], mode: str = "panel"):
+    """The real-page check's per-panel rows of every seed, in one ``mode``, with a ``seed`` column.
+
+    Args:
+        rows_by_seed: seed -> ``real_pages.score_configurations(...).rows``.
+        mode: ``panel`` (the ComicsDepth protocol: each crop on its own) or ``page``.
+    """
+    table = _with_seed(rows_by_seed)
+    return table[table["mode"] == mode].reset_index(drop=True) if len(table) else table
+
+
+def _real_matrices(items, name: str, baseline: str, kind: str):
+    """``(a, b, pairs)`` per-panel accuracies of ``name`` and ``baseline`` and the pair counts, seeds × panels."""
+    key = ["page", "panel"]
+    right_a, right_b = (_matrix(items, n, f"{kind}_right", key) for n in (name, baseline))
+    pairs = _matrix(items, name, f"{kind}_pairs", key)
+    seeds, cols = right_a.index.intersection(right_b.index), right_a.columns.intersection(right_b.columns)
+    n = np.nan_to_num(pairs.loc[seeds, cols].to_numpy(np.float64))
+    a, b = (np.divide(np.nan_to_num(m.loc[seeds, cols].to_numpy(np.float64)), n, out=np.zeros_like(n), where=n > 0)
+            for m in (right_a, right_b))
+    return a, b, n
+
+
+def real_page_intervals(items, baseline: str = REAL_BASELINE, kinds: Sequence[str] = REAL_KINDS, seed: int = 0):
+    """Every configuration against ``baseline`` on the real pages, with paired 95 % intervals.
+
+    The score is the pooled pair accuracy (each panel weighted by its pairs), the check's own
+    headline number; panels and seeds are resampled together (:func:`intervals.paired_difference`).
+
+    Args:
+        items: from :func:`real_page_items`.
+        baseline: the configuration or rule compared with.
+        kinds: pair kinds (``inter``, ``counter_y``, ``intra``).
+        seed: seed of the bootstrap.
+
+    Returns:
+        A ``pandas.DataFrame`` of :data:`INTERVAL_COLUMNS`, metrics ``real_<kind>``.
+    """
+    import pandas as pd
+
+    rows: list[dict] = []
+    if len(items) == 0 or baseline not in set(items["configuration"]):
+        return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
+    for kind in kinds:
+        for name in dict.fromkeys(items["configuration"]):
+            if name == baseline:
+                continue
+            a, b, pairs = _real_matrices(items, name, baseline, kind)
+            if pairs.sum() == 0:
+                continue
+            iv = intervals.paired_difference(a, b, weights=pairs, seed=seed)
+            rows.append(interval_row(name, baseline, f"real_{kind}", iv, True))
     return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
 
 

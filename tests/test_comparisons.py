@@ -202,3 +202,27 @@ def test_bar_chart_with_error_bars_and_worst_panels(scored):
     fig = C.worst_panels_figure(scored["sets"]["panels_val"], maps, convention, worst, title="worst")
     assert len(fig.axes) == 4 and [fig.axes[0].get_title(), fig.axes[1].get_title()] == worst
     assert fig.axes[2].get_title().endswith("pairs wrong")
+
+
+def _real_rows(name: str, right: dict[str, int], pairs: dict[str, int], mode: str = "panel") -> pd.DataFrame:
+    return pd.DataFrame([{"configuration": name, "mode": mode, "page": "p", "panel": panel,
+                          "inter_right": right[panel], "inter_pairs": pairs[panel],
+                          "counter_y_right": 0, "counter_y_pairs": 0} for panel in pairs])
+
+
+def test_real_page_intervals_compare_pooled_accuracy_with_the_rule():
+    pairs = {"a": 4, "b": 2}
+    rows = {seed: pd.concat([_real_rows(C.REAL_BASELINE, {"a": 2, "b": 1}, pairs),
+                             _real_rows("model", {"a": 4, "b": 1}, pairs),
+                             _real_rows("same", {"a": 2, "b": 1}, pairs),
+                             _real_rows("model", {"a": 0, "b": 0}, pairs, mode="page")], ignore_index=True)
+            for seed in (0, 1)}
+    items = C.real_page_items(rows)
+    assert set(items["mode"]) == {"panel"} and sorted(set(items["seed"])) == [0, 1]
+    table = C.real_page_intervals(items).set_index("configuration")
+    # Pooled: the model gets 5 of 6 pairs, the rule 3 of 6 (not the mean of per-panel accuracies, 0.75 − 0.5).
+    assert table.loc["model", "difference"] == pytest.approx(5 / 6 - 3 / 6)
+    assert table.loc["model", "n_items"] == 2 and table.loc["model", "n_seeds"] == 2
+    assert (table.loc["same", "low"], table.loc["same", "high"]) == (0.0, 0.0)
+    assert table.loc["same", "verdict"] == "no measurable difference"
+    assert list(table["metric"]) == ["real_inter", "real_inter"]  # no counter-y pairs: no counter-y rows
