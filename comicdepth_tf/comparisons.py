@@ -364,7 +364,8 @@ def _real_matrices(items, name: str, baseline: str, kind: str):
     n = np.nan_to_num(pairs.loc[seeds, cols].to_numpy(np.float64))
     a, b = (np.divide(np.nan_to_num(m.loc[seeds, cols].to_numpy(np.float64)), n, out=np.zeros_like(n), where=n > 0)
             for m in (right_a, right_b))
-    return a, b, n
+    keep = n.sum(axis=0) > 0  # panels without pairs of this kind (or absent: the pivot's empty cells) are no items
+    return a[:, keep], b[:, keep], n[:, keep]
 
 
 def real_page_intervals(items, baseline: str = REAL_BASELINE, kinds: Sequence[str] = REAL_KINDS, seed: int = 0):

@@ -211,11 +211,11 @@ def _real_rows(name: str, right: dict[str, int], pairs: dict[str, int], mode: st
 
 
 def test_real_page_intervals_compare_pooled_accuracy_with_the_rule():
-    pairs = {"a": 4, "b": 2}
-    rows = {seed: pd.concat([_real_rows(C.REAL_BASELINE, {"a": 2, "b": 1}, pairs),
-                             _real_rows("model", {"a": 4, "b": 1}, pairs),
-                             _real_rows("same", {"a": 2, "b": 1}, pairs),
-                             _real_rows("model", {"a": 0, "b": 0}, pairs, mode="page")], ignore_index=True)
+    pairs = {"a": 4, "b": 2, "c": 0}  # panel c has no pairs: no item
+    rows = {seed: pd.concat([_real_rows(C.REAL_BASELINE, {"a": 2, "b": 1, "c": 0}, pairs),
+                             _real_rows("model", {"a": 4, "b": 1, "c": 0}, pairs),
+                             _real_rows("same", {"a": 2, "b": 1, "c": 0}, pairs),
+                             _real_rows("model", {"a": 0, "b": 0, "c": 0}, pairs, mode="page")], ignore_index=True)
             for seed in (0, 1)}
     items = C.real_page_items(rows)
     assert set(items["mode"]) == {"panel"} and sorted(set(items["seed"])) == [0, 1]
