@@ -58,7 +58,7 @@ def card_text(run_dir: str | os.PathLike, config: Mapping[str, Any], metrics: Ma
     info = config.get("model_info") or {}
     files = files if files is not None else sorted(p.name for p in run_dir.glob("*.keras"))
     data = {k: config[k] for k in _DATA_KEYS if config.get(k) not in (None, "")}
-    first = files[0] if files else "model.keras"
+    first = "model.keras" if "model.keras" in files or not files else files[0]
     lines = [
         f"# Model card: {config.get('model', info.get('name', run_dir.parent.name))} · run `{run_dir.name}`",
         "",
