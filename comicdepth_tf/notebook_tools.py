@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import io
 import os
+import re
 import sys
 import tokenize
 from dataclasses import dataclass
@@ -34,6 +35,17 @@ MAX_HELPER_LINES = 12
 #: Cell metadata written by Jupyter/papermill that should not be committed.
 _VOLATILE_CELL_META = ("execution", "papermill", "ExecuteTime", "collapsed", "scrolled")
 _VOLATILE_NB_META = ("papermill", "widgets")
+#: Lines TensorFlow, absl, the CUDA probe, ipykernel and tqdm write to every kernel's stderr,
+#: whatever the notebook does: kept out of the reports (real warnings and errors stay).
+CONSOLE_NOISE = tuple(re.compile(p) for p in (
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
+    r"^I\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] ",  # absl INFO lines: oneDNN, cudart stub, CPU feature guard
+    r"^[EW]\d{4} [\d:.]+\s+\d+ cuda_[\w.]+:\d+\] failed call to cuInit",  # the CUDA probe without a GPU
+    r"^To enable the following instructions: .* in other operations, rebuild TensorFlow",
+    r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption",
+    r"TqdmWarning: IProgress not found",
+    r"^\s+from \.autonotebook import tqdm as notebook_tqdm$",
+))
 
 
 @dataclass(frozen=True)
@@ -340,6 +352,40 @@ def strip_outputs(path: str | os.PathLike) -> bool:
         return False
     atomic_write_text(path, after if after.endswith("\n") else after + "\n")
     return True
+
+
+def _without_noise(text: str) -> tuple[str, int]:
+    lines = text.splitlines(keepends=True)
+    kept = [line for line in lines if not any(p.search(line.rstrip("\n")) for p in CONSOLE_NOISE)]
+    return "".join(kept), len(lines) - len(kept)
+
+
+def strip_console_noise(path: str | os.PathLike) -> int:
+    """Remove the :data:`CONSOLE_NOISE` lines from the stderr outputs of an executed notebook (atomic).
+
+    Outputs left empty are dropped; every other output is kept as it was.
+
+    Returns:
+        The number of lines removed.
+    """
+    path = Path(path)
+    nb = read_notebook(path)
+    removed = 0
+    for cell in nb.cells:
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["text"], n = _without_noise(out.get("text", ""))
+                removed += n
+                if not out["text"]:
+                    continue
+            outputs.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = outputs
+    if removed:
+        text = nbformat.writes(nb)
+        atomic_write_text(path, text if text.endswith("\n") else text + "\n")
+    return removed
 
 
 def main(argv: list[str] | None = None) -> int:

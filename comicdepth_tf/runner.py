@@ -319,6 +319,7 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
         result.error = info
     if output.exists():
         try:
+            notebook_tools.strip_console_noise(output)
             to_html(output, run_dir / f"{stem}.html")
             result.html = f"{stem}.html"
         except Exception as exc:  # keep the run going; say why the HTML is missing

@@ -168,3 +168,26 @@ def test_command_line_check_and_strip(tmp_path, capsys):
     bad = _write(tmp_path, [new_code_cell("x = 1")], stem="20_bad", smoke=None)
     assert notebook_tools.main(["check", str(bad)]) == 1
     assert "exactly one code cell tagged 'parameters'" in capsys.readouterr().out
+
+
+NOISE = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    "I0000 00:00:1796566512.441467   30102 port.cc:153] oneDNN custom operations are on. You may see …\n",
+    "E0000 00:00:1796566513.267607   30102 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n",
+    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate "
+    "compiler flags.\n",
+    "/x/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter and ipywidgets.\n",
+    "  from .autonotebook import tqdm as notebook_tqdm\n",
+]
+
+
+def test_console_noise_leaves_executed_notebooks_and_real_warnings_stay(tmp_path):
+    real = "/x/foo.py:3: UserWarning: the mask is empty\nE0000 00:00:1.2   7 conv_ops.cc:9] a real kernel error\n"
+    cell = new_code_cell("x = 1", outputs=[new_output("stream", name="stderr", text="".join(NOISE)),
+                                          new_output("stream", name="stderr", text=NOISE[0] + real),
+                                          new_output("stream", name="stdout", text=NOISE[1])])
+    path = _write(tmp_path, [cell])
+    assert notebook_tools.strip_console_noise(path) == len(NOISE) + 1
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o.name, o.text) for o in outputs] == [("stderr", real), ("stdout", NOISE[1])]  # stdout is the notebook's
+    assert notebook_tools.strip_console_noise(path) == 0

@@ -95,3 +95,14 @@ def test_every_saved_model_file_loads_with_plain_keras_in_a_fresh_process(smoke_
     assert int(proc.stdout.split()[-1]) == len(files)
     runs = {p.parent for p in files if p.name == "model.keras" or p.name.startswith("generator_")}
     assert all((run / "MODEL_CARD.md").is_file() for run in runs), [str(r) for r in runs if not (r / "MODEL_CARD.md").is_file()]
+
+
+@pytest.mark.notebook
+def test_no_report_holds_tensorflow_or_kernel_start_up_noise(smoke_pipeline):
+    pages = sorted(smoke_pipeline.run_dir.glob("*.html"))
+    assert len(pages) == len(NOTEBOOKS) + 1  # the stages and the index
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        found = [word for word in ("oneDNN", "cuInit", "absl::InitializeLog", "IProgress", "without encryption")
+                 if word in text]
+        assert not found, f"{page.name} shows {found}"
