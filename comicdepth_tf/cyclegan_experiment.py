@@ -380,7 +380,8 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
                   pool_size: int = 50, batch_size: int = 4, epochs: int = 5, steps_per_epoch: int = 0,
                   decay_epochs: int | None = None, learning_rate: float = 2e-4, depth: DepthSource | None = None,
                   base_generator=None, base_run: str = "", seed: int = 0, val_limit: int = 0, n_samples: int = 4,
-                  run_eagerly: bool = False, verbose: int = 0, extra_config: Mapping | None = None):
+                  run_eagerly: bool = False, verbose: int = 0, extra_config: Mapping | None = None,
+                  validate_every: int = 1):
     """Train (or resume) one variant into ``run_dir``; returns a :class:`~comicdepth_tf.gan_training.GANFitResult`.
 
     Args:
@@ -399,6 +400,7 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
         n_samples: images per row of the per-epoch sample grids.
         run_eagerly, verbose: see :func:`comicdepth_tf.gan_training.fit_cyclegan`.
         extra_config: more values for ``config.json``.
+        validate_every: validation after the first, every ``validate_every``-th and the last epoch.
     """
     from comicdepth_tf.gan_training import fit_cyclegan, take_batch
     from comicdepth_tf.models import cyclegan as cg
@@ -434,7 +436,7 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
     return fit_cyclegan(build, train_ds, val_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
                         learning_rate=learning_rate, decay_epochs=decay, config=config,
                         sample_batch=take_batch(val_ds), n_samples=n_samples, seed=seed, run_eagerly=run_eagerly,
-                        verbose=verbose)
+                        verbose=verbose, validate_every=validate_every)
 
 
 def run_name(run_id: str = "") -> str:
@@ -682,8 +684,9 @@ def plot_cycle_history(histories: Mapping[str, Mapping[str, Sequence[float]]]):
         for name, history in histories.items():
             for prefix, style in (("val_", "-"), ("", ":")):
                 values = history.get(prefix + key) or history.get(prefix + ("outside_l1" if key == "cycle_l1" else key))
-                if values:
-                    ax.plot(range(1, len(values) + 1), values, style, marker="o" if prefix else None, ms=3,
+                epochs = [e for e, v in enumerate(values or [], 1) if math.isfinite(v)]  # NA: not validated
+                if epochs:
+                    ax.plot(epochs, [values[e - 1] for e in epochs], style, marker="o" if prefix else None, ms=3,
                             label=f"{name} ({'val' if prefix else 'train'})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{key.replace('_', ' ')} (pixels in [0, 1])")

@@ -174,6 +174,35 @@ def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
     return GANCheckpoint()
 
 
+def validation_epochs(epochs: int, every: int) -> list[int]:
+    """The 1-based epochs validated: the first, every ``every``-th and the last (Keras's ``validation_freq``)."""
+    if int(every) < 1:
+        raise ParameterError(f"validate_every must be ≥ 1, got {every}")
+    return sorted({1, int(epochs), *range(int(every), int(epochs) + 1, int(every))})
+
+
+def history_logger(path: Path, append: bool):
+    """A ``CSVLogger`` whose columns are those of the existing file when it appends.
+
+    Keras's logger takes its columns from the first epoch it logs; a resumed run whose first
+    epoch is not validated would otherwise write rows without the validation columns under a
+    header that has them.
+    """
+    import csv
+
+    import keras
+
+    class HistoryLogger(keras.callbacks.CSVLogger):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if append and path.exists() and path.stat().st_size:
+                with open(path, newline="") as fh:
+                    header = next(csv.reader(fh), [])
+                self.keys = [k for k in header if k != "epoch"] or None
+
+    return HistoryLogger(str(path), append=append)
+
+
 def make_lr_logger():
     """Adds the generators' learning rate to the epoch logs (so ``history.csv`` has it)."""
     import keras
@@ -311,6 +340,7 @@ def fit_cyclegan(
     deterministic: bool = True,
     strategy: Any = None,
     mixed_precision: bool | str | None = None,
+    validate_every: int = 1,
 ) -> GANFitResult:
     """Train a GAN model (CycleGAN or AddTextGAN) into ``run_dir``, resumable.
 
@@ -339,6 +369,9 @@ def fit_cyclegan(
         strategy, mixed_precision: as :func:`comicdepth_tf.training.fit`; None: what
             :func:`comicdepth_tf.training.use_devices` set for the process. Only no strategy
             and float32 are supported: anything else is a ``ParameterError``.
+        validate_every: score ``val_ds`` after the first epoch, every ``validate_every``-th
+            epoch and the last one (``history.csv`` says ``NA`` in between). Validation does not
+            touch the weights or the streams, so training is the same for every value.
 
     Returns:
         A :class:`GANFitResult`.
@@ -414,13 +447,14 @@ def fit_cyclegan(
         checkpoint = make_gan_checkpoint(run_dir, plan)
         steps = plan["steps_per_epoch"]  # a resumed run's stream positions are the plan's
         callbacks = [make_epoch_clock(seed, steps), make_lr_logger(),
-                     keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=state is not None), checkpoint]
+                     history_logger(run_dir / HISTORY_FILE, append=state is not None), checkpoint]
         if sample_batch is not None:
             every = max(1, plan["epochs"] // SAMPLE_GRIDS)
             callbacks.append(make_sample_grids(run_dir, sample_batch, n_samples, every))
         callbacks.extend(extra_callbacks)
         with data_errors(), training_position(initial_epoch, steps):
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                      validation_freq=validation_epochs(epochs, validate_every),
                       steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
                       shuffle=False)  # shuffling is the tf.data pipeline's job (Keras ignores it for datasets)
         raise_if_diverged(checkpoint, run_dir)

@@ -305,6 +305,9 @@ def _stage_row(run_dir: Path, stage: Mapping[str, Any]) -> tuple[str, list[tuple
 
     duration = stage.get("duration_s")
     duration_text = f"{duration:.1f} s" if isinstance(duration, (int, float)) else ""
+    peak = stage.get("peak_memory_mb")
+    if isinstance(peak, (int, float)):
+        duration_text += f"<br>peak {peak / 1000:.2f} GB"
     rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(format_value(v))}</td></tr>"
                    for k, v in key_metrics(metrics))
     metrics_html = f'<table class="metrics">{rows}</table>' if rows else ""
@@ -391,6 +394,7 @@ def render_index(run: Mapping[str, Any], run_dir: str | os.PathLike) -> str:
     summary = (f"profile <b>{_esc(run.get('profile', ''))}</b> · status "
                f"<span class=\"status-{_esc(run.get('status', ''))}\">{_esc(run.get('status', ''))}</span>"
                f" · {len(rows)} stages, {n_failed} failed · total {total:.1f} s ({total / 60:.1f} min)"
+               f"{_peak_text(run)}"
                f" · started {_esc(run.get('started', ''))}"
                f" · python <code>{_esc(run.get('python', ''))}</code>")
     return f"""<!DOCTYPE html>
@@ -410,6 +414,15 @@ def render_index(run: Mapping[str, Any], run_dir: str | os.PathLike) -> str:
 <p><a href="run.json">run.json</a></p>
 </body></html>
 """
+
+
+def _peak_text(run: Mapping[str, Any]) -> str:
+    """`` · peak memory X GB (stage)``: the largest kernel of the run, or "" when none was measured."""
+    measured = [s for s in run.get("stages", []) if isinstance(s.get("peak_memory_mb"), (int, float))]
+    if not measured:
+        return ""
+    top = max(measured, key=lambda s: s["peak_memory_mb"])
+    return f" · peak memory {top['peak_memory_mb'] / 1000:.2f} GB ({_esc(top['stage'])})"
 
 
 def write_index(run: Mapping[str, Any], run_dir: str | os.PathLike) -> Path:

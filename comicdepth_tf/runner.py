@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from comicdepth_tf import config, notebook_tools, paths, reporting, stage_reuse
+from comicdepth_tf import config, notebook_tools, paths, peak_memory, reporting, stage_reuse
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.io import atomic_write_text, read_json
 
@@ -58,6 +58,7 @@ class StageResult:
     notebook: str
     status: str = "pending"  # pending | running | ok | reused | failed | not_run
     duration_s: float | None = None
+    peak_memory_mb: float | None = None  # the kernel's peak resident memory (Linux)
     params: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     output_notebook: str | None = None
@@ -293,9 +294,10 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
     env = {reporting.STAGE_DIR_ENV: str(stage_dir), reporting.RUN_ID_ENV: run_id,
            "COMICDEPTH_REPORTS": str(reports_root), "COMICDEPTH_HOME": str(paths.home_dir())}
     error: Exception | None = None
+    peak = peak_memory.PeakWatch()
     start = time.monotonic()
     try:
-        with patched_environ(**env):
+        with patched_environ(**env), peak_memory.watch() as peak:
             pm.execute_notebook(
                 str(plan.notebook), str(partial), parameters=plan.values, kernel_name=KERNEL_NAME,
                 progress_bar=progress, cwd=str(plan.notebook.parent), start_timeout=120,
@@ -308,6 +310,7 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
             os.replace(partial, output)
             result.output_notebook = output.name
     result.duration_s = round(time.monotonic() - start, 3)
+    result.peak_memory_mb = peak.mb
     if error is None:
         result.status = "ok"
     else:
@@ -489,6 +492,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
                             "stage_dir": result.stage_dir, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                             "runs": stage_reuse.written_runs(before, stage_reuse.models_snapshot())})
                 line = f"[{i}/{len(plans)}] {result.stage}: {result.status} in {result.duration_s:.1f} s"
+                if result.peak_memory_mb is not None:
+                    line += f", peak memory {result.peak_memory_mb / 1000:.2f} GB"
                 if result.error:
                     cell = result.error.get("cell_index")
                     line += (f" (cell {cell}: " if cell is not None else " (") + \

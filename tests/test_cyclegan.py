@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -99,6 +100,20 @@ def test_train_step_losses_follow_the_cyclegan_objective():
     # Sums over both directions: 10 · (2 · mean cycle) + 5 · (2 · mean identity).
     assert logs["g_loss"] == pytest.approx(logs["adv_loss"] + 20 * logs["cycle_l1"] + 10 * logs["identity_l1"], rel=1e-5)
     assert all(math.isfinite(v) for v in logs.values())
+
+
+def test_identity_weight_zero_drops_the_identity_passes_and_term():
+    gan = cg.build_cyclegan("simple", **TINY, identity_weight=0.0, seed=0)
+    gan.compile(run_eagerly=True)
+    natural, comics = _rand((2, 32, 32, 3), 1), _rand((2, 32, 32, 3), 2)
+    calls = []
+    for net in (gan.natural2comics, gan.comics2natural):
+        net.call = (lambda call: lambda *a, **k: (calls.append(1), call(*a, **k))[1])(net.call)
+    logs = {k: float(v) for k, v in gan.train_step((natural, comics)).items()}
+    assert len(calls) == 4  # two translations and two cycles; no identity passes
+    assert "identity_l1" not in logs
+    assert logs["g_loss"] == pytest.approx(logs["adv_loss"] + 20 * logs["cycle_l1"], rel=1e-5)
+    assert "val_identity_l1" not in logs and "identity_l1" in gan.test_step((natural, comics))  # still validated
 
 
 def test_depth_aware_runs_an_irv2_depth_run_at_its_predict_size_not_the_gan_size(tmp_path):
@@ -333,6 +348,43 @@ def test_the_untrained_networks_are_scored_once_and_kept_through_a_resume(tmp_pa
     summary = ce.cycle_summary(resumed.history, resumed.untrained)
     assert summary["val_cycle_l1_untrained_ratio"] == pytest.approx(
         resumed.history["val_cycle_l1"][-1] / first.untrained["val_cycle_l1"])
+
+
+def test_validation_epochs_first_every_kth_and_last():
+    assert gt.validation_epochs(120, 10) == [1, *range(10, 121, 10)]
+    assert gt.validation_epochs(4, 3) == [1, 3, 4]
+    assert gt.validation_epochs(3, 1) == [1, 2, 3]
+    with pytest.raises(ParameterError, match="validate_every"):
+        gt.validation_epochs(3, 0)
+
+
+def test_sparse_validation_trains_the_same_and_resumes_into_an_unvalidated_epoch(tmp_path):
+    train, val, _ = _memory_data()
+    build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
+    common = dict(steps_per_epoch=1, seed=0, run_eagerly=True)
+    dense = gt.fit_cyclegan(build, train, val, epochs=4, run_dir=tmp_path / "dense", **common)
+    sparse_dir = tmp_path / "sparse"
+
+    class StopAtSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise _Interrupt()
+
+    with pytest.raises(_Interrupt):
+        gt.fit_cyclegan(build, train, val, epochs=4, run_dir=sparse_dir, validate_every=3,
+                        extra_callbacks=[StopAtSecondEpoch()], **common)
+    sparse = gt.fit_cyclegan(build, train, val, epochs=4, run_dir=sparse_dir, validate_every=3, **common)
+    assert sparse.initial_epoch == 1
+    for a, b in zip(sparse.model.natural2comics.get_weights(), dense.model.natural2comics.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with open(sparse_dir / gt.HISTORY_FILE, newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert all(len(r) == len(header) for r in rows) and len(rows) == 4
+    values, expected = sparse.history["val_cycle_l1"], dense.history["val_cycle_l1"]
+    assert [v == e for v, e in zip(values, expected)] == [True, False, True, True]  # epoch 2 not validated
+    assert np.isnan(values[1])
+    assert sparse.history["cycle_l1"] == dense.history["cycle_l1"]
+    assert ce.cycle_summary(sparse.history) == ce.cycle_summary(dense.history)
 
 
 def test_cycle_summary_hand_computed():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,8 @@ def test_notebook_runs_on_smoke_profile(notebook, smoke_pipeline):
     metrics = json.loads((smoke_pipeline.run_dir / notebook.stem / "metrics.json").read_text())
     assert metrics, f"{notebook.name} recorded no metrics"
     assert smoke_pipeline.index.exists()
+    if Path("/proc/self/status").exists():  # a kernel imports at least IPython and comicdepth_tf
+        assert 50 < stage.peak_memory_mb < 24_000, stage.peak_memory_mb
 
 
 TRAINING_STAGES = [nb.stem for nb in NOTEBOOKS if nb.stem[:2] in ("10", "20", "30", "40", "60")]

@@ -616,24 +616,30 @@ class CycleGAN(GANModel):
             return (self.natural2comics(inputs[0], training=training), self.comics2natural(inputs[1], training=training))
         return self.natural2comics(inputs, training=training)
 
-    def _cycle_terms(self, natural, comics, training):
+    def _cycle_terms(self, natural, comics, training, identity=True):
+        """Translations, the two cycle L1s and the identity L1 (None when ``identity`` is False)."""
         fake_comics = self.natural2comics(natural, training=training)
         fake_natural = self.comics2natural(comics, training=training)
         cycle_natural = l1(natural, self.comics2natural(fake_comics, training=training))
         cycle_comics = l1(comics, self.natural2comics(fake_natural, training=training))
-        identity = 0.5 * (l1(natural, self.comics2natural(natural, training=training))
-                          + l1(comics, self.natural2comics(comics, training=training)))
-        return fake_comics, fake_natural, cycle_natural, cycle_comics, identity
+        identity_l1 = None
+        if identity:
+            identity_l1 = 0.5 * (l1(natural, self.comics2natural(natural, training=training))
+                                 + l1(comics, self.natural2comics(comics, training=training)))
+        return fake_comics, fake_natural, cycle_natural, cycle_comics, identity_l1
 
     def train_step(self, data):
         natural, comics = data[0], data[1]
+        # Identity weight 0 skips two of the six generator passes of a step (a third of their cost).
+        with_identity = self.identity_weight > 0
         with tf.GradientTape() as tape:
-            fake_comics, fake_natural, cycle_n, cycle_c, identity = self._cycle_terms(natural, comics, True)
+            fake_comics, fake_natural, cycle_n, cycle_c, identity = self._cycle_terms(natural, comics, True,
+                                                                                      with_identity)
             fake_natural_in = self.natural_discriminator_input(fake_natural)
             adversarial = (lsgan_generator_loss(self.discriminator_comics(fake_comics, training=True))
                            + lsgan_generator_loss(self.discriminator_natural(fake_natural_in, training=True)))
             # Sums of the two directions, as in the paper (identity was averaged for logging).
-            g_loss = cyclegan_generator_loss(adversarial, cycle_n + cycle_c, 2.0 * identity,
+            g_loss = cyclegan_generator_loss(adversarial, cycle_n + cycle_c, 2.0 * identity if with_identity else 0.0,
                                              self.cycle_weight, self.identity_weight)
         self._apply(self.generator_optimizer, g_loss, self.generator_variables(), tape)
 
@@ -647,9 +653,9 @@ class CycleGAN(GANModel):
                                                 self.discriminator_comics(pooled_comics, training=True))
             d_loss = d_natural + d_comics
         self._apply(self.discriminator_optimizer, d_loss, self.discriminator_variables(), tape)
-        return self._update({"g_loss": g_loss, "adv_loss": adversarial, "d_natural_loss": d_natural,
-                             "d_comics_loss": d_comics, "cycle_l1": 0.5 * (cycle_n + cycle_c),
-                             "identity_l1": identity})
+        logs = {"g_loss": g_loss, "adv_loss": adversarial, "d_natural_loss": d_natural, "d_comics_loss": d_comics,
+                "cycle_l1": 0.5 * (cycle_n + cycle_c)}
+        return self._update({**logs, "identity_l1": identity} if with_identity else logs)
 
     def test_step(self, data):
         natural, comics = data[0], data[1]

@@ -1,0 +1,100 @@
+"""Peak resident memory of the processes a block of code starts (a notebook's kernel).
+
+``resource.getrusage(RUSAGE_CHILDREN)`` only gives the largest child of the whole process
+lifetime, so one stage's peak cannot be told from an earlier stage's. Instead a thread reads the
+kernel-kept high-water mark (``VmHWM`` in ``/proc/<pid>/status``) of every descendant process
+while the block runs. Linux only; elsewhere the peak is ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import Iterator
+
+PROC = Path("/proc")
+
+
+def _parent_of(pid: str) -> int | None:
+    try:
+        stat = (PROC / pid / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def descendants(root: int) -> list[int]:
+    """Process ids below ``root`` (children, their children, …) now alive."""
+    parents = {}
+    for entry in os.listdir(PROC):
+        if entry.isdigit():
+            parent = _parent_of(entry)
+            if parent is not None:
+                parents[int(entry)] = parent
+    found, frontier = [], {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier}
+        found.extend(sorted(frontier))
+    return found
+
+
+def high_water_mark_kb(pid: int) -> int | None:
+    """``VmHWM`` of a process in kB (its peak resident memory so far), or None if unreadable."""
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class PeakWatch:
+    """The result of :func:`watch`: ``mb`` is the largest descendant's peak in MB (1e6 bytes)."""
+
+    def __init__(self) -> None:
+        self.kb: int | None = None
+
+    @property
+    def mb(self) -> float | None:
+        return None if self.kb is None else round(self.kb * 1024 / 1e6, 1)
+
+    def sample(self, root: int) -> None:
+        for pid in descendants(root):
+            kb = high_water_mark_kb(pid)
+            if kb is not None and (self.kb is None or kb > self.kb):
+                self.kb = kb
+
+
+@contextlib.contextmanager
+def watch(interval: float = 0.5) -> Iterator[PeakWatch]:
+    """Track the peak resident memory of the processes started inside the block.
+
+    The high-water mark is kept by the kernel, so polling every ``interval`` seconds misses
+    only what a process does in its last ``interval`` before exiting.
+
+    Yields:
+        A :class:`PeakWatch`, filled when the block ends (``mb`` stays None without ``/proc``).
+    """
+    peak = PeakWatch()
+    if not (PROC / "self" / "status").exists():
+        yield peak
+        return
+    root, done = os.getpid(), threading.Event()
+
+    def poll() -> None:
+        while not done.wait(interval):
+            peak.sample(root)
+
+    thread = threading.Thread(target=poll, name="peak-memory", daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        thread.join()
+        peak.sample(root)
