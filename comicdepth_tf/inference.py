@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -766,32 +765,30 @@ def resolve_run(run: str | os.PathLike, model_name: str = MODEL_NAME, root: str 
 
     files = tuple(files or (MODEL_FILE,))
     base = Path(root) if root is not None else paths.models_dir()
-    text = os.fspath(run)
-    candidates = [Path(text).expanduser(), base / text, base / model_name / text] if text else []
+    folder, text = base / model_name, os.fspath(run)
+    candidates = list(dict.fromkeys([Path(text).expanduser(), base / text, folder / text])) if text else []
     for candidate in candidates:
         if _is_run(candidate, files):
             return candidate
-    pointer = base / model_name / f"{text}.json"
-    if text and pointer.is_file():
-        return _pointed_run(pointer, base / model_name, files)
+    pointer = folder / f"{text}.json" if text and "/" not in text and os.sep not in text else None
+    if pointer is not None and pointer.is_file():
+        return _pointed_run(pointer, folder, files)
     profile = text[len(LATEST_PREFIX):] if text.startswith(LATEST_PREFIX) else None
-    found = newest_profile_run(base / model_name, profile, files) if profile else None
+    found = newest_profile_run(folder, profile, files) if profile else None
     if found is not None:
         return found
-    raise DataFormatError(text or "''", "", _not_found(model_name, files, candidates, pointer, profile))
+    looked = [c.absolute() for c in candidates] + ([pointer] if pointer else [])
+    raise DataFormatError(text or "''", "", _not_found(folder, files, looked, profile))
 
 
-def _not_found(model_name: str, files: Sequence[str], candidates: Sequence[Path], pointer: Path,
-               profile: str | None) -> str:
+def _not_found(folder: Path, files: Sequence[str], looked: Sequence[Path], profile: str | None) -> str:
     """The ``expected`` part of :func:`resolve_run`'s error: what, where, and who makes such runs."""
     from comicdepth_tf.models.registry import MODEL_FILE
 
     what = " or ".join(files) + (", or a .keras file" if MODEL_FILE in files else "")
-    looked = [str(c.absolute()) for c in candidates] + [str(pointer)]
-    if profile:
-        looked.append(f"the runs of profile {profile} under {pointer.parent}")
-    return (f"a saved {model_name} run (a folder with {what}, a run id under {pointer.parent}, or latest-<profile>); "
-            f"looked at {', '.join(looked)}; {model_name} runs are saved by {run_maker(model_name, profile)}")
+    places = [str(p) for p in looked] + ([f"the runs of profile {profile} under {folder}"] if profile else [])
+    return (f"a saved {folder.name} run (a folder with {what}, a run id under {folder}, or latest-<profile>); "
+            f"looked at {', '.join(places)}; {folder.name} runs are saved by {run_maker(folder.name, profile)}")
 
 
 def load_depth_model(run: str | os.PathLike, model_name: str = MODEL_NAME) -> tuple[Any, dict]:

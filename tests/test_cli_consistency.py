@@ -129,7 +129,7 @@ def test_a_missing_run_is_a_usage_error_naming_where_and_which_notebook(tool, pa
         err = capsys.readouterr().err
         assert err.startswith(f"{tool}: {run}: expected a saved {RUNS[tool][0]} run") and "Traceback" not in err
         assert f"notebooks/{NOTEBOOKS[tool]}.ipynb" in err and f"--only {NOTEBOOKS[tool][:2]}" in err
-        assert f"looked at {first}, " in err  # the whole path, never cut
+        assert f"looked at {first}" in err  # the whole path, never cut
     assert "--profile nothing" in err and "the runs of profile nothing" in err
     assert not (tmp_path / "out").exists()
 
@@ -138,7 +138,13 @@ def test_a_missing_run_message_is_whole(tmp_path):
     missing = tmp_path / ("a-long-folder-name-" * 8) / "no-such-run"
     with pytest.raises(DataFormatError) as err:
         inference.resolve_run(missing, root=tmp_path)
-    assert str(missing) in str(err.value) and str(tmp_path / "depth_irv2" / f"{missing}.json") in str(err.value)
+    assert f"looked at {missing}; depth_irv2 runs are saved by notebooks/10_depth_irv2.ipynb" in str(err.value)
+    with pytest.raises(DataFormatError) as err:
+        inference.resolve_run("latest-cpu", root=tmp_path)
+    folder = tmp_path / "depth_irv2"
+    assert (f"looked at {Path.cwd() / 'latest-cpu'}, {tmp_path / 'latest-cpu'}, {folder / 'latest-cpu'}, "
+            f"{folder / 'latest-cpu.json'}, the runs of profile cpu under {folder}; ") in str(err.value)
+    assert str(err.value).endswith("(`comicdepth run --profile cpu --only 10`)")
 
 
 def test_translate_accepts_latest_for_its_depth_run(pages, tmp_path):
