@@ -28,7 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:
     """Build the argument parser with every registered sub-command."""
     commands = COMMANDS if commands is None else commands
+    from comicdepth_tf import __version__
+
     parser = argparse.ArgumentParser(prog="comicdepth", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"comicdepth {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in commands.items():
@@ -45,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     # Import only the chosen command's module unless the user asks for help on the top level.
     if argv and argv[0] in COMMANDS:
         parser = build_parser({argv[0]: COMMANDS[argv[0]]})
+    elif argv[:1] == ["--version"]:
+        parser = build_parser({})
     else:
         parser = build_parser()
     args = parser.parse_args(argv)

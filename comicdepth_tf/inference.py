@@ -8,8 +8,11 @@ Two entry points share one engine:
   Later stages (comics depth, evaluation) use it.
 * :func:`predict_files` / ``comicdepth predict`` (files): images, folders or globs → for each
   image ``<name>_depth.png`` (16-bit), ``<name>_depth_color.png`` (colour-mapped, near = bright)
-  and optionally ``<name>_depth.npy`` (float32), plus ``depth_manifest.json`` in the output
-  folder recording how to decode the PNGs.
+  and optionally ``<name>_depth.npy`` / ``<name>_depth.pfm`` (float32; PFM as MiDaS writes it)
+  and ``<name>_side_by_side.png`` (the image, its colour depth and a colour bar), plus
+  ``depth_manifest.json`` in the output folder recording how to decode the PNGs. The command
+  shares its arguments, run resolution (:func:`resolve_run`), progress, manifest schema and exit
+  status with ``text-mask`` and ``translate`` (:mod:`comicdepth_tf.outputs`).
 
 **Network size ("upper-bound" resize).** Each image is scaled, keeping its aspect ratio, so that
 it fits inside the network size: ``size=S`` bounds the longer side by ``S`` px, ``size=(H, W)``
@@ -45,11 +48,8 @@ kept unless ``--overwrite`` (an input refused this way is reported like an unrea
 from __future__ import annotations
 
 import argparse
-import glob
-import io as _pyio
 import math
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -62,16 +62,13 @@ import cv2
 import numpy as np
 
 from comicdepth_tf import io
-from comicdepth_tf.errors import DataFormatError, OutputConflictError, ParameterError
-from comicdepth_tf.outputs import NOT_EXISTING, add_overwrite_argument, out_dir_refused, plan_outputs
+from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.outputs import (SUFFIXES, Report, add_command_arguments, expand_inputs,  # noqa: F401 (expand_inputs: API)
+                                   manifest_path, previous_manifest, run_command, run_record, write_manifest)
 
 #: Folder of the natural depth model under ``saved_models/``.
 MODEL_NAME = "depth_irv2"
 MANIFEST_FILE = "depth_manifest.json"
-MANIFEST_FORMAT = "comicdepth depth predictions"
-DEPTH_SUFFIX = "_depth.png"
-COLOR_SUFFIX = "_depth_color.png"
-NPY_SUFFIX = "_depth.npy"
 DEFAULT_SIZE = 256
 DEFAULT_MULTIPLE = 8
 DEFAULT_MIN_INPUT = 75
@@ -435,161 +432,137 @@ def _colormap_lut(name: str) -> np.ndarray:
     return _LUTS[name]
 
 
-def colorize(depth: np.ndarray, colormap: str = "magma_r", nearer_is_larger: bool = False) -> np.ndarray:
-    """RGB uint8 rendering of a prediction with 2–98 % percentile limits.
+def color_limits(depth: np.ndarray, nearer_is_larger: bool = False) -> tuple[float, float]:
+    """The values mapped to the two ends of the colormap: the 2 and 98 % percentiles (swapped
+    when ``nearer_is_larger``, so near stays bright). Computed on at most ~128 × 128 pixels."""
+    d = np.asarray(depth, np.float32)
+    sample = d[:: max(1, d.shape[0] // 128), :: max(1, d.shape[1] // 128)]
+    lo, hi = (float(v) for v in np.percentile(sample, (2.0, 98.0)))
+    return (hi, lo) if nearer_is_larger else (lo, hi)
+
+
+def colorize(depth: np.ndarray, colormap: str = "magma_r", nearer_is_larger: bool = False,
+             limits: tuple[float, float] | None = None) -> np.ndarray:
+    """RGB uint8 rendering of a prediction between :func:`color_limits` (or ``limits``).
 
     With the default ``magma_r``, small depth is bright; pass ``nearer_is_larger=True`` for
     inverse-depth predictions so near stays bright.
     """
     d = np.asarray(depth, np.float32)
-    sample = d[:: max(1, d.shape[0] // 128), :: max(1, d.shape[1] // 128)]
-    lo, hi = np.percentile(sample, (2.0, 98.0))
-    if nearer_is_larger:
-        lo, hi = hi, lo
+    lo, hi = limits if limits is not None else color_limits(d, nearer_is_larger)
     span = float(hi - lo) if hi != lo else 1e-6
     t = np.clip((d - lo) * (255.0 / span), 0.0, 255.0).astype(np.uint8)
     return _colormap_lut(colormap)[t]
 
 
+def _manifest_entry(path: Path, manifest: dict) -> dict | None:
+    """The entry of ``path`` (a 16-bit depth PNG) in a manifest of ``predict`` or ``translate``."""
+    for entry in (manifest.get("outputs") or {}).values() if isinstance(manifest, dict) else ():
+        if isinstance(entry, dict) and (entry.get("files") or {}).get("depth") == path.name:
+            return entry
+    legacy = manifest.get("files", {}) if isinstance(manifest, dict) else {}  # manifests before 0.1.0's CLI rework
+    return legacy.get(path.name) if isinstance(legacy, dict) else None
+
+
 def read_depth_prediction(path: str | os.PathLike, manifest: dict | None = None) -> np.ndarray:
-    """Decode a ``*_depth.png`` written by :func:`predict_files` back to float32 predictions.
+    """Decode a ``*_depth.png`` written by ``predict`` or ``translate`` back to float32 predictions.
 
     Args:
         path: the 16-bit PNG.
-        manifest: its folder's manifest (read from ``depth_manifest.json`` beside it by default).
+        manifest: its folder's manifest (default: ``depth_manifest.json`` beside it, else
+            ``translate_manifest.json``).
 
     Returns:
         ``(H, W)`` float32 in the model's convention; 0 where the PNG holds 0.
     """
     path = Path(path)
-    if manifest is None:
-        manifest = io.read_json(path.parent / MANIFEST_FILE)
-    key = path.name
-    files = manifest.get("files", {}) if isinstance(manifest, dict) else {}
-    if key not in files or "scale" not in files[key]:
-        raise DataFormatError(path.parent / MANIFEST_FILE, f"files.{key}.scale", "the scale of this depth PNG")
+    candidates = [manifest] if manifest is not None else [
+        io.read_json(m) for m in (manifest_path(path.parent, t) for t in ("predict", "translate")) if m.is_file()]
+    entry = next((e for e in (_manifest_entry(path, m) for m in candidates) if e), None)
+    if not entry or "scale" not in entry:
+        raise DataFormatError(manifest_path(path.parent, "predict"), f"outputs.*.files.depth = {path.name}",
+                              "the entry, with its scale, of this depth PNG (in this or translate_manifest.json)")
     raw = io.read_raw(path)
     if raw.ndim != 2 or raw.dtype != np.uint16:
         raise DataFormatError(path, "pixels", "a single-channel 16-bit depth PNG",
                               f"{raw.dtype} with shape {raw.shape}")
-    return raw.astype(np.float32) / np.float32(files[key]["scale"])
+    return raw.astype(np.float32) / np.float32(entry["scale"])
 
 
 # --------------------------------------------------------------------------- files
 
+#: The report of :func:`predict_files` (one class for every per-input command).
+PredictSummary = Report
+FLOAT_FORMATS = ("npy", "pfm")
 
-def expand_inputs(
-    inputs: Sequence[str | os.PathLike], recursive: bool = False
-) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
-    """Image files named by files, folders or glob patterns, with their output names.
 
-    Files inside a folder input keep their path relative to that folder in the output name;
-    other files use their stem. Names may repeat: :func:`~comicdepth_tf.outputs.plan_outputs`
-    makes them unique.
-
-    Returns:
-        ``(files, problems)``: ``[(path, output name)]`` in input order (duplicates dropped) and
-        ``[(input, reason)]`` for inputs that named nothing.
-    """
-    found: list[tuple[Path, str]] = []
-    problems: list[tuple[str, str]] = []
-    for item in inputs:
-        text = os.fspath(item)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            files = [(p, p.relative_to(path).with_suffix("").as_posix()) for p in io.list_images(path, recursive)]
-            if not files:
-                problems.append((text, "no images in folder"))
-        elif path.is_file():
-            files = [(path, path.stem)]
-        elif glob.has_magic(text):
-            files = []
-            for match in sorted(glob.glob(os.path.expanduser(text), recursive=True)):
-                p = Path(match)
-                if p.is_file():
-                    files.append((p, p.stem))
-                elif p.is_dir():
-                    files.extend((q, q.stem) for q in io.list_images(p))
-            if not files:
-                problems.append((text, "no file matches the pattern"))
-        else:
-            files = []
-            problems.append((text, "no such file or folder"))
-        found.extend(files)
-    seen: set[Path] = set()
-    unique = []
-    for path, name in found:
-        resolved = path.resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            unique.append((path, name))
-    return unique, problems
+def depth_roles(color: bool = True, floats: Sequence[str] = (), side_by_side: bool = False) -> list[str]:
+    """The files of one input, by role (see :data:`comicdepth_tf.outputs.SUFFIXES`); the 16-bit PNG first."""
+    unknown = sorted(set(floats) - set(FLOAT_FORMATS))
+    if unknown:
+        raise ParameterError(f"float formats must be among {FLOAT_FORMATS}, got {unknown}")
+    return (["depth"] + (["color"] if color else []) + [f for f in FLOAT_FORMATS if f in floats]
+            + (["side_by_side"] if side_by_side else []))
 
 
 @dataclass
-class PredictSummary:
-    """What :func:`predict_files` did.
+class DepthWriter:
+    """Writes one prediction's files, the same way for ``predict`` and ``translate --depth-run``.
 
     Attributes:
-        written: output name → the 16-bit PNG written.
-        failed: ``[(input, reason)]`` for unreadable files and inputs that named nothing.
-        out_dir: the output folder.
-        manifest: path of ``depth_manifest.json``.
-        seconds: wall time of the predictions (model loading excluded).
+        head: :func:`head_info` of the model (its convention fixes the PNG scale).
+        colormap: Matplotlib colormap of the colour files.
     """
 
-    written: dict[str, Path] = field(default_factory=dict)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    out_dir: Path | None = None
-    manifest: Path | None = None
-    seconds: float = 0.0
+    head: dict
+    colormap: str = "magma_r"
 
     @property
-    def n_failed(self) -> int:
-        """How many inputs failed."""
-        return len(self.failed)
+    def output(self) -> str:
+        """The model's convention."""
+        return self.head["output"]
 
-    def text(self) -> str:
-        """A short summary for the terminal."""
-        lines = [f"wrote {len(self.written)} depth map(s) to {self.out_dir} in {self.seconds:.1f} s; "
-                 f"{self.n_failed} failed"]
-        lines += [f"  failed: {source}: {reason}" for source, reason in self.failed]
-        return "\n".join(lines)
+    @property
+    def fixed_scale(self) -> float | None:
+        """The PNG scale of every file (None for ``inverse``: one per file)."""
+        return None if self.output == "inverse" else png_scale(self.output, self.head["max_depth"])
+
+    def write(self, depth: np.ndarray, files: dict[str, Path], image=None) -> dict:
+        """Write the files of ``depth`` by role; ``image`` (array or file) is needed for ``side_by_side``.
+
+        Returns:
+            The manifest values of the input: size, PNG scale, range.
+        """
+        scale = self.fixed_scale or png_scale(self.output, values=depth)
+        io.write_image(files["depth"], encode_png16(depth, scale))
+        nearer_is_larger = self.output == "inverse"
+        limits = color_limits(depth, nearer_is_larger)
+        rgb = colorize(depth, self.colormap, limits=limits) if {"color", "side_by_side"} & set(files) else None
+        if "color" in files:
+            io.write_image(files["color"], rgb)
+        if "npy" in files:
+            io.write_npy(files["npy"], depth)
+        if "pfm" in files:
+            io.write_pfm(files["pfm"], depth)
+        if "side_by_side" in files:
+            from comicdepth_tf.viz import side_by_side
+
+            picture = io.read_image(image) if isinstance(image, (str, os.PathLike)) else image
+            io.write_image(files["side_by_side"], side_by_side(picture, rgb, limits, self.colormap,
+                                                               f"depth, {UNITS[self.output]}"))
+        return {"height": int(depth.shape[0]), "width": int(depth.shape[1]), "scale": scale,
+                "min": float(depth.min()), "max": float(depth.max())}
+
+    def manifest_values(self, model_name: str = "") -> dict:
+        """The manifest keys that decode the files: convention, unit, PNG encoding, colormap."""
+        return {"model": {**self.head, "name": model_name}, "convention": self.output, "unit": UNITS[self.output],
+                "png": {"dtype": "uint16", "decode": "prediction = value / scale", "zero": "no value",
+                        "scale": self.fixed_scale, "scale_per_file": self.fixed_scale is None},
+                "colormap": self.colormap}
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = _pyio.BytesIO()
-    np.save(buffer, array.astype(np.float32, copy=False))
-    return buffer.getvalue()
-
-
-def _read_manifest(path: Path, overwrite: bool) -> dict:
-    """The manifest of an earlier run into the folder, ``{}`` when there is none.
-
-    Raises:
-        OutputConflictError: a file of that name that is not a depth manifest, unless ``overwrite``.
-    """
-    if not path.exists() and not path.is_symlink():
-        return {}
-    try:
-        data = io.read_json(path)
-    except DataFormatError:
-        data = None
-    if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT:
-        return data
-    if not overwrite:  # someone else's file: merging into it would replace it
-        raise OutputConflictError(path, "this run", f"a {MANIFEST_FORMAT} manifest, or {NOT_EXISTING}")
-    return {}
-
-
-def _output_patterns(color: bool, npy: bool) -> list[str]:
-    """The files of one input (``str.format`` patterns of its name); the 16-bit PNG first."""
-    return ["{}" + DEPTH_SUFFIX] + (["{}" + COLOR_SUFFIX] if color else []) + (["{}" + NPY_SUFFIX] if npy else [])
-
-
-def _failure(source: str, message: str) -> tuple[str, str]:
-    """``(input, reason)`` without the input repeated at the start of the reason."""
-    return source, message[len(source) + 2 :] if message.startswith(source + ": ") else message
+#: Manifest keys that must match for an earlier run's outputs to stay in the manifest.
+DEPTH_SAME = ("tool", "run", "convention", "png")
 
 
 def predict_files(
@@ -600,6 +573,8 @@ def predict_files(
     size: int | Sequence[int] = DEFAULT_SIZE,
     batch_size: int = 8,
     npy: bool = False,
+    floats: Sequence[str] = (),
+    side_by_side: bool = False,
     colormap: str = "magma_r",
     color: bool = True,
     recursive: bool = False,
@@ -608,8 +583,8 @@ def predict_files(
     run_info: dict | None = None,
     predict_fn: Callable | None = None,
     overwrite: bool = False,
-) -> PredictSummary:
-    """Predict depth for image files and write PNG / colour PNG / ``.npy`` at their original size.
+) -> Report:
+    """Predict depth for image files and write their files at their original size.
 
     Args:
         model: a depth model.
@@ -617,80 +592,54 @@ def predict_files(
         out_dir: output folder (created).
         size: network size (see :func:`network_size`).
         batch_size: images per forward pass.
-        npy: also write float32 ``<name>_depth.npy``.
-        colormap: Matplotlib colormap of ``<name>_depth_color.png`` (near = bright by default).
-        color: write the colour-mapped PNG.
+        npy: also write float32 ``<name>_depth.npy`` (same as ``floats=("npy",)``).
+        floats: float32 files to write: ``npy`` and/or ``pfm`` (``<name>_depth.pfm``).
+        side_by_side: also write ``<name>_side_by_side.png`` (input, colour depth, colour bar).
+        colormap: Matplotlib colormap of the colour files (near = bright by default).
+        color: write the colour-mapped ``<name>_depth_color.png``.
         recursive: look into sub-folders of folder inputs.
         writers: writer threads.
-        progress: show a progress bar.
-        run_info: recorded in the manifest under ``model`` (e.g. the run folder).
+        progress: print one line per input on stderr.
+        run_info: the manifest's ``run`` (e.g. the run argument and folder).
         predict_fn: a traced function from :func:`make_predict_fn` to reuse.
         overwrite: replace output files that existed before the call (input files never are;
             see :mod:`comicdepth_tf.outputs`).
 
     Returns:
-        A :class:`PredictSummary`; ``depth_manifest.json`` is (re)written atomically in
-        ``out_dir``, merged with the entries of an earlier run into the same folder.
+        A :class:`~comicdepth_tf.outputs.Report`; ``depth_manifest.json`` is (re)written
+        atomically in ``out_dir``, after the entries of an earlier run of the same model.
 
     Raises:
-        OutputConflictError: ``out_dir`` holds a ``depth_manifest.json`` that is not a depth
-            manifest (and not ``overwrite``); nothing is written.
+        OutputConflictError: ``out_dir`` holds a ``depth_manifest.json`` that is not one of ours
+            (and not ``overwrite``); nothing is written.
     """
     _colormap_lut(colormap)  # an unknown colormap fails before any work
+    roles = depth_roles(color, tuple(floats) + (("npy",) if npy else ()), side_by_side)
     out = Path(out_dir)
-    manifest_path = out / MANIFEST_FILE
-    previous = _read_manifest(manifest_path, overwrite)
+    manifest_file = manifest_path(out, "predict")
+    previous = previous_manifest(manifest_file, overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    report = Report("predict", out, quiet=not progress)
     found, problems = expand_inputs(inputs, recursive)
-    plan = plan_outputs([p for p, _ in found], [n for _, n in found], out, _output_patterns(color, npy),
-                        overwrite=overwrite)
-    problems += [_failure(str(found[i][0]), str(err)) for i, err in plan.errors.items()]
-    files = [(path, plan.names[i]) for i, (path, _) in enumerate(found) if i not in plan.errors]
-    head = head_info(model)
-    output = head["output"]
-    fixed_scale = None if output == "inverse" else png_scale(output, head["max_depth"])
-    entries: dict[str, dict] = {}
-    lock = threading.Lock()
-    summary = PredictSummary(out_dir=out)
+    plan = report.plan(found, problems, out, ["{}" + SUFFIXES[r] for r in roles], overwrite)
+    keep = [i for i in range(len(found)) if i not in plan.errors]
+    writer = DepthWriter(head_info(model), colormap)
 
-    def write(index: int, depth: np.ndarray) -> None:
-        path, name = files[index]
-        scale = fixed_scale if fixed_scale is not None else png_scale(output, values=depth)
-        target = out / f"{name}{DEPTH_SUFFIX}"
-        io.write_image(target, encode_png16(depth, scale))
-        if color:
-            rgb = colorize(depth, colormap, nearer_is_larger=output == "inverse")
-            io.write_image(out / f"{name}{COLOR_SUFFIX}", rgb)
-        if npy:
-            io.atomic_write_bytes(out / f"{name}{NPY_SUFFIX}", _npy_bytes(depth))
-        entry = {"source": str(path), "height": int(depth.shape[0]), "width": int(depth.shape[1]), "scale": scale,
-                 "min": float(depth.min()), "max": float(depth.max())}
-        with lock:
-            entries[f"{name}{DEPTH_SUFFIX}"] = entry
-            summary.written[name] = target
+    def write(k: int, depth: np.ndarray) -> None:
+        index = keep[k]
+        files = dict(zip(roles, plan.files[index]))
+        report.done(plan.names[index], found[index][0], files, **writer.write(depth, files, found[index][0]))
 
     t0 = time.perf_counter()
-    failures = run_predictions(model, [p for p, _ in files], write, size=size, batch_size=batch_size, writers=writers,
-                               progress=progress, predict_fn=predict_fn) if files else {}
-    summary.seconds = time.perf_counter() - t0
-    summary.failed = problems + [_failure(str(files[index][0]), message) for index, message in failures.items()]
-    same = previous.get("convention") == output and previous.get("png", {}).get("scale") == fixed_scale
-    merged_files = {**(previous.get("files", {}) if same else {}), **dict(sorted(entries.items()))}
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "version": 1,
-        "model": {**(run_info or {}), **head, "name": model.name},
-        "convention": output,
-        "unit": UNITS[output],
-        "png": {"dtype": "uint16", "decode": "prediction = value / scale", "zero": "no value",
-                "scale": fixed_scale, "scale_per_file": fixed_scale is None},
-        "colormap": colormap,
-        "network_size": list(size) if not isinstance(size, (int, np.integer)) else int(size),
-        "files": merged_files,
-        "errors": [{"source": s, "error": r} for s, r in summary.failed],
-    }
-    summary.manifest = io.atomic_write_json(manifest_path, manifest)
-    return summary
+    failures = run_predictions(model, [found[i][0] for i in keep], write, size=size, batch_size=batch_size,
+                               writers=writers, predict_fn=predict_fn) if keep else {}
+    for k, message in failures.items():
+        report.fail(found[keep[k]][0], message)
+    report.seconds = time.perf_counter() - t0
+    network = list(size) if not isinstance(size, (int, np.integer)) else int(size)
+    record = report.manifest_record(inputs, run_info or {}, **writer.manifest_values(model.name), network_size=network)
+    report.manifest = write_manifest(manifest_file, record, previous, DEPTH_SAME)
+    return report
 
 
 # --------------------------------------------------------------------------- saved runs
@@ -714,36 +663,132 @@ def write_latest_pointer(run_dir: str | os.PathLike, profile: str, model_name: s
     return io.atomic_write_json(latest_pointer(profile, model_name, root), record)
 
 
-def resolve_run(run: str | os.PathLike, model_name: str = MODEL_NAME, root: str | os.PathLike | None = None) -> Path:
-    """Find a saved run: a folder or ``.keras`` file, a run id, or a pointer name.
+#: The notebook (stage of ``comicdepth run``) that saves the runs of each ``saved_models/`` folder.
+RUN_NOTEBOOKS = {MODEL_NAME: "10_depth_irv2", "text_unet": "20_text_unet", "depth_tiny": "30_cyclegan",
+                 **{f"cyclegan_{v}": "30_cyclegan" for v in ("simple", "depth_aware", "without_text", "add_text")}}
+LATEST_PREFIX = "latest-"
 
-    Looked up in order: ``run`` as a path; ``<models>/<run>``; ``<models>/<model_name>/<run>``;
-    the pointer ``<models>/<model_name>/<run>.json`` (e.g. ``latest-cpu``).
+
+def run_maker(model_name: str, profile: str | None = None) -> str:
+    """Which notebook and ``comicdepth run`` stage save runs of ``model_name`` (for error messages)."""
+    notebook = RUN_NOTEBOOKS.get(model_name)
+    if notebook is None:
+        return f"the notebook that saves {model_name} runs"
+    flag = f" --profile {profile}" if profile else ""
+    return f"notebooks/{notebook}.ipynb (`comicdepth run{flag} --only {notebook[:2]}`)"
+
+
+def _is_run(path: Path, files: Sequence[str]) -> bool:
+    """A run folder holding one of ``files``, or a ``.keras`` file when runs are single models."""
+    from comicdepth_tf.models.registry import MODEL_FILE
+
+    if path.is_file():
+        return path.suffix == ".keras" and MODEL_FILE in files
+    return any((path / name).is_file() for name in files)
+
+
+def _run_time(folder: Path, files: Sequence[str]) -> float:
+    return max((folder / name).stat().st_mtime for name in files if (folder / name).is_file())
+
+
+def _ledger_runs(base: Path, profile: str) -> set[str]:
+    """``<model>/<run>`` folders that ``comicdepth run``'s ledger of ``profile`` lists."""
+    from comicdepth_tf.stage_reuse import LEDGER_DIR
+
+    path = base / LEDGER_DIR / f"{profile}.json"
+    try:
+        entries = io.read_json(path) if path.is_file() else {}
+    except DataFormatError:
+        return set()
+    entries = entries if isinstance(entries, dict) else {}
+    return {run for entry in entries.values() if isinstance(entry, dict) for run in entry.get("runs") or []}
+
+
+def _config_profile(folder: Path) -> str | None:
+    path = folder / "config.json"
+    try:
+        config = io.read_json(path) if path.is_file() else {}
+    except DataFormatError:
+        return None
+    return (config.get("PROFILE") or config.get("profile")) if isinstance(config, dict) else None
+
+
+def newest_profile_run(folder: Path, profile: str, files: Sequence[str]) -> Path | None:
+    """The newest run under ``folder`` (``<models>/<model>``) made with ``profile``, or None.
+
+    A run belongs to a profile when ``comicdepth run``'s ledger ``<models>/stages/<profile>.json``
+    lists it, or when its ``config.json`` records that ``PROFILE``. Newest: by the time of its
+    model file.
+    """
+    if not folder.is_dir():
+        return None
+    listed = _ledger_runs(folder.parent, profile)
+    runs = [d for d in folder.iterdir() if d.is_dir() and _is_run(d, files)
+            and (f"{folder.name}/{d.name}" in listed or _config_profile(d) == profile)]
+    return max(runs, key=lambda d: _run_time(d, files), default=None)
+
+
+def _pointed_run(pointer: Path, folder: Path, files: Sequence[str]) -> Path:
+    record = io.read_json(pointer)
+    run_id = record.get("run_id") if isinstance(record, dict) else None
+    if not isinstance(run_id, str) or not _is_run(folder / run_id, files):
+        raise DataFormatError(pointer, "run_id", f"the id of a saved run under {folder}", run_id)
+    return folder / run_id
+
+
+def resolve_run(run: str | os.PathLike, model_name: str = MODEL_NAME, root: str | os.PathLike | None = None, *,
+                files: Sequence[str] | None = None) -> Path:
+    """Find a saved run of ``model_name``: a run folder, a run id, or ``latest-<profile>``.
+
+    The one resolver of every command's run arguments. Looked up in order: ``run`` as a path;
+    ``<models>/<run>`` (e.g. ``cyclegan_simple/<id>``); ``<models>/<model_name>/<run>``; the
+    pointer ``<models>/<model_name>/<run>.json`` (``latest-<profile>.json``, written by notebook
+    10); for ``latest-<profile>`` without a pointer, :func:`newest_profile_run`.
+
+    Args:
+        run: the run argument.
+        model_name: the ``saved_models/`` folder of such runs (``depth_irv2``, ``text_unet``,
+            ``cyclegan_simple``…).
+        root: the saved-models root (default :func:`comicdepth_tf.paths.models_dir`).
+        files: a folder is a run when it holds one of them (default ``model.keras``; then a
+            ``.keras`` file is accepted too).
+
+    Returns:
+        The run folder (or ``.keras`` file).
 
     Raises:
-        DataFormatError: nothing found (the message lists where it looked).
+        DataFormatError: nothing found; the message names every place looked at and the
+            notebook that saves such runs.
     """
     from comicdepth_tf import paths
     from comicdepth_tf.models.registry import MODEL_FILE
 
+    files = tuple(files or (MODEL_FILE,))
     base = Path(root) if root is not None else paths.models_dir()
-    text = os.fspath(run)
-    candidates = [Path(text).expanduser(), base / text, base / model_name / text]
+    folder, text = base / model_name, os.fspath(run)
+    candidates = list(dict.fromkeys([Path(text).expanduser(), base / text, folder / text])) if text else []
     for candidate in candidates:
-        if candidate.is_file() and candidate.suffix == ".keras":
+        if _is_run(candidate, files):
             return candidate
-        if (candidate / MODEL_FILE).is_file():
-            return candidate
-    pointer = base / model_name / f"{text}.json"
-    if pointer.is_file():
-        record = io.read_json(pointer)
-        run_id = record.get("run_id") if isinstance(record, dict) else None
-        if not isinstance(run_id, str) or not (base / model_name / run_id / MODEL_FILE).is_file():
-            raise DataFormatError(pointer, "run_id", f"the id of a saved run under {base / model_name}", run_id)
-        return base / model_name / run_id
-    raise DataFormatError(text, "", f"a saved run (a folder with {MODEL_FILE}, a .keras file, a run id or a pointer "
-                                    f"such as latest-cpu under {base / model_name})",
-                          f"nothing at {[str(c) for c in candidates] + [str(pointer)]}")
+    pointer = folder / f"{text}.json" if text and "/" not in text and os.sep not in text else None
+    if pointer is not None and pointer.is_file():
+        return _pointed_run(pointer, folder, files)
+    profile = text[len(LATEST_PREFIX):] if text.startswith(LATEST_PREFIX) else None
+    found = newest_profile_run(folder, profile, files) if profile else None
+    if found is not None:
+        return found
+    looked = [c.absolute() for c in candidates] + ([pointer] if pointer else [])
+    raise DataFormatError(text or "''", "", _not_found(folder, files, looked, profile))
+
+
+def _not_found(folder: Path, files: Sequence[str], looked: Sequence[Path], profile: str | None) -> str:
+    """The ``expected`` part of :func:`resolve_run`'s error: what, where, and who makes such runs."""
+    from comicdepth_tf.models.registry import MODEL_FILE
+
+    what = " or ".join(files) + (", or a .keras file" if MODEL_FILE in files else "")
+    places = [str(p) for p in looked] + ([f"the runs of profile {profile} under {folder}"] if profile else [])
+    return (f"a saved {folder.name} run (a folder with {what}, a run id under {folder}, or latest-<profile>); "
+            f"looked at {', '.join(places)}; {folder.name} runs are saved by {run_maker(folder.name, profile)}")
 
 
 def load_depth_model(run: str | os.PathLike, model_name: str = MODEL_NAME) -> tuple[Any, dict]:
@@ -780,40 +825,32 @@ def default_size(config: dict) -> int | tuple[int, int]:
 
 def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``comicdepth predict``."""
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    parser.add_argument("--run", required=True,
-                        help="saved depth run: folder, .keras file, run id under saved_models/depth_irv2, "
-                             "or latest-<profile>")
-    parser.add_argument("--out", required=True, help="output folder")
+    add_command_arguments(parser, f"saved depth run (saved_models/{MODEL_NAME}, or a .keras file)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     parser.add_argument("--size", type=int, default=None,
                         help="network size: longer side in px (default: the run's predict size)")
-    parser.add_argument("--npy", action="store_true", help="also write float32 <name>_depth.npy")
-    parser.add_argument("--colormap", default="magma_r", help="Matplotlib colormap of the colour PNG (default magma_r)")
-    parser.add_argument("--recursive", action="store_true", help="look into sub-folders of folder inputs")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_overwrite_argument(parser)
+    parser.add_argument("--float", dest="floats", action="append", choices=FLOAT_FORMATS, default=[],
+                        help="also write the float32 depth: npy (<name>_depth.npy) or pfm (<name>_depth.pfm, "
+                             "the MiDaS format); repeat for both")
+    parser.add_argument("--npy", dest="floats", action="append_const", const="npy", help="same as --float npy")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="also write <name>_side_by_side.png: the input beside its colour depth, with a colour bar")
+    parser.add_argument("--colormap", default="magma_r", help="Matplotlib colormap of the colour PNGs (default magma_r)")
+    parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)  # old --quiet
+
+
+def _predict_command(args: argparse.Namespace) -> Report:
+    _colormap_lut(args.colormap)
+    if args.batch_size <= 0 or (args.size is not None and args.size <= 0):
+        raise ParameterError("--batch-size and --size must be positive")
+    run_dir = resolve_run(args.run)
+    model, config = load_depth_model(run_dir)
+    return predict_files(model, args.inputs, args.out, size=args.size or default_size(config),
+                         batch_size=args.batch_size, floats=args.floats, side_by_side=args.side_by_side,
+                         colormap=args.colormap, recursive=args.recursive, progress=not args.quiet,
+                         run_info=run_record(args.run, run_dir), overwrite=args.overwrite)
 
 
 def cli_main(args: argparse.Namespace) -> int:
     """Run ``comicdepth predict``: 0 when every input was written, 1 when any failed, 2 on bad arguments."""
-    if out_dir_refused("predict", args.out):
-        return 2
-    try:
-        _colormap_lut(args.colormap)
-        if args.batch_size <= 0 or (args.size is not None and args.size <= 0):
-            raise ParameterError("--batch-size and --size must be positive")
-        model, config = load_depth_model(args.run)
-    except (DataFormatError, ParameterError) as exc:
-        print(f"predict: {exc}", file=sys.stderr)
-        return 2
-    size = args.size or default_size(config)
-    try:
-        summary = predict_files(model, args.inputs, args.out, size=size, batch_size=args.batch_size, npy=args.npy,
-                                colormap=args.colormap, recursive=args.recursive, progress=not args.no_progress,
-                                run_info={"run_dir": config["run_dir"]}, overwrite=args.overwrite)
-    except OutputConflictError as exc:
-        print(f"predict: {exc}", file=sys.stderr)
-        return 2
-    print(summary.text())
-    return 1 if summary.failed else 0
+    return run_command("predict", args.out, lambda: _predict_command(args))

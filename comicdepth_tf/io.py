@@ -16,6 +16,7 @@ caps its own decodes at 2^30 pixels).
 
 from __future__ import annotations
 
+import io as _stdio
 import json
 import os
 import re
@@ -318,6 +319,76 @@ def read_depth_png16(path: str | os.PathLike, scale: float = 1000.0) -> np.ndarr
     if raw.ndim != 2 or raw.dtype != np.uint16:
         raise DataFormatError(path, "pixels", "a single-channel 16-bit depth PNG", f"{raw.dtype} with shape {raw.shape}")
     return raw.astype(np.float32) / float(scale)
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write ``array`` as float32 ``.npy`` atomically."""
+    buffer = _stdio.BytesIO()
+    np.save(buffer, np.asarray(array, dtype=np.float32))
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_pfm(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write a float map as PFM, the format of MiDaS and the Middlebury stereo sets, atomically.
+
+    The header is ``Pf`` (one channel) or ``PF`` (three), then ``<width> <height>``, then
+    ``-1.0`` (the negative scale means little-endian); float32 rows follow, bottom row first.
+
+    Args:
+        path: the ``.pfm`` file.
+        array: ``(H, W)`` or ``(H, W, 3)`` values (NaN and infinities are kept).
+
+    Raises:
+        ParameterError: another shape.
+    """
+    data = np.asarray(array, dtype="<f4")
+    if not (data.ndim == 2 or (data.ndim == 3 and data.shape[2] == 3)) or data.size == 0:
+        raise ParameterError(f"{path}: a PFM holds a non-empty (H, W) or (H, W, 3) map, got shape {data.shape}")
+    kind = "Pf" if data.ndim == 2 else "PF"
+    header = f"{kind}\n{data.shape[1]} {data.shape[0]}\n-1.0\n".encode("ascii")
+    return atomic_write_bytes(path, header + np.ascontiguousarray(data[::-1]).tobytes())
+
+
+def _pfm_header(path: Path, raw: bytes) -> tuple[int, int, int, str, int]:
+    """``(channels, width, height, byte order, data offset)`` of a PFM file's three header lines."""
+    lines = raw.split(b"\n", 3)
+    if len(lines) < 4 or lines[0].strip() not in (b"Pf", b"PF"):
+        raise DataFormatError(path, "header line 1", "'Pf' (one channel) or 'PF' (three channels)", lines[0][:16])
+    try:
+        width, height = (int(v) for v in lines[1].split())
+        scale = float(lines[2])
+    except ValueError:
+        raise DataFormatError(path, "header lines 2-3", "'<width> <height>' then a non-zero scale",
+                              b"\n".join(lines[1:3])[:40]) from None
+    if width <= 0 or height <= 0 or scale == 0:
+        raise DataFormatError(path, "header lines 2-3", "a positive width and height and a non-zero scale",
+                              f"{width} {height} {scale}")
+    offset = len(raw) - len(lines[3])
+    return (1 if lines[0].strip() == b"Pf" else 3), width, height, ("<" if scale < 0 else ">"), offset
+
+
+def read_pfm(path: str | os.PathLike) -> np.ndarray:
+    """Read a PFM file (see :func:`write_pfm`; big-endian files too) as float32, top row first.
+
+    Returns:
+        ``(H, W)`` for ``Pf``, ``(H, W, 3)`` for ``PF``.
+
+    Raises:
+        DataFormatError: a missing file, a bad header, or a data size that does not match it.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError(path, "", "an existing PFM file") from None
+    channels, width, height, order, offset = _pfm_header(path, raw)
+    expected = width * height * channels * 4
+    if len(raw) - offset != expected:
+        raise DataFormatError(path, "data", f"{expected} bytes of float32 for {width}x{height}x{channels}",
+                              f"{len(raw) - offset} bytes")
+    values = np.frombuffer(raw, dtype=f"{order}f4", offset=offset).astype(np.float32)
+    shape = (height, width) if channels == 1 else (height, width, 3)
+    return values.reshape(shape)[::-1].copy()
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:

@@ -20,12 +20,13 @@ a pixel belongs to a speech balloon or lettering). This module holds everything 
 * **Text-free crops** (C.I.2.a) — :func:`find_text_free_crop`: random square crops whose
   maximum text probability stays below 3 %; after every 20 failed tries the side shrinks by
   one pixel. :func:`text_free_crops` writes them with a ``manifest.csv``.
-* **Masks for later stages** — :func:`predict_text_masks` (the "ignore text" loss) and the
-  ``comicdepth text-mask INPUT… --out DIR`` command (:func:`cli_main`).
+* **Masks for later stages** — :func:`predict_text_masks` (the "ignore text" loss:
+  ``pred_text_masks/<stem>.png``, matched by stem) and the ``comicdepth text-mask INPUT… --run RUN
+  --out DIR`` command (:func:`cli_main`; ``<name>_text_mask.png``, see :mod:`comicdepth_tf.outputs`).
 
 A saved run (``saved_models/text_unet/<run_id>/``) holds the model and, in ``config.json``,
 ``threshold`` (the optimised one), ``image_size`` (the tile) and ``page_scale``;
-:func:`load_text_detector` reads them back by run id or folder.
+:func:`load_text_detector` reads them back by run folder, run id or ``latest-<profile>``.
 
 TensorFlow is imported only inside the functions that need it.
 """
@@ -34,12 +35,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import io as _stdio
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.outputs import add_overwrite_argument, out_dir_refused, plan_outputs
+from comicdepth_tf.outputs import (SUFFIXES, Report, add_command_arguments, each_image, expand_inputs, manifest_path,
+                                   previous_manifest, run_command, run_record, write_manifest)
 
 MODEL_NAME = "text_unet"
 #: Key of the per-epoch IoU at threshold 0.5 (``val_`` prefixed on validation).
@@ -62,7 +64,7 @@ TEXT_FREE_MAX_PROB = 0.03
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.05, 0.951, 0.01), 2).tolist())
 MANIFEST_FILE = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "source", "x", "y", "size", "max_prob", "attempts")
-#: Files :func:`predict_text_masks` writes per input (``str.format`` patterns of its output name).
+#: Files :func:`predict_text_masks` writes per input by default (``str.format`` patterns of its output name).
 MASK_FILE = "{}.png"
 PROB_FILE = "prob/{}.png"
 
@@ -466,39 +468,14 @@ class TextDetector:
         return self.probability(image) >= self.threshold
 
 
-def resolve_run(run: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Path:
-    """The folder of a saved text-detector run.
-
-    Args:
-        run: a run folder, a run id under ``<models>/text_unet/``, or None for the newest run
-            there (by name: run ids are timestamps unless named).
-        root: the saved-models root (default :func:`comicdepth_tf.paths.models_dir`).
-
-    Raises:
-        DataFormatError: nothing found where it looked.
-    """
-    from comicdepth_tf import paths
-    from comicdepth_tf.models.registry import MODEL_FILE
-
-    base = (Path(root) if root is not None else paths.models_dir()) / MODEL_NAME
-    if run is not None:
-        candidate = Path(run).expanduser()
-        for folder in (candidate, base / str(run)):
-            if (folder / MODEL_FILE).is_file():
-                return folder
-        raise DataFormatError(candidate, MODEL_FILE, f"a saved text_unet run (a folder with {MODEL_FILE}, or a run id under {base})")
-    runs = sorted(p for p in base.glob("*") if (p / MODEL_FILE).is_file()) if base.is_dir() else []
-    if not runs:
-        raise DataFormatError(base, "", "at least one saved text_unet run (train one with notebook 20_text_unet)")
-    return runs[-1]
-
-
-def load_text_detector(run: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> TextDetector:
-    """Load a saved text detector by run id or folder (see :func:`resolve_run`)."""
+def load_text_detector(run: str | os.PathLike, root: str | os.PathLike | None = None) -> TextDetector:
+    """Load a saved text detector: a run folder, a run id under ``saved_models/text_unet`` or
+    ``latest-<profile>`` (see :func:`comicdepth_tf.inference.resolve_run`)."""
+    from comicdepth_tf.inference import resolve_run
     from comicdepth_tf.models.registry import load_model, read_run
 
     register_serialisables()
-    run_dir = resolve_run(run, root)
+    run_dir = resolve_run(run, MODEL_NAME, root)
     config = read_run(run_dir)["config"]
     model = load_model(run_dir)
     tile = config.get("image_size") or (model.input_shape[1] if model.input_shape[1] else 128)
@@ -569,35 +546,6 @@ def find_text_free_crop(prob, size: int = 384, max_prob: float = TEXT_FREE_MAX_P
     return None
 
 
-def expand_inputs(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Image files named by files, folders (their images, not recursive) or glob patterns.
-
-    Returns:
-        ``(files, problems)``: files in the order given (duplicates dropped) and
-        ``(input, reason)`` for inputs that named nothing.
-    """
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    files: list[Path] = []
-    problems: list[tuple[str, str]] = []
-    for item in inputs:
-        text = os.fspath(item)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            found = io.list_images(path)
-        elif path.is_file():
-            found = [path]
-        elif glob.has_magic(text):
-            found = sorted(Path(p) for p in glob.glob(os.path.expanduser(text)) if Path(p).is_file())
-        else:
-            found = []
-        if not found:
-            problems.append((text, "no such file, folder or matching image" if not path.is_dir() else "no images in folder"))
-        files.extend(found)
-    unique = list(dict.fromkeys(f.resolve() for f in files))
-    return unique, problems
-
-
 def _detector(model, tile: int | None, scale: float, overlap: float, threshold: float | None) -> TextDetector:
     if isinstance(model, TextDetector):
         return TextDetector(model.model, model.threshold if threshold is None else float(threshold),
@@ -647,7 +595,8 @@ def text_free_crops(model, inputs, out_dir: str | os.PathLike, *, size: int = 38
     det = _detector(model, tile, scale, overlap, None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files, skipped = expand_inputs(inputs)
+    found, skipped = expand_inputs(inputs)
+    files = [path for path, _ in found]
     rows = []
     for index, path in enumerate(_progress(files, "text-free crops")):
         try:
@@ -694,25 +643,14 @@ def default_mask_dir(image_path: str | os.PathLike) -> Path:
     return Path(image_path).resolve().parent.parent / "pred_text_masks"
 
 
-@dataclass
-class MaskReport:
-    """What :func:`predict_text_masks` did: every input is in ``sources`` (its mask) or ``skipped``.
-
-    Attributes:
-        written: the masks written, in input order.
-        skipped: ``(input, reason)`` of inputs with no mask (unreadable, refused output, or an
-            input that named nothing).
-        sources: input → its mask.
-    """
-
-    written: list[Path] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    sources: dict[str, Path] = field(default_factory=dict)
+#: What :func:`predict_text_masks` did (the report every per-input command gives).
+MaskReport = Report
 
 
 def predict_text_masks(model, inputs, out_dir: str | os.PathLike | None = None, *, threshold: float | None = None,
                        tile: int | None = None, scale: float | None = None, overlap: float = 0.5,
-                       probabilities: bool = False, overwrite: bool = False) -> MaskReport:
+                       probabilities: bool = False, overwrite: bool = False, recursive: bool = False,
+                       patterns: dict[str, str] | None = None, report: Report | None = None) -> Report:
     """Predict and save the text mask of every image (for the "ignore text" depth loss).
 
     Masks are ``<out_dir>/<stem>.png``, uint8 0/255 at the image's size; with
@@ -730,69 +668,69 @@ def predict_text_masks(model, inputs, out_dir: str | os.PathLike | None = None, 
         tile, scale, overlap: tiling settings (default: the detector's).
         probabilities: also save the probability maps.
         overwrite: replace files that existed before the call (input files never are).
+        recursive: look into sub-folders of folder inputs.
+        patterns: the file names by role (``mask``, ``probability``), ``str.format`` patterns
+            of the output name (default :data:`MASK_FILE`, :data:`PROB_FILE`).
+        report: where each input's result goes (default: a new, quiet one).
 
     Returns:
-        A :class:`MaskReport`.
+        The :class:`~comicdepth_tf.outputs.Report`: ``written`` (name → mask), ``failed``.
     """
     det = _detector(model, tile, scale, overlap, threshold)
-    files, skipped = expand_inputs(inputs)
-    folders = [Path(out_dir) if out_dir is not None else default_mask_dir(path) for path in files]
-    plan = plan_outputs(files, [p.stem for p in files], folders, [MASK_FILE] + ([PROB_FILE] if probabilities else []),
-                        overwrite=overwrite)
-    report = MaskReport(skipped=list(skipped) + [(str(files[i]), str(err)) for i, err in plan.errors.items()])
-    for index, path in enumerate(_progress(files, "text masks")):
-        if index in plan.errors:
-            continue
-        try:
-            image = io.read_image(path)
-        except DataFormatError as exc:
-            report.skipped.append((str(path), str(exc)))
-            continue
+    patterns = patterns or {"mask": MASK_FILE, "probability": PROB_FILE}
+    roles = ["mask"] + (["probability"] if probabilities else [])
+    found, problems = expand_inputs(inputs, recursive)
+    folders = [Path(out_dir) if out_dir is not None else default_mask_dir(path) for path, _ in found]
+    report = report if report is not None else Report("text-mask", Path(out_dir) if out_dir is not None else None)
+    plan = report.plan(found, problems, folders, [patterns[role] for role in roles], overwrite)
+
+    def write(image: np.ndarray, files: dict[str, Path]) -> dict:
         prob = det.probability(image)
-        target, *prob_file = plan.files[index]
-        io.write_image(target, ((prob >= det.threshold) * 255).astype(np.uint8))
-        for extra in prob_file:
-            io.write_image(extra, np.round(prob * 255).astype(np.uint8))
-        report.written.append(target)
-        report.sources[str(path)] = target
+        mask = prob >= det.threshold
+        io.write_image(files["mask"], mask.astype(np.uint8) * 255)
+        if "probability" in files:
+            io.write_image(files["probability"], np.round(prob * 255).astype(np.uint8))
+        return {"height": int(mask.shape[0]), "width": int(mask.shape[1]), "text_fraction": float(mask.mean())}
+
+    each_image(report, found, plan, roles, write)
     return report
 
 
 # --------------------------------------------------------------------------- command line
 
+#: Files of ``comicdepth text-mask`` per input, by role.
+CLI_PATTERNS = {role: "{}" + SUFFIXES[role] for role in ("mask", "probability")}
+
 
 def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``comicdepth text-mask``."""
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    parser.add_argument("--out", required=True, help="folder for the masks (<stem>.png, 0/255)")
-    parser.add_argument("--run", default=None,
-                        help="saved text_unet run: folder or run id (default: the newest under saved_models/text_unet)")
+    add_command_arguments(parser, f"saved text detector run (saved_models/{MODEL_NAME})")
     parser.add_argument("--threshold", type=float, default=None, help="text probability threshold (default: the run's)")
     parser.add_argument("--tile", type=int, default=None, help="tile side in px (default: the run's training size)")
     parser.add_argument("--scale", type=float, default=None, help="resize pages by this before tiling (default: the run's)")
-    parser.add_argument("--probabilities", action="store_true", help="also write probability maps to OUT/prob/")
-    add_overwrite_argument(parser)
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write <name>_text_prob.png (probability x 255)")
+
+
+def _mask_command(args: argparse.Namespace) -> Report:
+    from comicdepth_tf.inference import resolve_run
+
+    manifest = manifest_path(args.out, "text-mask")
+    previous = previous_manifest(manifest, args.overwrite)
+    run_dir = resolve_run(args.run, MODEL_NAME)
+    detector = load_text_detector(run_dir)
+    threshold = detector.threshold if args.threshold is None else args.threshold
+    report = Report("text-mask", Path(args.out), quiet=args.quiet)
+    t0 = time.perf_counter()
+    predict_text_masks(detector, args.inputs, args.out, threshold=threshold, tile=args.tile, scale=args.scale,
+                       probabilities=args.probabilities, overwrite=args.overwrite, recursive=args.recursive,
+                       patterns=CLI_PATTERNS, report=report)
+    report.seconds = time.perf_counter() - t0
+    record = report.manifest_record(args.inputs, run_record(args.run, run_dir), threshold=threshold)
+    report.manifest = write_manifest(manifest, record, previous, ("tool", "run", "threshold"))
+    return report
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    """Run ``comicdepth text-mask``; 0 when every input got its mask, 2 for an ``--out`` that is a file, else 1.
-
-    Every input is reported: ``INPUT -> MASK`` on stdout, or ``skipped INPUT: reason`` on stderr.
-    """
-    if out_dir_refused("text-mask", args.out):
-        return 2
-    try:
-        detector = load_text_detector(args.run)
-    except (DataFormatError, ParameterError) as exc:
-        print(f"text-mask: {exc}", file=sys.stderr)
-        return 1
-    report = predict_text_masks(detector, args.inputs, args.out, threshold=args.threshold, tile=args.tile,
-                                scale=args.scale, probabilities=args.probabilities, overwrite=args.overwrite)
-    for path, target in report.sources.items():
-        print(f"{path} -> {target}")
-    for path, reason in report.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
-    threshold = detector.threshold if args.threshold is None else args.threshold
-    print(f"wrote {len(report.written)} mask(s) to {args.out} (run {detector.run_dir}, threshold {threshold:.2f}); "
-          f"skipped {len(report.skipped)}")
-    return 0 if report.written and not report.skipped else 1
+    """Run ``comicdepth text-mask``: 0 when every input got its mask, 1 when any failed, 2 on bad arguments."""
+    return run_command("text-mask", args.out, lambda: _mask_command(args))

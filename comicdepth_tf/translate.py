@@ -11,10 +11,11 @@ the ``depth_aware`` CycleGAN (only the generator differs).
   :func:`comicdepth_tf.inference.predict_depth` (aspect kept, one ``(H, W)`` map per image at
   its own size).
 * :func:`comics_to_depth` — approach 1 for a list of comics images.
-* ``comicdepth translate INPUT… --run RUN_DIR --direction comics2natural|natural2comics --out DIR
-  [--depth-run RUN_DIR] [--overwrite]`` — the command line (:func:`cli_main`); its output files
-  follow the rule of :mod:`comicdepth_tf.outputs` (unique names, inputs never overwritten,
-  existing files kept unless ``--overwrite``).
+* ``comicdepth translate INPUT… --run RUN --direction comics2natural|natural2comics --out DIR
+  [--depth-run RUN] [--overwrite]`` — the command line (:func:`cli_main`): ``<name>_translated.png``
+  and, with a depth run, ``<name>_depth.png`` and ``<name>_depth_color.png`` written as
+  ``predict`` writes them, plus ``translate_manifest.json``; runs, names, progress, manifest and
+  exit status follow :mod:`comicdepth_tf.outputs`.
 
 A CycleGAN run folder (``saved_models/cyclegan_<variant>/<run_id>/``) holds
 ``generator_natural2comics.keras`` and ``generator_comics2natural.keras`` and, in
@@ -25,25 +26,26 @@ functions that run models.
 from __future__ import annotations
 
 import argparse
-import io as _stdio
 import os
-import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.outputs import add_overwrite_argument, out_dir_refused, plan_outputs
+from comicdepth_tf.outputs import (SUFFIXES, Report, add_command_arguments, each_image, expand_inputs, manifest_path,
+                                   previous_manifest, run_command, run_record, write_manifest)
 
 DIRECTIONS = ("comics2natural", "natural2comics")
 DEPTH_FILES = ("model.keras", "best.keras", "last.keras")
-#: Files the command writes per input (``str.format`` patterns of its output name).
-TRANSLATION_FILE = "{}.png"
-DEPTH_MAP_FILES = {"metric": "{}_depth.png", "inverse": "{}_depth.npy", "relative": "{}_depth.npy"}
-DEPTH_VIS_FILE = "{}_depth_vis.png"
+#: CycleGAN variants (``saved_models/cyclegan_<variant>``) whose runs hold both generators.
+GAN_VARIANTS = ("simple", "depth_aware", "without_text")
+#: A folder holding one of these is a run folder of some kind (GAN or depth).
+RUN_FILES = ("config.json", *DEPTH_FILES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,47 +54,47 @@ DEPTH_VIS_FILE = "{}_depth_vis.png"
 
 
 def resolve_run(run: str | os.PathLike) -> Path:
-    """A run folder from a path, or from a path relative to ``saved_models/`` (``cyclegan_simple/<id>``).
+    """A run folder of any kind (GAN or depth): a path, a path under ``saved_models/``
+    (``cyclegan_simple/<id>``), a ``cyclegan_simple`` run id or ``latest-<profile>``
+    (see :func:`comicdepth_tf.inference.resolve_run`).
 
     Raises:
-        DataFormatError: when neither exists.
+        DataFormatError: nothing found.
     """
-    from comicdepth_tf.paths import models_dir
+    from comicdepth_tf.inference import resolve_run as resolve
 
-    path = Path(run).expanduser()
-    if path.is_dir():
-        return path
-    under = models_dir() / path
-    if under.is_dir():
-        return under
-    raise DataFormatError(path, "", f"a run folder (a path, or a path under {models_dir()})")
+    return resolve(run, "cyclegan_simple", files=RUN_FILES)
 
 
-def load_generator(run: str | os.PathLike, direction: str = "comics2natural"):
+def load_generator(run: str | os.PathLike, direction: str = "comics2natural", model_name: str = "cyclegan_simple"):
     """Load one generator of a CycleGAN run (or the ``add_text`` generator of an add-text run).
 
     Args:
-        run: the run folder (see :func:`resolve_run`).
+        run: a run folder, a run id under ``saved_models/<model_name>`` or ``latest-<profile>``
+            (see :func:`comicdepth_tf.inference.resolve_run`).
         direction: ``comics2natural``, ``natural2comics`` or ``add_text``.
+        model_name: where run ids are looked up (``cyclegan_<variant>``).
     """
+    from comicdepth_tf.inference import resolve_run as resolve
     from comicdepth_tf.models import cyclegan  # registers ReflectionPadding2D before loading
     from comicdepth_tf.models.registry import load_model
 
     files = {**cyclegan.CYCLEGAN_FILES, **cyclegan.ADD_TEXT_FILES}
     if direction not in (*DIRECTIONS, "add_text"):
         raise ParameterError(f"direction must be one of {DIRECTIONS + ('add_text',)}, got {direction!r}")
-    return load_model(resolve_run(run), file=files[direction])
+    return load_model(resolve(run, model_name, files=(files[direction],)), file=files[direction])
 
 
 def load_depth_model(run: str | os.PathLike):
-    """Load a natural depth model from its run folder (``model.keras``, else ``best.keras``, ``last.keras``)."""
+    """Load a natural depth model: a run (folder, id or ``latest-<profile>`` of ``depth_irv2``;
+    its ``model.keras``, else ``best.keras``, ``last.keras``) or a ``.keras`` file."""
+    from comicdepth_tf.inference import MODEL_NAME, resolve_run as resolve
     from comicdepth_tf.models.registry import load_model
 
-    folder = resolve_run(run)
-    for name in DEPTH_FILES:
-        if (folder / name).is_file():
-            return load_model(folder, file=name)
-    raise DataFormatError(folder, "", f"a saved depth model ({', '.join(DEPTH_FILES)})")
+    folder = resolve(run, MODEL_NAME, files=DEPTH_FILES)
+    if folder.is_file():
+        return load_model(folder)
+    return load_model(folder, file=next(name for name in DEPTH_FILES if (folder / name).is_file()))
 
 
 def run_image_size(run: str | os.PathLike, default: int | None = None) -> int | None:
@@ -247,91 +249,87 @@ def comics_to_depth(images, generator, depth_model, *, size: int, depth_size: in
 
 def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``comicdepth translate``."""
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    parser.add_argument("--run", required=True, help="CycleGAN run folder (or a path under saved_models/)")
+    add_command_arguments(parser, "CycleGAN run (saved_models/cyclegan_<variant>)")
+    parser.add_argument("--variant", choices=GAN_VARIANTS, default="simple",
+                        help="CycleGAN variant: run ids and latest-<profile> are looked up in "
+                             "saved_models/cyclegan_<variant> (default simple)")
     parser.add_argument("--direction", choices=DIRECTIONS, default="comics2natural", help="translation direction")
-    parser.add_argument("--out", required=True, help="output folder (<stem>.png, plus depth with --depth-run)")
     parser.add_argument("--depth-run", default=None,
-                        help="natural depth model run folder: also write the depth of each translation "
-                             "(approach 1 for comics2natural): <stem>_depth.png (uint16 mm) for metric models, "
-                             "else <stem>_depth.npy, and <stem>_depth_vis.png")
+                        help="also predict the depth of each translation (approach 1 for comics2natural) with this "
+                             "saved depth run (saved_models/depth_irv2): a run folder, a run id or latest-<profile>; "
+                             "writes <name>_depth.png and <name>_depth_color.png as predict does")
     parser.add_argument("--size", type=int, default=None, help="generator side in px (default: the run's image_size)")
     parser.add_argument("--depth-size", type=int, default=None, help="depth model side in px (default: its run's, else --size)")
     parser.add_argument("--batch-size", type=int, default=8)
-    add_overwrite_argument(parser)
 
 
-def _output_patterns(output: str | None) -> list[str]:
-    """The files of one input: the translation, then with a depth model its map and its picture."""
-    return [TRANSLATION_FILE] + ([DEPTH_MAP_FILES[output], DEPTH_VIS_FILE] if output else [])
+@dataclass
+class _Models:
+    """The models of one ``translate`` command and where they came from."""
+
+    generator: Any
+    run_dir: Path
+    size: int
+    depth: Any = None
+    depth_dir: Path | None = None
+    depth_size: int | None = None
 
 
-def _write_depth(map_path: Path, vis_path: Path, depth: np.ndarray, output: str) -> None:
-    from comicdepth_tf.viz import colorize_depth
+def _load_models(args: argparse.Namespace) -> _Models:
+    """Resolve both runs (before loading either, so a wrong one fails at once), then load them."""
+    from comicdepth_tf.inference import MODEL_NAME, resolve_run as resolve
+    from comicdepth_tf.models.cyclegan import CYCLEGAN_FILES
 
-    if output == "metric":
-        io.write_depth_png16(map_path, np.maximum(depth, 0.0))
-    else:
-        buffer = _stdio.BytesIO()
-        np.save(buffer, depth.astype(np.float32))
-        io.atomic_write_bytes(map_path, buffer.getvalue())
-    # Near is bright either way: depth-like maps with the reversed colormap, inverse depth with the plain one.
-    vis = colorize_depth(depth, cmap="magma" if output == "inverse" else "magma_r")
-    io.write_image(vis_path, vis)
-
-
-def _load_models(args: argparse.Namespace) -> tuple[Any, int, Any, int | None]:
-    """``(generator, size, depth model or None, depth size or None)`` of the command's arguments."""
-    generator = load_generator(args.run, args.direction)
-    size = args.size or run_image_size(args.run)
+    run_dir = resolve(args.run, f"cyclegan_{args.variant}", files=(CYCLEGAN_FILES[args.direction],))
+    depth_dir = resolve(args.depth_run, MODEL_NAME, files=DEPTH_FILES) if args.depth_run else None
+    size = args.size or run_image_size(run_dir)
     if size is None:
-        raise ParameterError("the run's config.json has no image_size: give --size")
-    depth_model = depth_size = None
-    if args.depth_run:
-        depth_model = load_depth_model(args.depth_run)
-        depth_size = args.depth_size or run_image_size(args.depth_run, size)
-    return generator, size, depth_model, depth_size
+        raise ParameterError(f"{run_dir / 'config.json'} records no image_size: give --size")
+    models = _Models(load_generator(run_dir, args.direction), run_dir, size)
+    if depth_dir is not None:
+        models.depth, models.depth_dir = load_depth_model(depth_dir), depth_dir
+        models.depth_size = args.depth_size or run_image_size(depth_dir, size)
+    return models
+
+
+def _manifest_values(args: argparse.Namespace, models: _Models, writer) -> dict:
+    values = {"direction": args.direction, "size": models.size, "depth_run": None}
+    if writer is not None:
+        values.update(depth_run=run_record(args.depth_run, models.depth_dir), depth_size=models.depth_size,
+                      **writer.manifest_values(models.depth.name))
+    return values
+
+
+def _translate_command(args: argparse.Namespace) -> Report:
+    from comicdepth_tf.inference import DEPTH_SAME, DepthWriter, head_info, make_predict_fn
+
+    manifest = manifest_path(args.out, "translate")
+    previous = previous_manifest(manifest, args.overwrite)
+    models = _load_models(args)
+    writer = DepthWriter(head_info(models.depth)) if models.depth is not None else None
+    forward = make_predict_fn(models.depth) if writer is not None else None
+    roles = ["translated"] + (["depth", "color"] if writer is not None else [])
+    report = Report("translate", Path(args.out), quiet=args.quiet)
+    found, problems = expand_inputs(args.inputs, args.recursive)
+    plan = report.plan(found, problems, Path(args.out), ["{}" + SUFFIXES[role] for role in roles], args.overwrite)
+
+    def write(image: np.ndarray, files: dict[str, Path]) -> dict:
+        translated = translate_images(models.generator, [image], models.size, args.batch_size)[0]
+        io.write_image(files["translated"], (translated * 255.0).round().astype(np.uint8))
+        if writer is None:
+            return {}
+        depth = predict_depth_maps(models.depth, [translated], models.depth_size, predict_fn=forward)[0]
+        return writer.write(depth, {role: files[role] for role in ("depth", "color")})
+
+    t0 = time.perf_counter()
+    each_image(report, found, plan, roles, write)
+    report.seconds = time.perf_counter() - t0
+    record = report.manifest_record(args.inputs, run_record(args.run, models.run_dir),
+                                    **_manifest_values(args, models, writer))
+    report.manifest = write_manifest(manifest, record, previous, DEPTH_SAME + ("direction", "depth_run"))
+    return report
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    """Run ``comicdepth translate``; 0 when every input was translated, 2 for an ``--out`` that is a file, else 1.
-
-    Every input is reported: ``INPUT -> OUTPUT`` on stdout, or ``skipped INPUT: reason`` on stderr.
-    """
-    from comicdepth_tf.text_detection import expand_inputs
-
-    if out_dir_refused("translate", args.out):
-        return 2
-    try:
-        generator, size, depth_model, depth_size = _load_models(args)
-    except (DataFormatError, ParameterError) as exc:
-        print(f"translate: {exc}", file=sys.stderr)
-        return 1
-    files, problems = expand_inputs(args.inputs)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    output = depth_output(depth_model) if depth_model is not None else None
-    plan = plan_outputs(files, [p.stem for p in files], out_dir, _output_patterns(output), overwrite=args.overwrite)
-    problems += [(str(files[i]), str(err)) for i, err in plan.errors.items()]
-    done = []
-    for index, path in enumerate(files):
-        if index in plan.errors:
-            continue
-        try:
-            image = io.read_image(path)
-        except DataFormatError as exc:
-            problems.append((str(path), str(exc)))
-            continue
-        translated = translate_images(generator, [image], size, args.batch_size)[0]
-        targets = plan.files[index]
-        io.write_image(targets[0], (translated * 255.0).round().astype(np.uint8))
-        if depth_model is not None:
-            _write_depth(*targets[1:], predict_depth_maps(depth_model, [translated], depth_size)[0], output)
-        done.append((path, targets[0]))
-    for path, target in done:
-        print(f"{path} -> {target}")
-    for item, reason in problems:
-        print(f"skipped {item}: {reason}", file=sys.stderr)
-    print(f"translated {len(done)} image(s) {args.direction} into {out_dir}" + (f" with depth ({output})" if output else "")
-          + f"; skipped {len(problems)}")
-    return 0 if done and not problems else 1
+    """Run ``comicdepth translate``: 0 when every input was translated, 1 when any failed, 2 on bad arguments."""
+    return run_command("translate", args.out, lambda: _translate_command(args))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io as _stdio
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -460,3 +461,54 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100, close: bool = Fals
     if close:
         _plt().close(fig)
     return written
+
+
+_RENDER_LOCK = threading.Lock()
+#: Panels of :func:`side_by_side` are at least this tall (small images are enlarged, pixels kept square).
+SIDE_BY_SIDE_MIN_HEIGHT = 160
+
+
+def side_by_side(image: np.ndarray, depth_rgb: np.ndarray, limits: tuple[float, float], cmap: str = "magma_r",
+                 label: str = "depth") -> np.ndarray:
+    """An image beside its colour depth map, with a colour bar of the map's values.
+
+    Args:
+        image: the input image (any layout :func:`_as_rgb_uint8` takes).
+        depth_rgb: its colour depth map, same height and width (e.g.
+            :func:`comicdepth_tf.inference.colorize`).
+        limits: the values at the two ends of ``cmap`` in ``depth_rgb`` (the first may be the
+            larger: near is bright for inverse depth).
+        cmap: the colormap of ``depth_rgb``.
+        label: the colour bar's label (convention and unit).
+
+    Returns:
+        RGB uint8; the panels are the image's size times ``max(1, 160 / height)``.
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    picture, colour = _as_rgb_uint8(image), _as_rgb_uint8(depth_rgb)
+    if picture.shape != colour.shape:
+        raise ValueError(f"image {picture.shape} and depth map {colour.shape} must have the same size")
+    lo, hi = limits
+    colormap = matplotlib.colormaps[cmap] if lo <= hi else matplotlib.colormaps[cmap].reversed()
+    grow = max(1.0, SIDE_BY_SIDE_MIN_HEIGHT / picture.shape[0])
+    w, h = picture.shape[1] * grow, picture.shape[0] * grow
+    gap, bar, labels, pad = 8.0, 14.0, 90.0, 8.0
+    width, height = 2 * w + 2 * gap + bar + labels, h + 2 * pad
+    with _RENDER_LOCK:
+        fig = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="white")
+        canvas = FigureCanvasAgg(fig)
+        for left, panel in ((0.0, picture), (w + gap, colour)):
+            ax = fig.add_axes((left / width, pad / height, w / width, h / height))
+            ax.imshow(panel, interpolation="nearest")
+            ax.set_axis_off()
+        cax = fig.add_axes(((2 * w + 2 * gap) / width, pad / height, bar / width, h / height))
+        colorbar = fig.colorbar(ScalarMappable(Normalize(min(lo, hi), max(lo, hi) + 1e-12), colormap), cax=cax)
+        colorbar.ax.tick_params(labelsize=7)
+        colorbar.set_label(label, fontsize=7)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -567,7 +567,7 @@ def test_approach1_maps_are_registered_for_the_evaluation(trained, smoke_data, t
 
 
 def test_translate_cli(trained, tmp_path, capsys):
-    from comicdepth_tf import io
+    from comicdepth_tf import inference, io
     from comicdepth_tf.cli import main
 
     for i in range(2):
@@ -575,11 +575,12 @@ def test_translate_cli(trained, tmp_path, capsys):
     code = main(["translate", str(tmp_path / "in"), "--run", str(trained["runs"]["simple"]), "--out",
                  str(tmp_path / "out"), "--depth-run", str(trained["depth"].run_dir)])
     assert code == 0
-    assert io.read_image(tmp_path / "out" / "c0.png").shape == (24, 36, 3)
-    assert io.read_depth_png16(tmp_path / "out" / "c1_depth.png").shape == (24, 36)
-    assert (tmp_path / "out" / "c1_depth_vis.png").is_file()
-    assert main(["translate", str(tmp_path / "in"), "--run", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 1
-    assert "a run folder" in capsys.readouterr().err
+    assert io.read_image(tmp_path / "out" / "c0_translated.png").shape == (24, 36, 3)
+    assert inference.read_depth_prediction(tmp_path / "out" / "c1_depth.png").shape == (24, 36)
+    assert io.read_image(tmp_path / "out" / "c1_depth_color.png").shape == (24, 36, 3)
+    assert main(["translate", str(tmp_path / "in"), "--run", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "nope") in err and "notebooks/30_cyclegan.ipynb" in err
 
 
 @pytest.fixture(scope="module")
@@ -614,23 +615,25 @@ def test_translate_cli_never_overwrites_inputs_or_files_it_did_not_write(tiny_ga
     from comicdepth_tf import io
 
     pages = tmp_path / "pages"
-    before = _pages(pages, "a.png", "b.png")
-    assert _translate_cli(tiny_gan_run, pages, "--out", pages) == 1  # --out is the pages' folder
+    before = _pages(pages, "a.png", "a_translated.png")
+    # --out is the pages' folder: a's translation would replace the input a_translated.png.
+    assert _translate_cli(tiny_gan_run, pages, "--out", pages) == 1
     captured = capsys.readouterr()
     assert {name: (pages / name).read_bytes() for name in before} == before
-    assert f"skipped {pages / 'a.png'}: {pages / 'a.png'}: output of {pages / 'a.png'} not written" in captured.err
-    assert "translated 0 image(s)" in captured.out and "skipped 2" in captured.out
+    assert (f"{pages / 'a.png'}: failed: {pages / 'a_translated.png'}: output of {pages / 'a.png'} not written"
+            in captured.err)
+    assert "wrote 1 of 2 input(s)" in captured.out and "1 failed" in captured.out
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / "a.png").write_bytes(b"someone else's file")
-    assert _translate_cli(tiny_gan_run, pages, "--out", out) == 1
+    (out / "a_translated.png").write_bytes(b"someone else's file")
+    assert _translate_cli(tiny_gan_run, pages / "a.png", pages / "a_translated.png", "--out", out) == 1
     captured = capsys.readouterr()
-    assert (out / "a.png").read_bytes() == b"someone else's file" and "--overwrite" in captured.err
-    assert f"{pages / 'b.png'} -> {out / 'b.png'}" in captured.out
-    assert io.read_image(out / "b.png").shape == (20, 30, 3)
-    assert _translate_cli(tiny_gan_run, pages, "--out", out, "--overwrite") == 0
-    assert io.read_image(out / "a.png").shape == (20, 30, 3)
+    assert (out / "a_translated.png").read_bytes() == b"someone else's file" and "--overwrite" in captured.err
+    assert f"{pages / 'a_translated.png'} -> {out / 'a_translated_translated.png'}" in captured.err
+    assert io.read_image(out / "a_translated_translated.png").shape == (20, 30, 3)
+    assert _translate_cli(tiny_gan_run, pages / "a.png", "--out", out, "--overwrite") == 0
+    assert io.read_image(out / "a_translated.png").shape == (20, 30, 3)
 
 
 def test_translate_cli_same_stem_in_two_folders_writes_and_reports_each(tiny_gan_run, depth_run, tmp_path, capsys):
@@ -639,13 +642,14 @@ def test_translate_cli_same_stem_in_two_folders_writes_and_reports_each(tiny_gan
         _pages(path.parent, path.name)
     out = tmp_path / "out"
     assert _translate_cli(tiny_gan_run, *inputs, "--out", out, "--depth-run", depth_run) == 0
-    text = capsys.readouterr().out
-    # page_depth.png would collide with the depth map of x/page.png: it becomes page_depth-2.
-    names = ["page", "page-2", "page_depth-2"]
-    assert all(f"{src} -> {out / name}.png" in text for src, name in zip(inputs, names))
-    assert "translated 3 image(s)" in text
+    captured = capsys.readouterr()
+    names = ["page", "page-2", "page_depth"]
+    assert all(f"{src} -> {out / name}_translated.png" in captured.err for src, name in zip(inputs, names))
+    assert "wrote 3 of 3 input(s)" in captured.out
     written = sorted(p.name for p in out.iterdir())
-    assert len(written) == 9 and all(f"{n}.png" in written and f"{n}_depth_vis.png" in written for n in names)
+    assert written == sorted([f"{n}{suffix}" for n in names for suffix in ("_translated.png", "_depth.png",
+                                                                           "_depth_color.png")]
+                             + ["translate_manifest.json"])
 
 
 def test_missing_text_masks_are_named(tmp_path):

@@ -62,7 +62,7 @@ def test_predict_folder_writes_original_sizes_and_skips_the_corrupt_file(saved_r
     assert summary.n_failed == 1 and summary.failed[0][0].endswith("corrupt.png")
     manifest = json.loads((out / inference.MANIFEST_FILE).read_text())
     assert manifest["convention"] == "metric" and manifest["png"]["scale"] == 1000.0
-    assert manifest["errors"][0]["source"].endswith("corrupt.png")
+    assert manifest["skipped"][0]["input"].endswith("corrupt.png")
     for name, h, w, _ in IMAGES:
         stem = name.rsplit(".", 1)[0]
         raw = io.read_raw(out / f"{stem}_depth.png")
@@ -71,7 +71,7 @@ def test_predict_folder_writes_original_sizes_and_skips_the_corrupt_file(saved_r
         exact = np.load(out / f"{stem}_depth.npy")
         assert exact.dtype == np.float32 and exact.shape == (h, w)
         decoded = inference.read_depth_prediction(out / f"{stem}_depth.png")
-        scale = manifest["files"][f"{stem}_depth.png"]["scale"]
+        scale = manifest["outputs"][stem]["scale"]
         assert np.abs(decoded - exact).max() <= 0.5 / scale + 1e-6
         assert 1e-3 < exact.min() and exact.max() < 10.0  # the metric head's range
 
@@ -123,8 +123,8 @@ def test_a_decompression_bomb_is_reported_and_the_good_page_written(saved_run, i
     assert code == 1
     assert io.read_raw(out / "tall_depth.png").shape == (77, 41) and not (out / "bomb_depth.png").exists()
     assert f"failed: {bomb}: field 'pixels'" in text and f"{side * side} pixels" in text
-    errors = json.loads((out / inference.MANIFEST_FILE).read_text())["errors"]
-    assert [e["source"] for e in errors] == [str(bomb)] and "pixels" in errors[0]["error"]
+    errors = json.loads((out / inference.MANIFEST_FILE).read_text())["skipped"]
+    assert [e["input"] for e in errors] == [str(bomb)] and "pixels" in errors[0]["reason"]
 
 
 def test_inverse_outputs_get_a_per_file_scale(tmp_path):
@@ -133,7 +133,7 @@ def test_inverse_outputs_get_a_per_file_scale(tmp_path):
     io.write_image(tmp_path / "x.png", np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8))
     inference.predict_files(model, [tmp_path / "x.png"], tmp_path / "out", size=64, npy=True, color=False)
     manifest = json.loads((tmp_path / "out" / inference.MANIFEST_FILE).read_text())
-    entry = manifest["files"]["x_depth.png"]
+    entry = manifest["outputs"]["x"]
     assert manifest["png"]["scale_per_file"] and manifest["convention"] == "inverse"
     exact = np.load(tmp_path / "out" / "x_depth.npy")
     assert entry["scale"] == pytest.approx(65535 / exact.max())
@@ -148,20 +148,21 @@ def test_cli_globs_summary_and_exit_codes(saved_run, image_folder, tmp_path, cap
     code = cli.main(["predict", str(image_folder / "*.png"), "--run", str(run_dir), "--out", str(out), "--no-progress"])
     text = capsys.readouterr().out
     assert code == 1  # the corrupt file failed
-    assert "wrote 2 depth map(s)" in text and "1 failed" in text and "corrupt.png" in text
+    assert "wrote 2 of 3 input(s)" in text and "1 failed" in text and "corrupt.png" in text
     assert sorted(p.name for p in out.glob("*_depth.png")) == ["gray_depth.png", "wide_depth.png"]
 
     code = cli.main(["predict", str(image_folder / "*.jpg"), "--run", str(run_dir), "--out", str(out), "--no-progress",
                      "--batch-size", "1", "--size", "80", "--colormap", "viridis"])
     assert code == 0 and "0 failed" in capsys.readouterr().out
     manifest = json.loads((out / inference.MANIFEST_FILE).read_text())
-    assert sorted(manifest["files"]) == ["gray_depth.png", "tall_depth.png", "wide_depth.png"]  # merged
+    assert sorted(manifest["outputs"]) == ["gray", "tall", "wide"]  # merged
 
     assert cli.main(["predict", str(tmp_path / "none-*.png"), "--run", str(run_dir), "--out", str(out),
                      "--no-progress"]) == 1
     assert "no file matches" in capsys.readouterr().out
     assert cli.main(["predict", str(image_folder), "--run", str(tmp_path / "missing"), "--out", str(out)]) == 2
-    assert "saved run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert str(tmp_path / "missing") in err and "notebooks/10_depth_irv2.ipynb" in err and "Traceback" not in err
 
 
 def test_resolve_run_by_id_and_latest_pointer(saved_run):
@@ -193,10 +194,10 @@ def test_cli_same_stem_in_two_folders_writes_and_records_both(saved_run, tmp_pat
         io.write_image(tmp_path / "in" / sub / "0.png", np.full((8 + i, 8, 3), 100, np.uint8))
     out = tmp_path / "out"
     assert _predict_cli(run_dir, str(tmp_path / "in" / "*" / "0.png"), "--out", out) == 0
-    assert "wrote 2 depth map(s)" in capsys.readouterr().out
-    files = json.loads((out / inference.MANIFEST_FILE).read_text())["files"]
-    assert {k: v["source"] for k, v in files.items()} == {"0_depth.png": str(tmp_path / "in" / "a" / "0.png"),
-                                                          "0-2_depth.png": str(tmp_path / "in" / "b" / "0.png")}
+    assert "wrote 2 of 2 input(s)" in capsys.readouterr().out
+    files = json.loads((out / inference.MANIFEST_FILE).read_text())["outputs"]
+    assert {k: v["source"] for k, v in files.items()} == {"0": str(tmp_path / "in" / "a" / "0.png"),
+                                                          "0-2": str(tmp_path / "in" / "b" / "0.png")}
     assert io.read_raw(out / "0-2_depth.png").shape == (9, 8)
 
 
@@ -211,9 +212,9 @@ def test_cli_never_overwrites_inputs_or_files_it_did_not_write(saved_run, tmp_pa
     text = capsys.readouterr().out
     assert (pages / "p_depth.png").read_bytes() == before and not (pages / "p_depth_color.png").exists()
     assert f"failed: {pages / 'p.png'}: {pages / 'p_depth.png'}: output of {pages / 'p.png'} not written" in text
-    assert (pages / "p_depth_depth.png").is_file() and "wrote 1 depth map(s)" in text
-    errors = json.loads((pages / inference.MANIFEST_FILE).read_text())["errors"]
-    assert [e["source"] for e in errors] == [str(pages / "p.png")] and "input" in errors[0]["error"]
+    assert (pages / "p_depth_depth.png").is_file() and "wrote 1 of 2 input(s)" in text
+    errors = json.loads((pages / inference.MANIFEST_FILE).read_text())["skipped"]
+    assert [e["input"] for e in errors] == [str(pages / "p.png")] and "input" in errors[0]["reason"]
 
     out = tmp_path / "out"
     out.mkdir()

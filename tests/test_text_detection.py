@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -10,7 +11,7 @@ import pytest
 
 from comicdepth_tf import io
 from comicdepth_tf import text_detection as td
-from comicdepth_tf.errors import ParameterError
+from comicdepth_tf.errors import DataFormatError, ParameterError
 
 # --------------------------------------------------------------------------- IoU and loss
 
@@ -278,32 +279,9 @@ def test_predict_text_masks_beside_images(tmp_path):
     detector = td.load_text_detector(_save_fake_run(tmp_path / "models"))
     assert (detector.threshold, detector.tile) == (0.4, 32)
     report = td.predict_text_masks(detector, images)
-    assert report.written == [tmp_path / "set" / "pred_text_masks" / "p1.png"] and not report.skipped
-    mask = io.read_mask(report.written[0])
+    assert list(report.written.values()) == [tmp_path / "set" / "pred_text_masks" / "p1.png"] and not report.skipped
+    mask = io.read_mask(report.written["p1"])
     assert mask.shape == (40, 70) and mask[10:20, 5:30].all() and mask.sum() == 250
-
-
-def test_cli_text_mask_skips_unreadable_files(tmp_path, monkeypatch, capsys):
-    from comicdepth_tf import cli
-
-    models = tmp_path / "models"
-    _save_fake_run(models)
-    monkeypatch.setenv("COMICDEPTH_MODELS", str(models))
-    pages = tmp_path / "pages"
-    img = np.full((50, 45, 3), 255, np.uint8)
-    img[:10] = 0
-    io.write_image(pages / "a.jpg", img)
-    io.write_image(pages / "c.png", img)
-    (pages / "b.png").write_bytes(b"\x89PNG truncated")
-    out = tmp_path / "masks"
-    code = cli.main(["text-mask", str(pages), str(tmp_path / "missing*.png"), "--out", str(out), "--threshold", "0.5"])
-    captured = capsys.readouterr()
-    assert code == 1  # the others are written, but two inputs failed
-    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "c.png"]
-    assert "b.png" in captured.err and "missing*.png" in captured.err
-    assert "wrote 2 mask(s)" in captured.out and "threshold 0.50" in captured.out
-    assert io.read_mask(out / "c.png")[:10].all() and not io.read_mask(out / "c.png")[12:].any()
-    assert cli.main(["text-mask", str(pages / "b.png"), "--out", str(out)]) == 1
 
 
 def _text_mask_cli(tmp_path, monkeypatch, *args):
@@ -313,7 +291,27 @@ def _text_mask_cli(tmp_path, monkeypatch, *args):
     if not (models / "text_unet" / "fake").is_dir():
         _save_fake_run(models)
     monkeypatch.setenv("COMICDEPTH_MODELS", str(models))
-    return cli.main(["text-mask", *map(str, args)])
+    return cli.main(["text-mask", *map(str, args), "--run", "fake"])
+
+
+def test_cli_text_mask_skips_unreadable_files(tmp_path, monkeypatch, capsys):
+    pages = tmp_path / "pages"
+    img = np.full((50, 45, 3), 255, np.uint8)
+    img[:10] = 0
+    io.write_image(pages / "a.jpg", img)
+    io.write_image(pages / "c.png", img)
+    (pages / "b.png").write_bytes(b"\x89PNG truncated")
+    out = tmp_path / "masks"
+    code = _text_mask_cli(tmp_path, monkeypatch, pages, tmp_path / "missing*.png", "--out", out, "--threshold", "0.5")
+    captured = capsys.readouterr()
+    assert code == 1  # the others are written, but two inputs failed
+    assert sorted(p.name for p in out.glob("*.png")) == ["a_text_mask.png", "c_text_mask.png"]
+    assert "b.png: failed:" in captured.err and "missing*.png: failed: no file matches" in captured.err
+    assert "wrote 2 of 4 input(s)" in captured.out and "2 failed" in captured.out
+    assert json.loads((out / "text_mask_manifest.json").read_text())["threshold"] == 0.5
+    mask = io.read_mask(out / "c_text_mask.png")
+    assert mask[:10].all() and not mask[12:].any()
+    assert _text_mask_cli(tmp_path, monkeypatch, pages / "b.png", "--out", out) == 1
 
 
 def _write_page(path, value=0):
@@ -325,24 +323,25 @@ def _write_page(path, value=0):
 
 def test_cli_text_mask_never_overwrites_inputs_or_files_it_did_not_write(tmp_path, monkeypatch, capsys):
     pages = tmp_path / "pages"
-    before = {name: _write_page(pages / name) for name in ("a.png", "b.png")}
-    assert _text_mask_cli(tmp_path, monkeypatch, pages, "--out", pages) == 1  # --out is the pages' folder
+    before = {name: _write_page(pages / name) for name in ("a.png", "a_text_mask.png")}
+    # --out is the pages' folder: a's mask would replace the input a_text_mask.png.
+    assert _text_mask_cli(tmp_path, monkeypatch, pages, "--out", pages) == 1
     err = capsys.readouterr().err
     assert {name: (pages / name).read_bytes() for name in before} == before
-    assert f"{pages / 'a.png'}: output of {pages / 'a.png'} not written" in err and "input" in err
-    assert sorted(p.name for p in pages.iterdir()) == ["a.png", "b.png"]
+    assert f"{pages / 'a_text_mask.png'}: output of {pages / 'a.png'} not written" in err and "input" in err
+    assert (pages / "a_text_mask_text_mask.png").is_file()
 
     out = tmp_path / "masks"
     out.mkdir()
-    (out / "a.png").write_bytes(b"someone else's file")
-    assert _text_mask_cli(tmp_path, monkeypatch, pages, "--out", out) == 1
-    captured = capsys.readouterr()
-    assert (out / "a.png").read_bytes() == b"someone else's file" and io.read_mask(out / "b.png")[:5].all()
-    assert f"skipped {pages / 'a.png'}: {out / 'a.png'}: output of" in captured.err and "--overwrite" in captured.err
-    assert f"{pages / 'b.png'} -> {out / 'b.png'}" in captured.out
+    (out / "a_text_mask.png").write_bytes(b"someone else's file")
+    assert _text_mask_cli(tmp_path, monkeypatch, pages / "a.png", pages / "a_text_mask.png", "--out", out) == 1
+    err = capsys.readouterr().err
+    assert (out / "a_text_mask.png").read_bytes() == b"someone else's file"
+    assert f"{pages / 'a.png'}: failed: {out / 'a_text_mask.png'}: output of" in err and "--overwrite" in err
+    assert f"{pages / 'a_text_mask.png'} -> {out / 'a_text_mask_text_mask.png'}" in err
 
-    assert _text_mask_cli(tmp_path, monkeypatch, pages, "--out", out, "--overwrite") == 0
-    assert io.read_mask(out / "a.png")[:5].all()
+    assert _text_mask_cli(tmp_path, monkeypatch, pages / "a.png", "--out", out, "--overwrite") == 0
+    assert io.read_mask(out / "a_text_mask.png")[:5].all()
 
 
 def test_cli_text_mask_same_stem_in_two_folders_writes_and_reports_both(tmp_path, monkeypatch, capsys):
@@ -351,18 +350,20 @@ def test_cli_text_mask_same_stem_in_two_folders_writes_and_reports_both(tmp_path
     _write_page(second, 255)  # no text: an empty mask
     out = tmp_path / "masks"
     assert _text_mask_cli(tmp_path, monkeypatch, first, second, "--out", out, "--probabilities") == 0
-    text = capsys.readouterr().out
-    assert f"{first} -> {out / 'page.png'}" in text and f"{second} -> {out / 'page-2.png'}" in text
-    assert "wrote 2 mask(s)" in text and "skipped 0" in text
-    assert io.read_mask(out / "page.png")[:5].all() and not io.read_mask(out / "page-2.png").any()
-    assert (out / "prob" / "page-2.png").is_file()
+    captured = capsys.readouterr()
+    assert f"{first} -> {out / 'page_text_mask.png'}" in captured.err
+    assert f"{second} -> {out / 'page-2_text_mask.png'}" in captured.err
+    assert "wrote 2 of 2 input(s)" in captured.out and "0 failed" in captured.out
+    assert io.read_mask(out / "page_text_mask.png")[:5].all() and not io.read_mask(out / "page-2_text_mask.png").any()
+    assert (out / "page-2_text_prob.png").is_file()
 
 
-def test_resolve_run_errors_name_the_folder(tmp_path):
-    with pytest.raises(Exception, match="text_unet"):
-        td.resolve_run(None, root=tmp_path)
-    with pytest.raises(Exception, match="nope"):
-        td.resolve_run("nope", root=tmp_path)
+def test_a_missing_text_run_names_where_it_looked_and_the_notebook(tmp_path):
+    from comicdepth_tf.inference import resolve_run
+
+    with pytest.raises(DataFormatError) as err:
+        resolve_run("nope", td.MODEL_NAME, root=tmp_path)
+    assert str(tmp_path / "text_unet" / "nope") in str(err.value) and "notebooks/20_text_unet.ipynb" in str(err.value)
 
 
 # --------------------------------------------------------------------------- model and smoke training
