@@ -116,13 +116,22 @@ def _folder_samples(folder: str | os.PathLike) -> list[dict]:
 
 
 def _with_masks(samples: list[dict], mask_dir: str | os.PathLike) -> list[dict]:
-    """Attach ``text_mask`` files matched by stem; a missing mask is an error naming the image."""
-    masks = {p.stem: p for p in io.list_images(mask_dir)}
+    """Attach ``text_mask`` files matched by stem; a missing mask is an error naming the image.
+
+    A mask is ``<stem>.png`` (the text notebook's ``pred_text_masks``) or
+    ``<stem>_text_mask.png`` (``comicdepth text-mask``); the first wins when both exist.
+    """
+    from comicdepth_tf.outputs import SUFFIXES
+
+    suffix = Path(SUFFIXES["mask"]).stem
+    files = io.list_images(mask_dir)
+    masks = {p.stem[: -len(suffix)]: p for p in files if p.stem.endswith(suffix)}
+    masks.update({p.stem: p for p in files})
     out = []
     for s in samples:
         stem = Path(s["image"]).stem
         if stem not in masks:
-            raise DataFormatError(mask_dir, stem, f"a text mask <stem>.png for {s['image']}")
+            raise DataFormatError(mask_dir, stem, f"a text mask <stem>.png or <stem>{SUFFIXES['mask']} for {s['image']}")
         out.append({**s, "text_mask": str(masks[stem])})
     return out
 

@@ -661,6 +661,17 @@ def test_missing_text_masks_are_named(tmp_path):
         ce._with_masks(ce._folder_samples(tmp_path / "comics"), tmp_path / "masks")
 
 
+def test_text_masks_written_by_the_text_mask_command_are_found(tmp_path):
+    from comicdepth_tf import io
+
+    for stem in ("a", "b"):
+        io.write_image(tmp_path / "comics" / f"{stem}.png", np.zeros((8, 8, 3), np.uint8))
+    io.write_image(tmp_path / "masks" / "a_text_mask.png", np.zeros((8, 8), np.uint8))  # comicdepth text-mask
+    io.write_image(tmp_path / "masks" / "b.png", np.zeros((8, 8), np.uint8))  # notebook 20's pred_text_masks
+    found = ce._with_masks(ce._folder_samples(tmp_path / "comics"), tmp_path / "masks")
+    assert [Path(s["text_mask"]).name for s in found] == ["a_text_mask.png", "b.png"]
+
+
 def test_the_gan_refuses_a_strategy_or_mixed_precision_before_training(tmp_path):
     train, val, _ = _memory_data()
     build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
