@@ -42,6 +42,12 @@ def read_run(path: str | Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def stage_peaks(run: dict) -> dict[str, float]:
+    """``{stage: peak resident memory in MB}`` of the stages whose kernel's peak was recorded."""
+    return {s["stage"]: float(s["peak_memory_mb"]) for s in run.get("stages", [])
+            if isinstance(s.get("peak_memory_mb"), (int, float))}
+
+
 def stage_seconds(run: dict) -> dict[str, float]:
     """``{stage: duration_s}`` of every stage that ran or was reused."""
     return {s["stage"]: float(s.get("duration_s") or 0.0) for s in run.get("stages", [])}
@@ -62,11 +68,13 @@ def table(run: dict, reference: dict | None) -> str:
     seconds = stage_seconds(run)
     ref = (reference or {}).get("stages", {})
     status = {s["stage"]: s.get("status", "") for s in run.get("stages", [])}
-    lines = [f"{'stage':<20} {'status':<8} {'seconds':>9} {'reference':>10} {'ratio':>7}"]
+    peaks = stage_peaks(run)
+    lines = [f"{'stage':<20} {'status':<8} {'seconds':>9} {'reference':>10} {'ratio':>7} {'peak GB':>8}"]
     for stage, sec in seconds.items():
         r = ref.get(stage)
         ratio = f"{sec / r:7.3f}" if r else f"{'':>7}"
-        lines.append(f"{stage:<20} {status[stage]:<8} {sec:9.1f} {'' if r is None else f'{r:10.1f}':>10} {ratio}")
+        peak = f"{peaks[stage] / 1000:8.2f}" if stage in peaks else f"{'':>8}"
+        lines.append(f"{stage:<20} {status[stage]:<8} {sec:9.1f} {'' if r is None else f'{r:10.1f}':>10} {ratio} {peak}")
     total = sum(seconds.values())
     ref_total = sum(ref.get(s, 0.0) for s in seconds) if ref else 0.0
     ratio = f"{total / ref_total:7.3f}" if ref_total else ""
@@ -88,7 +96,7 @@ def main(argv=None) -> int:
     print(table(run, reference))
     if args.record:
         out = {"profile": run.get("profile"), "run_id": run.get("run_id"), "recorded": run.get("finished") or "",
-               "note": args.note, "stages": stage_seconds(run)}
+               "note": args.note, "stages": stage_seconds(run), "peak_memory_mb": stage_peaks(run)}
         Path(args.record).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         print("recorded", args.record)
     return 0
