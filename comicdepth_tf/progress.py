@@ -7,7 +7,9 @@ training starts and then, per epoch, ::
     training depth_irv2/20260101-120000: epochs 1-3, best epoch by val_loss (lower is better)
     epoch 1/3  loss 0.5123  val_loss 0.4981 *  12.3 s  ETA 0:25
 
-``*`` marks an epoch better than every earlier one on the monitored key. The lines go to stdout,
+with the key that picks the best epoch after ``loss`` (``val_iou50 0.1066 *  val_loss 1.58``
+when it is not ``val_loss``); ``*`` marks an epoch better than every earlier one on that key.
+Everything else an epoch logs is in ``history.csv`` and TensorBoard. The lines go to stdout,
 so an executed notebook keeps them (its report is compact: one line per epoch), and the runner
 (:mod:`comicdepth_tf.runner`) passes exactly the lines :data:`CONSOLE_LINE` matches on to the
 console while a stage runs.
@@ -24,8 +26,8 @@ from typing import Any, Mapping, Sequence
 #: The lines of a notebook's stdout the runner shows on the console (see the module docstring).
 CONSOLE_LINE = re.compile(r"^(training \S+: epochs |epoch \d+/\d+  )")
 
-#: Log keys never shown in an epoch line (learning_rate is in history.csv; the rest is noise).
-HIDDEN_KEYS = ("learning_rate", "epoch")
+#: What an epoch line shows after ``loss`` and the monitored key, unless told otherwise.
+DEFAULT_KEYS = ("val_loss",)
 
 
 def format_duration(seconds: float) -> str:
@@ -59,12 +61,11 @@ def epoch_line(epoch: int, epochs: int, logs: Mapping[str, Any], seconds: float,
         eta: estimated seconds to the end of the run (None: not shown, e.g. after the last epoch).
         monitor: the key that picks the best epoch; shown right after ``loss``.
         improved: the monitored value is the best so far (marked ``*``).
-        keys: the other log keys to show, in order; default every key but :data:`HIDDEN_KEYS`.
+        keys: the other log keys to show, in order; default ``val_loss`` (every other value is in
+            ``history.csv`` and TensorBoard: the line stays short).
     """
-    shown = ["loss"] if "loss" in logs else []
-    if monitor and monitor in logs and monitor not in shown:
-        shown.append(monitor)
-    shown += [k for k in (keys or logs) if k in logs and k not in shown and k not in HIDDEN_KEYS]
+    shown = [k for k in ("loss", monitor, *(keys or DEFAULT_KEYS)) if k and k in logs]
+    shown = list(dict.fromkeys(shown))  # once each, first place kept
     parts = [f"epoch {epoch}/{epochs}"]
     for key in shown:
         mark = " *" if improved and key == monitor else ""
@@ -95,7 +96,7 @@ def make_progress(name: str, monitor: str | None = None, best: float | None = No
         monitor: the log key that picks the best epoch (``val_loss``; its direction is
             :func:`comicdepth_tf.training.monitor_mode`'s), or None.
         best: the best monitored value of the epochs before a resume (so ``*`` means best of the run).
-        keys: log keys to show after ``loss`` and ``monitor``; default all of them.
+        keys: log keys to show after ``loss`` and ``monitor``; default :data:`DEFAULT_KEYS`.
         stream: where the lines go; default ``sys.stdout`` at print time (a notebook's cell).
     """
     import keras

@@ -20,7 +20,9 @@ def test_durations_read_as_clock_times():
 def test_an_epoch_line_puts_loss_and_the_monitor_first_and_marks_an_improvement():
     logs = {"delta1": np.float32(0.61234567), "loss": 0.51234, "val_loss": 0.498, "learning_rate": 1e-3}
     line = progress.epoch_line(3, 10, logs, 12.34, 83.0, monitor="val_loss", improved=True)
-    assert line == "epoch 3/10  loss 0.5123  val_loss 0.498 *  delta1 0.6123  12.3 s  ETA 1:23"
+    assert line == "epoch 3/10  loss 0.5123  val_loss 0.498 *  12.3 s  ETA 1:23"
+    other = progress.epoch_line(3, 10, {**logs, "val_iou50": 0.1}, 12.34, 83.0, monitor="val_iou50")
+    assert other == "epoch 3/10  loss 0.5123  val_iou50 0.1  val_loss 0.498  12.3 s  ETA 1:23"
     assert progress.CONSOLE_LINE.match(line)
     last = progress.epoch_line(10, 10, {"g_loss": 1.0, "d_loss": 2.0, "x": 3}, 1.0, None, keys=("d_loss", "g_loss"))
     assert last == "epoch 10/10  d_loss 2  g_loss 1  1.0 s"
