@@ -190,9 +190,10 @@ def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = 
 KERNEL_LOG = "kernel.log"
 _LAUNCHER = ("import os, sys\n"
              "if sys.path and sys.path[0] == '': del sys.path[0]\n"  # as ipykernel_launcher does
-             f"log = os.path.join(os.environ.get('{reporting.STAGE_DIR_ENV}') or '.', '{KERNEL_LOG}')\n"
-             "fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
-             "os.dup2(fd, 1); os.dup2(fd, 2); os.close(fd)\n"
+             f"folder = os.environ.get('{reporting.STAGE_DIR_ENV}')\n"
+             "if folder:\n"
+             f"    fd = os.open(os.path.join(folder, '{KERNEL_LOG}'), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
+             "    os.dup2(fd, 1); os.dup2(fd, 2); os.close(fd)\n"
              "from ipykernel import kernelapp\n"
              "kernelapp.launch_new_instance()\n")
 
