@@ -13,6 +13,7 @@ package into it, so the notebooks' kernel is that environment's Python. Extra ar
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,20 @@ def ensure_env(extras: str = "") -> None:
         print(f"creating virtual environment {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
     spec = f".[{extras}]" if extras else "."
+    # pip is quiet (-q) for a minute or two: say what it is doing and for how long.
+    print(f"installing comicdepth_tf (editable) with {', '.join(dependency_names(extras))} into {VENV}: "
+          "usually 1-2 min (the first time TensorFlow alone is a download of several hundred MB), no output until done",
+          flush=True)
     sh(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", spec)
+
+
+def dependency_names(extras: str = "") -> list[str]:
+    """The distributions ``pyproject.toml`` lists (with ``extras``), names only, e.g. ``tensorflow``."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    blocks = [re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M)]
+    blocks += [re.search(rf"^{re.escape(extra)} = \[(.*?)\]", text, re.S | re.M) for extra in extras.split(",") if extra]
+    specs = [s for block in blocks if block for s in re.findall(r'"([^"]+)"', block.group(1))]
+    return [re.split(r"[<>=!~\[; ]", spec, 1)[0] for spec in specs]
 
 
 def run(args: list[str]) -> int:

@@ -533,7 +533,7 @@ def train_seed_baseline(
     return fit(
         lambda: build_segment_head(input_size=input_size), dataset(train, True), dataset(val, False),
         run_dir=run_dir, epochs=epochs, learning_rate=learning_rate, lr_schedule="constant",
-        loss={k: "mse" for k in LEVELS}, metrics={k: [] for k in LEVELS}, seed=seed, tensorboard=False,
+        loss={k: "mse" for k in LEVELS}, metrics={k: [] for k in LEVELS}, seed=seed,
     )
 
 

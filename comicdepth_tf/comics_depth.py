@@ -400,7 +400,7 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
         try:
             result = fit(copy_model(base_model, init), train_ds, val.dataset(batch_size),
                          run_dir=_rate_dir(run_root, lr), epochs=epochs, learning_rate=float(lr), loss=loss,
-                         metrics=(), lr_schedule="constant", seed=seed, tensorboard=False)
+                         metrics=(), lr_schedule="constant", seed=seed)
         except TrainingDivergedError as err:
             rows.append({"learning_rate": float(lr), "best_val_loss": None, "best_epoch": None,
                          "diverged_epoch": err.epoch})
@@ -430,7 +430,7 @@ def train_variant(base_model, train: Pairs, val: Pairs, *, run_dir: str | os.Pat
 
     train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
     return fit(copy_model(base_model, init), train_ds, val.dataset(batch_size), run_dir=run_dir, epochs=epochs,
-               learning_rate=float(learning_rate), loss=loss, metrics=("delta1", "abs_rel"), seed=seed, tensorboard=False)
+               learning_rate=float(learning_rate), loss=loss, metrics=("delta1", "abs_rel"), seed=seed)
 
 
 def batchnorm_trick_model(natural_model, comics_images: np.ndarray, batch_size: int, momentum: float = 0.002):

@@ -310,7 +310,7 @@ def train_tiny_depth(profile: str, *, run_dir: str | os.PathLike, size: int = 64
     train_ds = pipelines.rgbd_dataset(sets["train"], shuffle=True, augment=True, seed=seed, **common)
     val_ds = pipelines.rgbd_dataset(sets["test"], **common)
     result = training.fit(lambda: build_depth_unet("tiny", output="metric", bn_momentum=0.9), train_ds, val_ds,
-                          run_dir=run_dir, epochs=epochs, learning_rate=learning_rate, seed=seed, tensorboard=False,
+                          run_dir=run_dir, epochs=epochs, learning_rate=learning_rate, seed=seed,
                           verbose=verbose)
     images, depth = [], []
     for x, y in val_ds:

@@ -284,7 +284,7 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
             learning_rate=learning_rate, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
             optimizer=optimizer, lr_schedule="cosine", monitor="val_abs_rel",
             early_stopping_patience=early_stopping_patience, mixed_precision=precision, strategy=dist,
-            resume=resume, seed=seed, tensorboard=False, verbose=verbose,
+            resume=resume, seed=seed, verbose=verbose,
         )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return DepthTrainResult(fitted.model, fitted.history, fitted.best_epoch, fitted.epochs_completed, Path(run_dir),

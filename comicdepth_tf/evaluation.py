@@ -921,7 +921,7 @@ def _display_depth(depth: np.ndarray, convention: str) -> np.ndarray:
 def qualitative_grid(ev: Evaluation, eval_set: EvalSet, n: int = 3, size: float = 2.2):
     """Input, ground truth (when present) and every scored configuration's depth on the same
     panels; each map is shown in depth order (near = bright), scaled per map, because the
-    models' units differ."""
+    models' units differ (so without colorbars); cells take the panels' shape."""
     from comicdepth_tf.data.formats.rgbd import decode_depth
     from comicdepth_tf.viz import depth_grid
 
@@ -934,7 +934,7 @@ def qualitative_grid(ev: Evaluation, eval_set: EvalSet, n: int = 3, size: float 
             if item.stem in maps:
                 row[name] = _display_depth(maps[item.stem], ev.conventions.get(name, "metric"))
         rows.append(row)
-    return depth_grid(rows, size=size)
+    return depth_grid(rows, size=size, colorbar=False)  # per-map display scales: a colorbar has no unit to read
 
 
 # --------------------------------------------------------------------------- results and submission

@@ -281,7 +281,7 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
     with pipelines.data_errors():
         result = training.fit(model, data.dataset("train", variant), data.dataset("val", variant), run_dir=run_dir,
                               epochs=epochs, learning_rate=learning_rate, loss=loss, metrics=(),
-                              optimizer=optimizer, lr_schedule=lr_schedule, resume=resume, tensorboard=False,
+                              optimizer=optimizer, lr_schedule=lr_schedule, resume=resume,
                               mixed_precision=precision or False, verbose=verbose)
     result.state["train_seconds"] = time.perf_counter() - start
     result.state["precision"] = precision or "float32"

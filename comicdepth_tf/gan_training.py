@@ -14,6 +14,7 @@
       MODEL_CARD.md                   what the networks take and return, and how to load them
       untrained.json                  the validation scores of the networks as built, before the
                                       first step: the baseline every epoch is compared with
+      tensorboard/                    TensorBoard event files (one scalar write per epoch)
       samples/epoch_XXX.png           sample grids (input, translation, reconstruction): the first
                                       epoch, every ``SAMPLE_GRIDS``-th of the run, and the last
 
@@ -41,12 +42,17 @@ import numpy as np
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
 from comicdepth_tf.model_card import write_model_card
-from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, clean_temporary_files, configure_determinism,
-                                    precision_policy, process_devices,
-                                    make_epoch_clock, raise_if_diverged, read_history, stop_if_diverged,
+from comicdepth_tf.progress import make_progress
+from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, use_tensorboard, clean_temporary_files,
+                                    configure_determinism, make_tensorboard, precision_policy, process_devices,
+                                    make_epoch_clock, raise_if_diverged, read_history, run_name, stop_if_diverged,
                                     training_position, truncate_history)
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
+#: The logs of an epoch line (those a model logs, in this order): the generators' and the
+#: discriminators' losses and the validation L1 every epoch is compared with.
+PROGRESS_KEYS = ("g_loss", "d_natural_loss", "d_comics_loss", "d_loss", "val_cycle_l1", "val_outside_l1",
+                 "val_inside_l1", "val_identity_l1")
 CONFIG_FILE = "config.json"
 GAN_OUTPUT = ("generators: an image of the other domain, RGB in [0, 1], same size as the input; "
               "discriminators: one realness logit per patch")
@@ -341,6 +347,7 @@ def fit_cyclegan(
     strategy: Any = None,
     mixed_precision: bool | str | None = None,
     validate_every: int = 1,
+    tensorboard: bool | None = None,
 ) -> GANFitResult:
     """Train a GAN model (CycleGAN or AddTextGAN) into ``run_dir``, resumable.
 
@@ -372,6 +379,8 @@ def fit_cyclegan(
         validate_every: score ``val_ds`` after the first epoch, every ``validate_every``-th
             epoch and the last one (``history.csv`` says ``NA`` in between). Validation does not
             touch the weights or the streams, so training is the same for every value.
+        tensorboard: as :func:`comicdepth_tf.training.fit`: ``run_dir/tensorboard`` when the
+            package is installed (None, default), required (True) or not written (False).
 
     Returns:
         A :class:`GANFitResult`.
@@ -451,6 +460,10 @@ def fit_cyclegan(
         if sample_batch is not None:
             every = max(1, plan["epochs"] // SAMPLE_GRIDS)
             callbacks.append(make_sample_grids(run_dir, sample_batch, n_samples, every))
+        if use_tensorboard(tensorboard):
+            callbacks.append(make_tensorboard(run_dir))
+        # No epoch is "best" here (the last one is kept): the line shows the losses that matter.
+        callbacks.append(make_progress(run_name(run_dir), keys=PROGRESS_KEYS))
         callbacks.extend(extra_callbacks)
         with data_errors(), training_position(initial_epoch, steps):
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,

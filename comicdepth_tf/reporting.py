@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from comicdepth_tf import paths
+from comicdepth_tf import paths, report_tables
 from comicdepth_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from comicdepth_tf.report_tables import metrics_table  # noqa: F401  (the notebooks' last cell shows it)
 
 METRICS_FILE = "metrics.json"
 #: Keys of metrics.json managed by this module (not metrics).
@@ -289,6 +290,18 @@ th { background: #f3f3f3; }
 img.thumb { max-width: 240px; max-height: 180px; }
 code { background: #f6f6f6; padding: 0 .2rem; }
 .error { color: #b00020; }
+table.compact { font-size: .9rem; }
+table.compact th, table.compact td { padding: .25rem .45rem; }
+table.compact td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.compact td.empty { color: #bbb; }
+table.compact td.best { background: #eaf5ea; }
+table.compact td.flag { background: #fff1dc; color: #8a4b00; }
+table.compact th.family { text-align: center; border-bottom: 2px solid #999; }
+table.compact th.rowname { white-space: nowrap; background: #fafafa; }
+.status-note { font-weight: normal; color: #777; font-size: .8rem; white-space: normal; max-width: 22rem; }
+.legend { color: #555; font-size: .85rem; }
+ul.flags { color: #8a4b00; font-size: .85rem; }
+table.details { font-size: .8rem; }
 """
 
 
@@ -360,11 +373,26 @@ def _stage_row(run_dir: Path, stage: Mapping[str, Any]) -> tuple[str, list[tuple
     comparisons = []
     for table in metrics.get("tables", []):
         if str(table.get("name", "")).startswith(COMPARISON_PREFIX) and (folder / table["html"]).exists():
-            body = (folder / table["html"]).read_text(encoding="utf-8")
             title = f"{name}: {table['name']}"
-            csv_link = f'<a href="{_esc(rel)}/{_esc(table["csv"])}">CSV</a>'
-            comparisons.append((title, f"{body}\n<p>{csv_link}</p>"))
+            csv_link = f'<a href="{_esc(rel)}/{_esc(table["csv"])}">CSV</a> (full precision)'
+            comparisons.append((title, f"{_comparison_body(folder, table, run_dir)}\n<p>{csv_link}</p>"))
     return row, comparisons
+
+
+def _comparison_body(folder: Path, table: Mapping[str, Any], run_dir: Path) -> str:
+    """A comparison table on the index: compact when it has one row per configuration (see
+    :func:`comicdepth_tf.report_tables.compact_comparison`), folded when it is long (a row per
+    configuration and metric), its recorded HTML when its CSV cannot be read."""
+    import pandas as pd
+
+    recorded = (folder / table["html"]).read_text(encoding="utf-8")
+    try:
+        frame = pd.read_csv(folder / table["csv"])
+    except (OSError, ValueError, pd.errors.ParserError):
+        return recorded
+    if "metric" in frame.columns or frame.empty:
+        return f"<details><summary>{len(frame)} rows: one per configuration and metric</summary>{recorded}</details>"
+    return report_tables.compact_comparison(frame, run_dir)
 
 
 def total_seconds(run: Mapping[str, Any]) -> float:

@@ -13,6 +13,11 @@ For each selected notebook ``notebooks/NN_*.ipynb`` (in order) the runner
 3. converts the executed notebook to ``<stem>.html`` (also a failed, partial one), and
    rewrites ``run.json`` and ``index.html`` after every stage.
 
+On the console it prints a line when a stage starts (with its usual time) and ends (with the
+elapsed time and an estimate of the remaining time, from the last run of the same profile that
+executed each stage), and in between the training lines the notebook prints (one per epoch,
+:mod:`comicdepth_tf.progress`); the kernel's own output goes to ``kernel.log`` in the stage folder.
+
 Stage reuse (:mod:`comicdepth_tf.stage_reuse`): before executing a stage the runner computes
 its fingerprint (notebook, effective parameters, package source, data, upstream stages). A
 stage whose fingerprint matches a finished run is not executed: it is listed as ``reused``,
@@ -41,6 +46,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from comicdepth_tf import config, notebook_tools, paths, peak_memory, reporting, stage_reuse
+from comicdepth_tf import progress as progress_lines
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.io import atomic_write_text, read_json
 
@@ -179,10 +185,27 @@ def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = 
 # --------------------------------------------------------------------------- kernel
 
 
+#: The kernel's own stdout and stderr (TensorFlow's C++ start-up lines, ipykernel's warnings)
+#: go to ``<stage folder>/kernel.log`` instead of the console: ipykernel copies everything
+#: written to those descriptors there, on top of the cell outputs the report keeps.
+KERNEL_LOG = "kernel.log"
+_LAUNCHER = ("import os, sys\n"
+             "if sys.path and sys.path[0] == '': del sys.path[0]\n"  # as ipykernel_launcher does
+             f"folder = os.environ.get('{reporting.STAGE_DIR_ENV}')\n"
+             "if folder:\n"
+             f"    fd = os.open(os.path.join(folder, '{KERNEL_LOG}'), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
+             "    os.dup2(fd, 1); os.dup2(fd, 2); os.close(fd)\n"
+             "from ipykernel import kernelapp\n"
+             "kernelapp.launch_new_instance()\n")
+
+
 def write_kernelspec(folder: str | os.PathLike, name: str = KERNEL_NAME) -> Path:
-    """Write a kernelspec ``<folder>/kernels/<name>/kernel.json`` that runs ``sys.executable``."""
+    """Write a kernelspec ``<folder>/kernels/<name>/kernel.json`` that runs ``sys.executable``.
+
+    The kernel writes its process-level output to :data:`KERNEL_LOG` in the stage folder.
+    """
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-c", _LAUNCHER, "-f", "{connection_file}"],
         "display_name": f"Python 3 ({sys.prefix})",
         "language": "python",
         "metadata": {"debugger": True, "supported_encryption": ["curve"]},
@@ -275,8 +298,33 @@ def to_html(notebook_path: Path, html_path: Path) -> Path:
     return atomic_write_text(html_path, body)
 
 
+class ConsoleLines:
+    """A file-like sink for a notebook's stdout that passes the training progress lines on.
+
+    Papermill writes each stream output to it as the kernel sends it (in pieces, not lines);
+    the complete lines that :data:`comicdepth_tf.progress.CONSOLE_LINE` matches go to ``emit``,
+    indented under the stage's line, and everything else stays in the report only.
+    """
+
+    def __init__(self, emit):
+        self.emit = emit
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        """Take a piece of stdout; emit the progress lines it completes."""
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            line = _ANSI.sub("", line).rstrip()
+            if progress_lines.CONSOLE_LINE.match(line):
+                self.emit(f"    {line}")
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered but an unfinished line."""
+
+
 def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, reports_root: Path,
-             progress: bool, timeout: float | None) -> None:
+             progress: bool, timeout: float | None, emit=None) -> None:
     import papermill as pm
 
     stem = plan.notebook.stem
@@ -301,7 +349,8 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
             pm.execute_notebook(
                 str(plan.notebook), str(partial), parameters=plan.values, kernel_name=KERNEL_NAME,
                 progress_bar=progress, cwd=str(plan.notebook.parent), start_timeout=120,
-                execution_timeout=timeout, log_output=False)
+                execution_timeout=timeout, log_output=False,
+                stdout_file=ConsoleLines(emit) if emit is not None else None)
     except Exception as exc:  # a failing notebook must not stop the report
         error = exc
     finally:
@@ -368,6 +417,71 @@ def _forced(force: bool | Sequence[str], stages: list[StageResult]) -> set[str]:
     return stage_reuse.downstream_closure([str(f) for f in force], [s.stage for s in stages])
 
 
+# --------------------------------------------------------------------------- time estimates
+
+
+def usual_durations(reports_root: Path, profile: str, exclude: str = "") -> tuple[dict[str, float], list[str]]:
+    """Each stage's wall time in the newest earlier run of ``profile`` that executed it.
+
+    Only stages that ran to ``ok`` count (a reused stage's 0 s says nothing of the work); runs
+    are ordered by their ``started`` stamp.
+
+    Returns:
+        ``({stage: seconds}, the run ids those times come from)``; empty without earlier runs.
+    """
+    newest: dict[str, tuple[str, float, str]] = {}
+    for file in reports_root.glob("*/run.json"):
+        if file.parent.name == exclude:
+            continue
+        try:
+            record = read_json(file)
+        except DataFormatError:
+            continue  # a run killed while writing run.json: nothing to learn from it
+        if not isinstance(record, dict) or record.get("profile") != profile:
+            continue
+        started = str(record.get("started") or "")
+        for s in record.get("stages", []):
+            if isinstance(s, dict) and s.get("status") == "ok" and s.get("duration_s"):
+                if s.get("stage") not in newest or started > newest[s["stage"]][0]:
+                    newest[s["stage"]] = (started, float(s["duration_s"]), file.parent.name)
+    return {k: v[1] for k, v in newest.items()}, sorted({v[2] for v in newest.values()})
+
+
+def estimate_source(profile: str, runs: list[str], reports_root: Path) -> str:
+    """The console line saying where the time estimates come from (or that there are none)."""
+    if not runs:
+        return f"times: no earlier run of profile {profile} in {reports_root} to estimate from"
+    shown = ", ".join(runs[-3:]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+    return (f"times: estimates from the last run of profile {profile} that executed each stage ({shown}); "
+            "a reused stage takes seconds")
+
+
+def remaining_text(stages_left: Sequence[str], usual: Mapping[str, float]) -> str:
+    """``remaining ~3:50 (estimate)`` for the stages still to run; what is unknown is said."""
+    known = [usual[s] for s in stages_left if s in usual]
+    unknown = len(stages_left) - len(known)
+    if not stages_left:
+        return "nothing remaining"
+    text = f"remaining ~{progress_lines.format_duration(sum(known))} (estimate)" if known else "remaining: unknown"
+    return text + (f", {unknown} stage(s) never timed" if unknown and known else "")
+
+
+def _console_emitter(echo, progress_bar: bool):
+    """How a stage's training lines reach the console: through ``echo``, above papermill's
+    progress bar when there is one (tqdm redraws it below them); None when ``echo`` is None."""
+    if echo is None:
+        return None
+    if not progress_bar:
+        return lambda line: echo(line, flush=True)
+    from tqdm import tqdm
+
+    def emit(line: str) -> None:
+        with tqdm.external_write_mode():
+            echo(line, flush=True)
+
+    return emit
+
+
 def new_run_id(profile: str, reports_root: Path) -> str:
     """``YYYYmmdd-HHMMSS-<profile>``, with a suffix when that folder already exists."""
     base = time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
@@ -399,7 +513,11 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
             notebooks folder.
         progress: show papermill's per-cell progress bar (default: when stderr is a terminal).
         timeout: per-cell timeout in seconds (None: no limit).
-        echo: where the per-stage progress lines go (``print``; None silences them).
+        echo: where the console lines go (``print``; None silences them): per stage its start
+            with its usual time, its end with the elapsed time and an estimate of the remaining
+            time (:func:`usual_durations`), and the training lines of
+            :mod:`comicdepth_tf.progress` the notebook prints meanwhile. The kernel's own
+            start-up output goes to ``<stage folder>/kernel.log``, not here.
         force: True reruns every stage; stage numbers (``["30"]``) rerun those and their
             downstream stages; False reuses every stage whose fingerprint matches a finished run.
         reuse: False never reuses (and records nothing in the ledger).
@@ -418,8 +536,9 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         params_root = paths.params_dir() if notebooks_dir.resolve() == paths.notebooks_dir().resolve() \
             else notebooks_dir.parent / "params"
     reports_root = Path(reports_dir).resolve() if reports_dir is not None else paths.reports_dir()
-    echo = echo or (lambda *a, **k: None)
     progress = sys.stderr.isatty() if progress is None else progress
+    emit = _console_emitter(echo, progress)
+    echo = echo or (lambda *a, **k: None)
 
     notebooks = notebook_tools.numbered_notebooks(notebooks_dir, only)
     if not notebooks:
@@ -453,6 +572,15 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
 
     save()
     echo(f"run {run_id}: {len(plans)} notebook(s), profile {profile} -> {run_dir}", flush=True)
+    usual, timed_runs = usual_durations(reports_root, profile, exclude=run_id)
+    echo(estimate_source(profile, timed_runs, reports_root), flush=True)
+    run_start = time.monotonic()
+
+    def stage_done(i: int, line: str) -> None:
+        elapsed = progress_lines.format_duration(time.monotonic() - run_start)
+        left = [s.stage for s in stages[i:]]
+        echo(f"{line} · elapsed {elapsed} · {remaining_text(left, usual)}", flush=True)
+
     ledger = stage_reuse.Ledger(profile)
     source = stage_reuse.source_digest()
     forced = _forced(force, stages)
@@ -473,16 +601,18 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
                 if entry is not None:
                     _reuse(result, entry, run_dir, reports_root)
                     done[number] = result.fingerprint
-                    echo(f"[{i}/{len(plans)}] {result.stage}: reused (run {entry['run_id']}, "
-                         f"fingerprint {result.fingerprint[:12]})", flush=True)
+                    stage_done(i, f"[{i}/{len(plans)}] {result.stage}: reused (run {entry['run_id']}, "
+                                  f"fingerprint {result.fingerprint[:12]})")
                     save()
                     continue
-                echo(f"[{i}/{len(plans)}] {result.stage} ...", flush=True)
+                usually = f" (usually ~{progress_lines.format_duration(usual[result.stage])})" \
+                    if result.stage in usual else ""
+                echo(f"[{i}/{len(plans)}] {result.stage} ...{usually}", flush=True)
                 result.status = "running"
                 save()
                 ledger.forget_run(number, run_id)  # its report is about to be replaced
                 before = stage_reuse.models_snapshot()
-                _execute(p, result, run_dir, run_id, reports_root, progress, timeout)
+                _execute(p, result, run_dir, run_id, reports_root, progress, timeout, emit)
                 if result.status == "ok":
                     done[number] = result.fingerprint
                     if reuse and result.html:  # a stage without its report cannot be shown when reused
@@ -498,7 +628,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
                     cell = result.error.get("cell_index")
                     line += (f" (cell {cell}: " if cell is not None else " (") + \
                         f"{result.error.get('exception', '')})"
-                echo(line, flush=True)
+                    line += f"; kernel output: {run_dir / result.stage_dir / KERNEL_LOG}"
+                stage_done(i, line)
                 if result.status == "failed" and not keep_going:
                     stopped = True
                 save()

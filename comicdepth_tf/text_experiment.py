@@ -208,7 +208,7 @@ def train(data: TextData, *, run_dir: str | os.PathLike, encoder: str = "tiny", 
             lambda: build_text_unet(**model_params), train_ds, val_ds, run_dir=run_dir, epochs=epochs,
             learning_rate=learning_rate, loss=td.bce_dice_loss(), metrics=[td.iou_metric()], monitor="val_loss",
             extra_callbacks=[td.make_best_epoch_checkpoint(run_dir)], restore_best=False, resume=resume, seed=seed,
-            tensorboard=False, verbose=verbose,
+            progress_monitor=td.MONITOR, verbose=verbose,
         )
     state = td.restore_best_epoch(fitted.model, run_dir)
     return TextTrainResult(fitted.model, fitted.history, int(state["best_epoch"]), float(state["best"]),

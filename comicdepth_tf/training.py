@@ -7,7 +7,7 @@
       last.keras     model after the last finished epoch, optimizer state included
       state.json     {"epoch": epochs finished, "best": …, "best_epoch": …, early-stopping state}
       history.csv    one row per epoch (loss, val_loss, metrics, learning_rate)
-      logs/          TensorBoard
+      tensorboard/   TensorBoard event files (tensorboard --logdir saved_models/)
 
 All three model/state files are written atomically at the end of every epoch, and the state
 is also stored inside ``last.keras``, so weights, optimizer and state change in one rename: an
@@ -45,12 +45,13 @@ from typing import Any, Sequence
 
 from comicdepth_tf.errors import ParameterError, TrainingDivergedError
 from comicdepth_tf.io import atomic_write_json, atomic_write_text, read_json
+from comicdepth_tf.progress import make_progress
 
 BEST_FILE = "best.keras"
 LAST_FILE = "last.keras"
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.csv"
-LOG_DIR = "logs"
+LOG_DIR = "tensorboard"
 
 LR_SCHEDULES = ("constant", "cosine", "step")
 
@@ -434,11 +435,13 @@ def targets_for_output(ds, output: str):
 HIGHER_IS_BETTER = ("delta", "iou", "acc", "dice", "auc", "precision", "recall")
 
 
-def _monitor_mode(monitor: str) -> str:
+def monitor_mode(monitor: str) -> str:
+    """``"max"`` for keys that improve upward (:data:`HIGHER_IS_BETTER`), else ``"min"``."""
     return "max" if any(word in monitor.lower() for word in HIGHER_IS_BETTER) else "min"
 
 
-def _better(value, best, mode: str) -> bool:
+def is_better(value, best, mode: str) -> bool:
+    """Whether ``value`` improves on ``best`` (None: nothing yet) in ``mode``; NaN never does."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
     if best is None:
@@ -511,7 +514,7 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
         def __init__(self):
             super().__init__()
             self.monitor = monitor
-            self.mode = _monitor_mode(monitor)
+            self.mode = monitor_mode(monitor)
             self.best = (state or {}).get("best")
             self.best_epoch = (state or {}).get("best_epoch")
 
@@ -521,7 +524,7 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
             logs = logs or {}
             value = logs.get(self.monitor)
             value = None if value is None else float(value)
-            if _better(value, self.best, self.mode):
+            if is_better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
                 atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
             record = {
@@ -593,7 +596,7 @@ def make_early_stopping(monitor: str, patience: int, state: dict | None):
             if saved:
                 self.wait, self.best, self.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
 
-    return ResumableEarlyStopping(monitor=monitor, patience=patience, mode=_monitor_mode(monitor))
+    return ResumableEarlyStopping(monitor=monitor, patience=patience, mode=monitor_mode(monitor))
 
 
 def rekey_seed_generators(model, seed: int, epoch: int) -> int:
@@ -742,7 +745,31 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def _use_tensorboard(requested: bool | None) -> bool:
+def make_tensorboard(run_dir: str | os.PathLike):
+    """Keras' TensorBoard callback writing ``run_dir/tensorboard``, at its cheapest.
+
+    One scalar write per epoch and nothing else (no histograms, graph or profile), so it costs
+    no measurable time; the event files never take part in resume or reuse (the checkpoint and
+    ``state.json`` do), and a resumed run writes a new event file beside the old ones.
+    """
+    import keras
+
+    return keras.callbacks.TensorBoard(str(Path(run_dir) / LOG_DIR), update_freq="epoch", histogram_freq=0,
+                                       write_graph=False, profile_batch=0)
+
+
+def run_name(run_dir: str | os.PathLike) -> str:
+    """``model/run`` of a run folder ``saved_models/<model>/<run>`` (what the progress lines name)."""
+    run_dir = Path(run_dir)
+    return f"{run_dir.parent.name}/{run_dir.name}"
+
+
+def use_tensorboard(requested: bool | None) -> bool:
+    """Whether a training writes TensorBoard logs: ``None`` when the package is installed.
+
+    Raises:
+        ParameterError: ``True`` without the ``tensorboard`` package.
+    """
     if requested is None:
         return tensorboard_available()
     if requested and not tensorboard_available():
@@ -783,6 +810,7 @@ def fit(
     extra_callbacks: Sequence = (),
     verbose: int | str = 0,
     deterministic: bool = True,
+    progress_monitor: str | None = None,
 ) -> FitResult:
     """Train ``model`` with ``keras.Model.fit`` into ``run_dir`` (resumable).
 
@@ -818,11 +846,15 @@ def fit(
             ``False`` starts over (and overwrites the history).
         restore_best: after training, load the best epoch's weights into the returned model.
         seed: ``keras.utils.set_random_seed(seed)`` before building (initial weights, shuffles).
-        tensorboard: write TensorBoard logs to ``run_dir/logs``; ``None`` (default) does when the
-            ``tensorboard`` package is installed (Keras' callback needs it), ``True`` requires it.
+        tensorboard: write TensorBoard logs to ``run_dir/tensorboard`` (:func:`make_tensorboard`);
+            ``None`` (default) does when the ``tensorboard`` package is installed (Keras' callback
+            needs it; it is a dependency), ``True`` requires it.
         extra_callbacks: more Keras callbacks (run after the checkpoint of each epoch).
-        verbose: passed to ``Model.fit``.
+        verbose: passed to ``Model.fit``; the one line per epoch of
+            :func:`comicdepth_tf.progress.make_progress` is printed whatever it is.
         deterministic: :func:`configure_determinism` first (bitwise-identical reruns).
+        progress_monitor: the key the progress line reports as picking the best epoch, when an
+            extra callback picks it rather than ``monitor`` (the text U-net's IoU); default ``monitor``.
 
     Returns:
         A :class:`FitResult`.
@@ -895,10 +927,15 @@ def fit(
             callbacks = [make_epoch_clock(seed, spe), make_lr_logger()]
             callbacks += [early] if early is not None else []
             callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=bool(state)))
-            if _use_tensorboard(tensorboard):
-                callbacks.append(keras.callbacks.TensorBoard(str(run_dir / LOG_DIR), write_graph=False, profile_batch=0))
+            if use_tensorboard(tensorboard):
+                callbacks.append(make_tensorboard(run_dir))
             checkpoint = make_run_checkpoint(run_dir, monitor, epochs, state, early)
             callbacks.append(checkpoint)
+            # After the checkpoint: an epoch's time includes its saving.
+            if progress_monitor in (None, monitor):
+                callbacks.append(make_progress(run_name(run_dir), monitor, best=(state or {}).get("best")))
+            else:  # its best of earlier epochs lives with the extra callback: '*' restarts on resume
+                callbacks.append(make_progress(run_name(run_dir), progress_monitor))
             callbacks.extend(extra_callbacks)
             with training_position(initial_epoch, spe), multi_worker_fixes(net, dist):
                 net.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,

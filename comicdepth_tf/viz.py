@@ -14,6 +14,7 @@ Depth colouring convention: near is bright (``magma_r`` on metric depth); pass
 from __future__ import annotations
 
 import io as _stdio
+import math
 import os
 import sys
 import threading
@@ -343,13 +344,18 @@ def depth_grid(
     cmap: str = "magma_r",
     error_cmap: str = "inferno",
     size: float = 3.0,
+    colorbar: bool = True,
 ):
     """Grid of input / ground truth / prediction / error, one row per sample.
 
     Each row maps a column title to an array. (H, W, 3) arrays are shown as images. 2-D
     arrays are depth maps sharing one colour scale per row (percentile limits over the
     row's depth maps, near bright, invalid pixels black), except keys containing "error"
-    or "diff", which get their own scale and ``error_cmap``. Every 2-D panel has a colorbar.
+    or "diff", which get their own scale and ``error_cmap``. Every 2-D panel has a colorbar
+    unless ``colorbar`` is False (maps already scaled for display carry no unit to read).
+
+    Cells take the shape of the arrays (``size`` is the side of a square cell of the same
+    area), so tall comics panels get tall cells instead of thin strips in square ones.
 
     Returns:
         The Matplotlib figure.
@@ -362,7 +368,9 @@ def depth_grid(
             if key not in columns:
                 columns.append(key)
     nrows, ncols = max(len(rows), 1), max(len(columns), 1)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.6 * ncols, size * nrows), squeeze=False)
+    cell_w, cell_h = _cell_size(rows, size)
+    bar_w = 0.6 if colorbar else 0.1
+    fig, axes = plt.subplots(nrows, ncols, figsize=((cell_w + bar_w) * ncols, (cell_h + 0.3) * nrows), squeeze=False)
     for r, row in enumerate(rows):
         depth_maps = [np.asarray(v, dtype=np.float64) for k, v in row.items()
                       if np.asarray(v).ndim == 2 and not _is_error_key(k)]
@@ -372,7 +380,7 @@ def depth_grid(
             ax = axes[r, c]
             ax.axis("off")
             if r == 0:
-                ax.set_title(key, fontsize=10)
+                ax.set_title(_wrap_title(key, cell_w), fontsize=10 if cell_w >= 2 else 8)
             if key not in row:
                 continue
             arr = np.asarray(row[key])
@@ -390,9 +398,29 @@ def depth_grid(
                 shown = np.ma.masked_where(_invalid(d), d)
             colormap = plt.get_cmap(cm).with_extremes(bad="black")
             im = ax.imshow(shown, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            if colorbar:
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
     fig.tight_layout()
     return fig
+
+
+def _cell_size(rows: Sequence[Mapping[str, np.ndarray]], size: float) -> tuple[float, float]:
+    """(width, height) in inches of a grid cell: the median shape of the arrays, ``size**2`` in area."""
+    aspects = [np.asarray(v).shape[0] / np.asarray(v).shape[1] for row in rows for v in row.values()
+               if np.ndim(v) >= 2 and np.shape(v)[1] > 0]
+    aspect = float(np.clip(np.median(aspects), 0.33, 3.0)) if aspects else 1.0
+    return size / math.sqrt(aspect), size * math.sqrt(aspect)
+
+
+def _wrap_title(title: str, width_inches: float) -> str:
+    """Break a long column title at underscores or spaces to fit its cell (about 14 characters an inch at 8 pt)."""
+    import textwrap
+
+    limit = max(int(width_inches * 14), 8)
+    if len(title) <= limit:
+        return title
+    lines = textwrap.wrap(title.replace("_", "_ "), limit, break_on_hyphens=False)  # a space after "_": a break point
+    return "\n".join(line.replace("_ ", "_") for line in lines)
 
 
 def _sorted_items(counts: Mapping[Any, float]) -> list[tuple[str, float]]:

@@ -98,6 +98,10 @@ def test_every_saved_model_file_loads_with_plain_keras_in_a_fresh_process(smoke_
     assert int(proc.stdout.split()[-1]) == len(files)
     runs = {p.parent for p in files if p.name == "model.keras" or p.name.startswith("generator_")}
     assert all((run / "MODEL_CARD.md").is_file() for run in runs), [str(r) for r in runs if not (r / "MODEL_CARD.md").is_file()]
+    # Every trained run (a history.csv: training.fit and fit_cyclegan write one) has TensorBoard events.
+    trained = {p.parent for p in models.rglob("history.csv")}
+    assert trained and all(list((run / "tensorboard").rglob("events.out.tfevents.*")) for run in trained), \
+        [str(r) for r in trained if not list((r / "tensorboard").rglob("events.out.tfevents.*"))]
 
 
 @pytest.mark.notebook

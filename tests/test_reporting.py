@@ -386,3 +386,28 @@ def test_an_interrupted_stage_leaves_no_partial_notebook(tmp_path, monkeypatch):
                    params_root=tmp_path / "params", echo=None, reuse=False)
     assert sorted(p.name for p in (reports / "r").iterdir() if p.name.startswith(".")) == []
     assert (reports / "r" / "00_ok.ipynb").read_text() == "{}"  # what ran is kept as the stage's notebook
+
+
+def test_the_console_shows_training_lines_and_time_estimates_and_no_kernel_noise(tmp_path):
+    common = dict(notebooks_dir=FIXTURES, reports_dir=tmp_path / "reports", params_root=tmp_path / "params",
+                  only=["20"], progress=False, reuse=False)
+    first, second = [], []
+    runner.run("smoke", run_id="first", echo=lambda line, **_: first.append(line), **common)
+    assert "times: no earlier run of profile smoke" in first[1]
+    assert "    training fixture/run: epochs 1-1" in first and "    epoch 1/1  loss 0.5  0.1 s" in first
+    assert not any("stays in the report" in ln or "without encryption" in ln for ln in first)
+    assert any(ln.startswith("[1/1] 20_after: ok in ") and "· elapsed 0:" in ln and "nothing remaining" in ln
+               for ln in first)
+    # The kernel's own output (ipykernel's warnings, TensorFlow's start-up lines) goes to its log.
+    assert (tmp_path / "reports" / "first" / "20_after" / runner.KERNEL_LOG).is_file()
+    runner.run("smoke", run_id="second", echo=lambda line, **_: second.append(line), **common)
+    assert "estimates from the last run of profile smoke that executed each stage (first)" in second[1]
+    assert any(ln.startswith("[1/1] 20_after ... (usually ~0:") for ln in second)
+
+
+def test_remaining_time_sums_the_usual_times_of_the_stages_left():
+    usual = {"10_a": 60.0, "30_c": 90.0}
+    assert runner.remaining_text(["10_a", "30_c"], usual) == "remaining ~2:30 (estimate)"
+    assert runner.remaining_text(["10_a", "20_b"], usual) == "remaining ~1:00 (estimate), 1 stage(s) never timed"
+    assert runner.remaining_text(["20_b"], usual) == "remaining: unknown"
+    assert runner.remaining_text([], usual) == "nothing remaining"

@@ -153,9 +153,12 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
     assert (run / "best.keras").exists() and (run / "last.keras").exists()
     # Only last.keras is resumed from, so only it carries the optimizer's state.
     assert "optimizer" in saved_groups(run / "last.keras") and "optimizer" not in saved_groups(run / "best.keras")
-    assert (run / "logs").is_dir() == training.tensorboard_available()
+    assert (run / "tensorboard").is_dir() == training.tensorboard_available()
 
-    resumed = training.fit(micro_builder, *data, run_dir=run, **RUN)
+    # TensorBoard on again: its event files must not change what the resumed run computes.
+    resumed = training.fit(micro_builder, *data, run_dir=run, **{**RUN, "tensorboard": None})
+    if training.tensorboard_available():
+        assert len(list((run / "tensorboard").rglob("events.out.tfevents.*"))) >= 2  # one per fit call
     assert resumed.initial_epoch == 3 and resumed.epochs_completed == RUN["epochs"]
     assert resumed.history["epoch"] == list(range(RUN["epochs"]))
     # Same seeds, no shuffling, optimizer state and schedule restored: the resumed run ends
