@@ -49,7 +49,9 @@ def dependency_names(extras: str = "") -> list[str]:
     """The distributions ``pyproject.toml`` lists (with ``extras``), names only, e.g. ``tensorflow``."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     blocks = [re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M)]
-    blocks += [re.search(rf"^{re.escape(extra)} = \[(.*?)\]", text, re.S | re.M) for extra in extras.split(",") if extra]
+    blocks += [
+        re.search(rf"^{re.escape(extra)} = \[(.*?)\]", text, re.S | re.M) for extra in extras.split(",") if extra
+    ]
     specs = [s for block in blocks if block for s in re.findall(r'"([^"]+)"', block.group(1))]
     return [re.split(r"[<>=!~\[; ]", spec, 1)[0] for spec in specs]
 

@@ -74,7 +74,9 @@ def table(run: dict, reference: dict | None) -> str:
         r = ref.get(stage)
         ratio = f"{sec / r:7.3f}" if r else f"{'':>7}"
         peak = f"{peaks[stage] / 1000:8.2f}" if stage in peaks else f"{'':>8}"
-        lines.append(f"{stage:<20} {status[stage]:<8} {sec:9.1f} {'' if r is None else f'{r:10.1f}':>10} {ratio} {peak}")
+        lines.append(
+            f"{stage:<20} {status[stage]:<8} {sec:9.1f} {'' if r is None else f'{r:10.1f}':>10} {ratio} {peak}"
+        )
     total = sum(seconds.values())
     ref_total = sum(ref.get(s, 0.0) for s in seconds) if ref else 0.0
     ratio = f"{total / ref_total:7.3f}" if ref_total else ""

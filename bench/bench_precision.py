@@ -154,8 +154,11 @@ def worker(family: str, path: str, steps: int, profile: str = "cpu") -> None:
 
 
 def measure(family: str, path: str, steps: int, profile: str = "cpu") -> dict | None:
-    out = subprocess.run([sys.executable, __file__, "--steps", str(steps), "--profile", profile, "--worker", family, path],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--steps", str(steps), "--profile", profile, "--worker", family, path],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         last = (out.stderr.strip().splitlines() or ["?"])[-1]
         print(f"  {family} {path}: failed ({last[:160]})", flush=True)
@@ -183,7 +186,9 @@ def main(argv=None) -> int:
         base = best.get("fp32")
         for path, b in best.items():
             ratios = (f"{b['train'] / base['train']:11.3f} {b['predict'] / base['predict']:13.3f}" if base else "")
-            print(f"{family:11} {path:9} {b['train']:11.2f} {b['predict']:13.2f} {b['peak_gb']:8.2f} {ratios}", flush=True)
+            print(
+                f"{family:11} {path:9} {b['train']:11.2f} {b['predict']:13.2f} {b['peak_gb']:8.2f} {ratios}", flush=True
+            )
     return 0
 
 

@@ -39,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         manifest = synthetic.generate(Path(tmp) / prof.name, prof, seed=0, show_progress=False)
     timing = manifest["timing"]
-    print(f"profile {prof.name}: page {prof.page_size[0]}x{prof.page_size[1]}, natural {prof.nyu_size[0]}x{prof.nyu_size[1]}")
+    print(f"profile {prof.name}: page {prof.page_size[0]}x{prof.page_size[1]}, "
+          f"natural {prof.nyu_size[0]}x{prof.nyu_size[1]}")
     print(f"  pages/s, render + labels only : {pages_render:8.1f}  ({60 * pages_render:.0f} pages/min)")
-    print(f"  pages/s, with all files       : {timing['pages_per_s']:8.1f}  ({60 * timing['pages_per_s']:.0f} pages/min)")
+    print(
+        f"  pages/s, with all files       : {timing['pages_per_s']:8.1f}  ({60 * timing['pages_per_s']:.0f} pages/min)"
+    )
     print(f"  natural images/s, with files  : {timing['natural_per_s']:8.1f}")
     print(f"  file writing share of page time: {1 - timing['pages_per_s'] / pages_render:6.1%}")
     print(f"  total generation              : {timing['total_s']:8.1f} s  "

@@ -38,7 +38,9 @@ def _images_only(element):
     """The image tensor of a dataset element (a tensor, a tuple ``(image, …)`` or a dict with ``image``)."""
     if isinstance(element, dict):
         if "image" not in element:
-            raise ParameterError(f"batchnorm_trick: dataset elements are dicts without an 'image' key: {sorted(element)}")
+            raise ParameterError(
+                f"batchnorm_trick: dataset elements are dicts without an 'image' key: {sorted(element)}"
+            )
         return element["image"]
     if isinstance(element, (tuple, list)):
         return element[0]

@@ -210,7 +210,9 @@ def segment_features(
     page = dataset.page(image_id)
     depth = np.asarray(depth, np.float64)
     if depth.shape != (page.height, page.width):
-        raise ParameterError(f"depth map of page {page.name}: shape {depth.shape}, expected {(page.height, page.width)}")
+        raise ParameterError(
+            f"depth map of page {page.name}: shape {depth.shape}, expected {(page.height, page.width)}"
+        )
     segments = page_segments(dataset, image_id)
     names = list(_BASE_FEATURES) + [f"cat_{c}" for c in categories]
     if not segments:
@@ -304,7 +306,9 @@ def exact_depth(page) -> np.ndarray:
     from comicdepth_tf.io import read_depth_png16
 
     if page.depth_path is None:
-        raise DataFormatError(page.path, "depth", "a dense depth file depth/<split>/<page>.png beside the page (embedded data only)")
+        raise DataFormatError(
+            page.path, "depth", "a dense depth file depth/<split>/<page>.png beside the page (embedded data only)"
+        )
     return read_depth_png16(page.depth_path)
 
 
@@ -540,7 +544,10 @@ def train_seed_baseline(
 def seed_baseline_predictions(model, dataset, input_size: int = 128) -> SegmentPredictions:
     """The seed's rule: predict one pair per page and copy it to every segment of the page."""
     out = model.predict(page_arrays(dataset, input_size), verbose=0)
-    per_page = {p.image_id: (float(out["interdepth"][i, 0]), float(out["intradepth"][i, 0])) for i, p in enumerate(dataset.pages)}
+    per_page = {
+        p.image_id: (float(out["interdepth"][i, 0]), float(out["intradepth"][i, 0]))
+        for i, p in enumerate(dataset.pages)
+    }
     segs = dataset.segments
     return SegmentPredictions(
         np.array([s.annotation_id for s in segs], np.int64), np.array([s.image_id for s in segs], np.int64),

@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -70,7 +70,9 @@ def _find_run_dir(run: str | os.PathLike, model_name: str, file: str, notebook: 
     from comicdepth_tf import paths
 
     if not run:
-        raise DataFormatError(paths.models_dir() / model_name, "run id", f"the run id of {what} (made by notebook {notebook})", "empty")
+        raise DataFormatError(
+            paths.models_dir() / model_name, "run id", f"the run id of {what} (made by notebook {notebook})", "empty"
+        )
     text = os.fspath(run)
     base = paths.models_dir()
     for candidate in (Path(text).expanduser(), base / text, base / model_name / text):
@@ -109,9 +111,13 @@ def find_gan_run(gan_variant: str, run: str | os.PathLike = "") -> Path:
     if not run:
         found = newest_run(name, file)
         if found is None:
-            raise DataFormatError(paths.models_dir() / name, file,
-                                  f"{what}: a saved run (run notebook 30_cyclegan with the {gan_variant} variant first, "
-                                  "or pass its run id)", "no run")
+            raise DataFormatError(
+                paths.models_dir() / name,
+                file,
+                f"{what}: a saved run (run notebook 30_cyclegan with the {gan_variant} variant first, "
+                "or pass its run id)",
+                "no run",
+            )
         return found
     return _find_run_dir(run, name, file, "30_cyclegan", what)
 
@@ -152,7 +158,7 @@ def load_natural_model(run: str | os.PathLike):
         return load_depth_model(run, NATURAL_MODEL_NAME)
     except DataFormatError as exc:
         raise DataFormatError(exc.args[0] if exc.args else run, "run",
-                              f"the natural depth model of notebook 10_depth_irv2 (run it first, or pass its run id)",
+                              "the natural depth model of notebook 10_depth_irv2 (run it first, or pass its run id)",
                               str(run)) from exc
 
 
@@ -178,7 +184,9 @@ def copy_model(model, init: str = "natural"):
 # --------------------------------------------------------------------------- data
 
 
-def load_natural(records: Sequence, size: int | Sequence[int], limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def load_natural(
+    records: Sequence, size: int | Sequence[int], limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Natural images (and their depth when the records have it) resized to ``size``.
 
     Args:
@@ -216,8 +224,12 @@ def load_comics_with_text(panels_dir: str | os.PathLike, size: int | Sequence[in
     samples = [s for s in to_samples(load_ordering_set(panels_dir)) if "text_mask" in s][: limit or None]
     if not samples:
         raise DataFormatError(panels_dir, "text_masks", "panels with text masks (text_masks/<panel>.png)")
-    arrays = to_numpy(make_dataset(samples, keys={"image": "image", "text_mask": "mask"}, size=size_hw(size), batch_size=16,
-                                   same_size=True), len(samples))
+    arrays = to_numpy(
+        make_dataset(
+            samples, keys={"image": "image", "text_mask": "mask"}, size=size_hw(size), batch_size=16, same_size=True
+        ),
+        len(samples),
+    )
     return arrays["image"], arrays["text_mask"]
 
 
@@ -226,7 +238,9 @@ def load_images(paths: Sequence, size: int | Sequence[int]) -> np.ndarray:
     from comicdepth_tf.data.pipelines import make_dataset, to_numpy
 
     samples = [{"image": str(p)} for p in paths]
-    return to_numpy(make_dataset(samples, keys={"image": "image"}, size=size_hw(size), batch_size=16), len(samples))["image"]
+    return to_numpy(make_dataset(samples, keys={"image": "image"}, size=size_hw(size), batch_size=16), len(samples))[
+        "image"
+    ]
 
 
 @dataclass
@@ -250,7 +264,10 @@ class Pairs:
         return int(self.image.shape[0])
 
     def subset(self, limit: int, seed: int = 0) -> "Pairs":
-        """At most ``limit`` pairs, drawn without replacement with ``seed`` (all of them when ``limit`` ≤ 0 or ≥ len)."""
+        """At most ``limit`` pairs, drawn without replacement with ``seed``.
+
+        All of them when ``limit`` ≤ 0 or ≥ len.
+        """
         if limit <= 0 or limit >= len(self):
             return self
         keep = np.sort(np.random.default_rng(seed).choice(len(self), size=int(limit), replace=False))
@@ -328,7 +345,9 @@ def make_pairs(
     pseudo = natural_depth is None
     if pseudo:
         if natural_model is None:
-            raise ParameterError("make_pairs: the natural set has no depth, so natural_model is needed for pseudo ground truth")
+            raise ParameterError(
+                "make_pairs: the natural set has no depth, so natural_model is needed for pseudo ground truth"
+            )
         natural_depth = _predict(natural_model, natural_images, batch_size)
     fake = np.clip(_predict(generator, natural_images, batch_size), 0.0, 1.0)
     depth = np.array(natural_depth, np.float32, copy=True)
@@ -420,8 +439,20 @@ def _rate_dir(run_root: Path, lr: float) -> Path:
     return run_root / f"lr_{lr:g}"
 
 
-def train_variant(base_model, train: Pairs, val: Pairs, *, run_dir: str | os.PathLike, learning_rate: float, epochs: int,
-                  batch_size: int, init: str = "natural", loss: Any = "depth", augment: bool = True, seed: int = 0):
+def train_variant(
+    base_model,
+    train: Pairs,
+    val: Pairs,
+    *,
+    run_dir: str | os.PathLike,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    init: str = "natural",
+    loss: Any = "depth",
+    augment: bool = True,
+    seed: int = 0,
+):
     """Train one approach-2 model into ``run_dir`` (best epoch by validation loss; resumable).
 
     Training batches get :func:`augment_config` when ``augment``; validation batches never do.
@@ -470,8 +501,15 @@ def write_depth_maps(model, run_dir: str | os.PathLike, eval_set, *, size: int, 
 
     maps = predict_depth(model, [item.image for item in eval_set.items], size=size, batch_size=batch_size)
     folder = evaluation.save_depth_maps(run_dir, eval_set.name, {item.stem: m for item, m in zip(eval_set.items, maps)})
-    evaluation.register_configuration(run_dir, configuration, profile, convention=output_convention(model), image_size=size,
-                                      seed=seed, primary=primary)
+    evaluation.register_configuration(
+        run_dir,
+        configuration,
+        profile,
+        convention=output_convention(model),
+        image_size=size,
+        seed=seed,
+        primary=primary,
+    )
     return folder
 
 
@@ -497,5 +535,10 @@ def ordering_row(name: str, run_dir: str | os.PathLike, eval_set, convention: st
     conv = "inverse" if convention == "inverse" else "depth"
     results = [ordering_accuracy(maps[item.stem], item.points, conv) for item in eval_set.items]
     scores = ordering_scores(results)
-    return {"model": name, "run": Path(run_dir).name, "inter_acc": scores["inter_mean"], "intra_acc": scores["intra_mean"],
-            "images": len(results)}
+    return {
+        "model": name,
+        "run": Path(run_dir).name,
+        "inter_acc": scores["inter_mean"],
+        "intra_acc": scores["intra_mean"],
+        "images": len(results),
+    }

@@ -140,7 +140,9 @@ def gan_variants_needed(variants: Sequence[str]) -> list[str]:
     return need
 
 
-def load_upstream(depth_run: str, profile: str, variants: Sequence[str], gan_runs: dict[str, str] | None = None) -> Upstream:
+def load_upstream(
+    depth_run: str, profile: str, variants: Sequence[str], gan_runs: dict[str, str] | None = None
+) -> Upstream:
     """Load the natural depth model and the generators the variants need.
 
     Args:
@@ -266,8 +268,18 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
     started = time.perf_counter()
     trick_dir = new_run_dir(cd.MODEL_NAME, f"{run_id}-batchnorm_trick")
     adapted = cd.batchnorm_trick_model(up.natural, data.comics, batch_size=batch_size, momentum=momentum)
-    save_model(adapted, trick_dir, {"model": "batchnorm_trick", "natural_run": str(up.natural_run), "momentum": momentum,
-                                    "comics_images": len(data.comics), "profile": profile, "predict_size": up.predict_size})
+    save_model(
+        adapted,
+        trick_dir,
+        {
+            "model": "batchnorm_trick",
+            "natural_run": str(up.natural_run),
+            "momentum": momentum,
+            "comics_images": len(data.comics),
+            "profile": profile,
+            "predict_size": up.predict_size,
+        },
+    )
     reloaded = load_model(trick_dir)
     rows.append({**_finish(reloaded, "batchnorm_trick", trick_dir, data, profile=profile, size=up.predict_size,
                            convention=cd.output_convention(reloaded), seed=seed, primary=primary),
@@ -323,11 +335,22 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
         learning_rate, lr_rows = search.best, [{"variant": variant, **r} for r in search.rows]
     result = cd.train_variant(up.natural, train, val, run_dir=run_dir, learning_rate=learning_rate, epochs=epochs,
                               batch_size=batch_size, init=init, loss=loss, augment=augment, seed=seed)
-    config = {"model": cd.MODEL_NAME, "variant": variant, "init": init, "learning_rate": learning_rate, "epochs": epochs,
-              "augment": bool(augment),
-              "natural_run": str(up.natural_run), "gan_runs": {k: str(v) for k, v in up.gan_runs.items()},
-              "pseudo_gt": train.pseudo_gt, "train_pairs": len(train), "val_pairs": len(val), "profile": profile,
-              "predict_size": up.predict_size, "input_size": list(train.image.shape[1:3])}
+    config = {
+        "model": cd.MODEL_NAME,
+        "variant": variant,
+        "init": init,
+        "learning_rate": learning_rate,
+        "epochs": epochs,
+        "augment": bool(augment),
+        "natural_run": str(up.natural_run),
+        "gan_runs": {k: str(v) for k, v in up.gan_runs.items()},
+        "pseudo_gt": train.pseudo_gt,
+        "train_pairs": len(train),
+        "val_pairs": len(val),
+        "profile": profile,
+        "predict_size": up.predict_size,
+        "input_size": list(train.image.shape[1:3]),
+    }
     save_model(result.model, run_dir, config, {"best_val_loss": result.best_value, "best_epoch": result.best_epoch})
     reloaded = load_model(run_dir)
     row = _finish(reloaded, variant, run_dir, data, profile=profile, size=up.predict_size,
@@ -374,7 +397,17 @@ def ordering_frame(rows: Sequence[dict]):
     """The table of all models, sorted as run (baselines first)."""
     import pandas as pd
 
-    cols = ["model", "inter_acc", "intra_acc", "images", "learning_rate", "best_val_loss", "best_epoch", "seconds", "run"]
+    cols = [
+        "model",
+        "inter_acc",
+        "intra_acc",
+        "images",
+        "learning_rate",
+        "best_val_loss",
+        "best_epoch",
+        "seconds",
+        "run",
+    ]
     df = pd.DataFrame(list(rows))
     return df[[c for c in cols if c in df.columns]]
 
@@ -522,20 +555,33 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
     io.atomic_write_json(segment_run / "config.json", {"model": SEGMENT_MODEL_NAME, "depth_run": str(source_run),
                                                        "convention": convention, "predict_size": size, "alpha": alpha,
                                                        "profile": profile})
-    for run_dir, name, predictions in ((segment_run, "ai4va_segment", preds), (page_run, "ai4va_page_baseline", page_preds)):
+    for run_dir, name, predictions in (
+        (segment_run, "ai4va_segment", preds),
+        (page_run, "ai4va_page_baseline", page_preds),
+    ):
         for split, data in (("val", val), ("test", test)):
             evaluation.save_ai4va_predictions(run_dir, split, ap.predictions_frame(predictions[split]), data)
         evaluation.register_configuration(run_dir, name, profile, seed=seed, primary=primary)
 
     table = pd.DataFrame(rows)
     by = {r["predictor"]: r["mse_overall"] for r in rows}
-    seg, page, const = by["per_segment (predicted depth)"], by["seed whole-page baseline"], by["constant (training mean)"]
+    seg, page, const = (
+        by["per_segment (predicted depth)"],
+        by["seed whole-page baseline"],
+        by["constant (training mean)"],
+    )
     metrics = {"ai4va_mse_segment": seg, "ai4va_mse_page_baseline": page, "ai4va_mse_constant": const,
                "ai4va_segment_over_page": seg / page if page else float("nan"),
                "ai4va_done_half_of_page": bool(seg <= 0.5 * page), "ai4va_done_below_constant": bool(seg < const),
                **({"ai4va_mse_segment_exact": by["per_segment (exact depth)"]} if exact else {}),
                **{f"ai4va_{k}": v for k, v in timings.items()}}
-    return {"table": table, "metrics": metrics, "regressor": regressor, "segment_run": segment_run, "page_run": page_run}
+    return {
+        "table": table,
+        "metrics": metrics,
+        "regressor": regressor,
+        "segment_run": segment_run,
+        "page_run": page_run,
+    }
 
 
 # --------------------------------------------------------------------------- several seeds

@@ -112,9 +112,13 @@ def seed_aggregates(evs: Mapping[int, evaluation.Evaluation], columns: Sequence[
     """
     import pandas as pd
 
-    rows = [{"configuration": conf, "metric": col, SEED_COLUMN: seed, "value": float(v)}
-            for seed, ev in evs.items() for conf, *values in ev.table[["configuration", *columns]].itertuples(index=False)
-            for col, v in zip(columns, values) if isinstance(v, (int, float)) and np.isfinite(v)]
+    rows = [
+        {"configuration": conf, "metric": col, SEED_COLUMN: seed, "value": float(v)}
+        for seed, ev in evs.items()
+        for conf, *values in ev.table[["configuration", *columns]].itertuples(index=False)
+        for col, v in zip(columns, values)
+        if isinstance(v, (int, float)) and np.isfinite(v)
+    ]
     if not rows:
         return pd.DataFrame(columns=["configuration", "metric", "mean", "std", "n_seeds"])
     return intervals.aggregate_seeds(rows)

@@ -44,8 +44,15 @@ import numpy as np
 from comicdepth_tf import io, paths
 from comicdepth_tf.data.formats import coco_images, ordering
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.translate import (as_float_images, comics_to_depth, depth_output, load_depth_model, nearness,
-                                     predict_depth_maps, run_image_size, translate_images)
+from comicdepth_tf.translate import (
+    as_float_images,
+    comics_to_depth,
+    depth_output,
+    load_depth_model,
+    predict_depth_maps,
+    run_image_size,
+    translate_images,
+)
 
 STAGE = "30_cyclegan"
 CYCLEGAN_VARIANTS = ("simple", "depth_aware", "without_text")
@@ -131,7 +138,9 @@ def _with_masks(samples: list[dict], mask_dir: str | os.PathLike) -> list[dict]:
     for s in samples:
         stem = Path(s["image"]).stem
         if stem not in masks:
-            raise DataFormatError(mask_dir, stem, f"a text mask <stem>.png or <stem>{SUFFIXES['mask']} for {s['image']}")
+            raise DataFormatError(
+                mask_dir, stem, f"a text mask <stem>.png or <stem>{SUFFIXES['mask']} for {s['image']}"
+            )
         out.append({**s, "text_mask": str(masks[stem])})
     return out
 
@@ -530,8 +539,8 @@ def mean_ordering_accuracy(preds: Sequence, panels: Sequence, larger_is_nearer: 
 
 def dense_depth_scores(preds: Sequence, panels: Sequence, output: str) -> dict[str, float]:
     """AbsRel and δ1 after per-image median alignment, averaged over panels with dense depth."""
-    from comicdepth_tf.metrics import depth_metrics
     from comicdepth_tf.data.formats.rgbd import decode_depth
+    from comicdepth_tf.metrics import depth_metrics
 
     per = []
     for pred, panel in zip(preds, panels):
@@ -759,8 +768,12 @@ def geometry_figure(check: Mapping[str, Any], output: str, size: float = 2.0):
     sources, translated, d_src, d_tr = check["examples"]
     n = len(sources)
     fig, axes = plt.subplots(4, n, figsize=(size * n, size * 4), squeeze=False)
-    rows = [("natural", sources), ("→ comics", translated), ("depth(natural)", [colorize_depth(d, cmap=cmap) for d in d_src]),
-            ("depth(comics)", [colorize_depth(d, cmap=cmap) for d in d_tr])]
+    rows = [
+        ("natural", sources),
+        ("→ comics", translated),
+        ("depth(natural)", [colorize_depth(d, cmap=cmap) for d in d_src]),
+        ("depth(comics)", [colorize_depth(d, cmap=cmap) for d in d_tr]),
+    ]
     for r, (name, images) in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
@@ -780,7 +793,9 @@ def scores_table(scores: Mapping[str, Mapping[str, float]]):
     import pandas as pd
 
     columns = ["abs_rel", "delta1", "inter", "intra", "dense_images", "inter_images", "intra_images"]
-    return pd.DataFrame([{"method": m, **{c: s.get(c) for c in columns}} for m, s in scores.items()]).set_index("method")
+    return pd.DataFrame([{"method": m, **{c: s.get(c) for c in columns}} for m, s in scores.items()]).set_index(
+        "method"
+    )
 
 
 def timer() -> dict[str, float]:

@@ -71,8 +71,8 @@ def report(with_tensorflow: bool = True) -> dict[str, Any]:
     if not with_tensorflow:
         return info
     try:
-        import tensorflow as tf
         import keras
+        import tensorflow as tf
 
         info["packages"]["tensorflow"] = tf.__version__
         info["packages"]["keras"] = keras.__version__

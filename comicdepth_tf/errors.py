@@ -47,9 +47,11 @@ class TrainingDivergedError(RuntimeError):
 
     def __init__(self, run_dir: str | os.PathLike, epoch: int, keys: list[str], kept: int):
         self.run_dir, self.epoch, self.keys, self.kept = os.fspath(run_dir), int(epoch), list(keys), int(kept)
-        super().__init__(f"{self.run_dir}: training diverged at epoch {self.epoch} (not finite: {', '.join(self.keys)}); "
-                         f"the checkpoint and networks on disk are those of epoch {self.kept}. Lower the learning "
-                         f"rate or change the seed, then start a new run (resuming would replay the same steps).")
+        super().__init__(
+            f"{self.run_dir}: training diverged at epoch {self.epoch} (not finite: {', '.join(self.keys)}); "
+            f"the checkpoint and networks on disk are those of epoch {self.kept}. Lower the learning "
+            f"rate or change the seed, then start a new run (resuming would replay the same steps)."
+        )
 
 
 class OutputConflictError(FileExistsError):

@@ -142,7 +142,9 @@ def segment_depth_agreement(dataset: Any) -> dict[str, float]:
                 continue
             x, y, w, h = s.bbox
             cx, cy = x + w / 2, y + h / 2
-            panel = next((k for k, (px, py, pw, ph) in enumerate(panels) if px <= cx <= px + pw and py <= cy <= py + ph), -1)
+            panel = next(
+                (k for k, (px, py, pw, ph) in enumerate(panels) if px <= cx <= px + pw and py <= cy <= py + ph), -1
+            )
             rows.append((panel, s.interdepth, float(np.median(depth[mask]))))
         for i, (pa, la, da) in enumerate(rows):
             for pb, lb, db in rows[i + 1:]:

@@ -276,7 +276,11 @@ def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet"
         precision = training.process_devices()[1] or ""
     precision = training.resolve_precision(precision)
     # Under a mixed policy the model must be built inside it, so fit gets the builder.
-    model = (lambda: build(data, variant, base_filters, l2, seed)) if precision else build(data, variant, base_filters, l2, seed)
+    model = (
+        (lambda: build(data, variant, base_filters, l2, seed))
+        if precision
+        else build(data, variant, base_filters, l2, seed)
+    )
     start = time.perf_counter()
     with pipelines.data_errors():
         result = training.fit(model, data.dataset("train", variant), data.dataset("val", variant), run_dir=run_dir,
@@ -428,7 +432,10 @@ def _slug(spec: str) -> str:
 
 
 def save_run(model, run_dir: str | os.PathLike, cfg, metrics: dict) -> Path:
-    """Save the model, its config and metrics into ``run_dir`` (see :func:`comicdepth_tf.models.registry.save_model`)."""
+    """Save the model, its config and metrics into ``run_dir``.
+
+    See :func:`comicdepth_tf.models.registry.save_model`.
+    """
     from comicdepth_tf.models import registry
 
     config = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)

@@ -43,10 +43,23 @@ from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.io import atomic_write_json, read_json
 from comicdepth_tf.model_card import write_model_card
 from comicdepth_tf.progress import make_progress
-from comicdepth_tf.training import (HISTORY_FILE, STATE_FILE, use_tensorboard, clean_temporary_files,
-                                    configure_determinism, make_tensorboard, precision_policy, process_devices,
-                                    make_epoch_clock, raise_if_diverged, read_history, run_name, stop_if_diverged,
-                                    training_position, truncate_history)
+from comicdepth_tf.training import (
+    HISTORY_FILE,
+    STATE_FILE,
+    clean_temporary_files,
+    configure_determinism,
+    make_epoch_clock,
+    make_tensorboard,
+    precision_policy,
+    process_devices,
+    raise_if_diverged,
+    read_history,
+    run_name,
+    stop_if_diverged,
+    training_position,
+    truncate_history,
+    use_tensorboard,
+)
 
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 #: The logs of an epoch line (those a model logs, in this order): the generators' and the
@@ -422,16 +435,20 @@ def fit_cyclegan(
         keras.utils.set_random_seed(seed)
 
     def adam():
-        schedule = make_gan_schedule(plan["learning_rate"], plan["epochs"], plan["steps_per_epoch"], plan["decay_epochs"])
+        schedule = make_gan_schedule(
+            plan["learning_rate"], plan["epochs"], plan["steps_per_epoch"], plan["decay_epochs"]
+        )
         return keras.optimizers.Adam(schedule, beta_1=plan["beta_1"])
 
     dist, precision = process_devices(strategy, mixed_precision)
     if dist is not None or precision:
         # Measured: the image pools' scatter update has no cross-replica form, and their stores
         # are float32 while a mixed policy's fakes are not (bench/bench_precision.py, gan).
-        raise ParameterError(f"{run_dir}: the GAN stage trains without a distribution strategy and in float32 only "
-                             f"(its image pools support neither); got STRATEGY={type(dist).__name__ if dist else 'none'}, "
-                             f"MIXED_PRECISION={precision or 'float32'}")
+        raise ParameterError(
+            f"{run_dir}: the GAN stage trains without a distribution strategy and in float32 only "
+            f"(its image pools support neither); got STRATEGY={type(dist).__name__ if dist else 'none'}, "
+            f"MIXED_PRECISION={precision or 'float32'}"
+        )
     with precision_policy(precision), (dist.scope() if dist is not None else contextlib.nullcontext()):
         model = build()
         model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)

@@ -63,8 +63,17 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.outputs import (SUFFIXES, Report, add_command_arguments, expand_inputs,  # noqa: F401 (expand_inputs: API)
-                                   manifest_path, previous_manifest, run_command, run_record, write_manifest)
+from comicdepth_tf.outputs import (  # noqa: F401 (expand_inputs: API)
+    SUFFIXES,
+    Report,
+    add_command_arguments,
+    expand_inputs,
+    manifest_path,
+    previous_manifest,
+    run_command,
+    run_record,
+    write_manifest,
+)
 
 #: Folder of the natural depth model under ``saved_models/``.
 MODEL_NAME = "depth_irv2"
@@ -835,7 +844,9 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--npy", dest="floats", action="append_const", const="npy", help="same as --float npy")
     parser.add_argument("--side-by-side", action="store_true",
                         help="also write <name>_side_by_side.png: the input beside its colour depth, with a colour bar")
-    parser.add_argument("--colormap", default="magma_r", help="Matplotlib colormap of the colour PNGs (default magma_r)")
+    parser.add_argument(
+        "--colormap", default="magma_r", help="Matplotlib colormap of the colour PNGs (default magma_r)"
+    )
     parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)  # old --quiet
 
 

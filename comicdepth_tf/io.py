@@ -106,7 +106,9 @@ def read_json(path: str | os.PathLike) -> Any:
     except FileNotFoundError:
         raise DataFormatError(path, "", "an existing JSON file") from None
     except UnicodeDecodeError as exc:
-        raise DataFormatError(path, f"byte {exc.start}", "UTF-8 encoded JSON", exc.object[exc.start:exc.start + 8]) from None
+        raise DataFormatError(
+            path, f"byte {exc.start}", "UTF-8 encoded JSON", exc.object[exc.start : exc.start + 8]
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -317,7 +319,9 @@ def read_depth_png16(path: str | os.PathLike, scale: float = 1000.0) -> np.ndarr
     """Read a 16-bit depth PNG written by :func:`write_depth_png16` as float32 metres (0 = invalid)."""
     raw = read_raw(path)
     if raw.ndim != 2 or raw.dtype != np.uint16:
-        raise DataFormatError(path, "pixels", "a single-channel 16-bit depth PNG", f"{raw.dtype} with shape {raw.shape}")
+        raise DataFormatError(
+            path, "pixels", "a single-channel 16-bit depth PNG", f"{raw.dtype} with shape {raw.shape}"
+        )
     return raw.astype(np.float32) / float(scale)
 
 
@@ -421,7 +425,9 @@ def safe_join(root: str | os.PathLike, relative: str, source: str | os.PathLike,
         candidate = (root / relative).resolve()
         candidate.exists()  # stat() raises for a name longer than the file system allows; resolve() does not
     except OSError as exc:  # that, or a symlink loop
-        raise DataFormatError(source, field, "a path the file system can resolve", f"{relative[:60]}... ({exc.strerror})") from None
+        raise DataFormatError(
+            source, field, "a path the file system can resolve", f"{relative[:60]}... ({exc.strerror})"
+        ) from None
     if Path(relative).is_absolute() or (candidate != root and root not in candidate.parents):
         raise DataFormatError(source, field, f"a path inside the dataset folder {root}", relative)
     return candidate

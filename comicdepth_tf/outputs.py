@@ -388,7 +388,9 @@ def previous_manifest(path: Path, overwrite: bool) -> dict:
     return {}
 
 
-def write_manifest(path: Path, record: dict, previous: Mapping[str, Any], same: Sequence[str] = ("tool", "run")) -> Path:
+def write_manifest(
+    path: Path, record: dict, previous: Mapping[str, Any], same: Sequence[str] = ("tool", "run")
+) -> Path:
     """Write ``record`` atomically, after the outputs of ``previous`` when it matches on ``same``.
 
     Args:

@@ -231,8 +231,10 @@ def load_check(root: str | os.PathLike = DATA_DIR, real_dir: str | os.PathLike |
         if found:
             pages.append(page)
         else:
-            notices.append(f"real-page check: page {page.id!r} skipped: {raw.get('file')} not found in {real_dir} "
-                           f"(set {ENV_VAR} to the real-data folder whose comics/ holds it); {len(page.panels)} panels not scored")
+            notices.append(
+                f"real-page check: page {page.id!r} skipped: {raw.get('file')} not found in {real_dir} "
+                f"(set {ENV_VAR} to the real-data folder whose comics/ holds it); {len(page.panels)} panels not scored"
+            )
     ids = [p.id for p in pages]
     _require(len(set(ids)) == len(ids), path, "pages", "distinct page ids", ids)
     return RealCheck(pages, notices, root)

@@ -50,8 +50,18 @@ import numpy as np
 
 from comicdepth_tf import io
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.outputs import (SUFFIXES, Report, add_command_arguments, each_image, expand_inputs, manifest_path,
-                                   previous_manifest, run_command, run_record, write_manifest)
+from comicdepth_tf.outputs import (
+    SUFFIXES,
+    Report,
+    add_command_arguments,
+    each_image,
+    expand_inputs,
+    manifest_path,
+    previous_manifest,
+    run_command,
+    run_record,
+    write_manifest,
+)
 
 MODEL_NAME = "text_unet"
 #: Key of the per-epoch IoU at threshold 0.5 (``val_`` prefixed on validation).
@@ -242,7 +252,9 @@ def _better(value, best, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
-def select_best_epoch(history: Mapping[str, Sequence[float]], key: str = MONITOR, mode: str = "max") -> tuple[int, float]:
+def select_best_epoch(
+    history: Mapping[str, Sequence[float]], key: str = MONITOR, mode: str = "max"
+) -> tuple[int, float]:
     """The 1-based epoch with the best ``history[key]`` (first one on ties; NaN ignored).
 
     Args:
@@ -369,7 +381,9 @@ def _to_float_image(image) -> np.ndarray:
     return arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
 
 
-def predict_tiled(model, image, tile: int, overlap: float = 0.5, batch_size: int = 8, pad_value: float = 1.0) -> np.ndarray:
+def predict_tiled(
+    model, image, tile: int, overlap: float = 0.5, batch_size: int = 8, pad_value: float = 1.0
+) -> np.ndarray:
     """Full-size probability map of ``image`` from overlapping ``tile × tile`` predictions.
 
     Each tile's output is weighted by :func:`blend_window` and the weighted sum is divided by
@@ -707,7 +721,9 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     add_command_arguments(parser, f"saved text detector run (saved_models/{MODEL_NAME})")
     parser.add_argument("--threshold", type=float, default=None, help="text probability threshold (default: the run's)")
     parser.add_argument("--tile", type=int, default=None, help="tile side in px (default: the run's training size)")
-    parser.add_argument("--scale", type=float, default=None, help="resize pages by this before tiling (default: the run's)")
+    parser.add_argument(
+        "--scale", type=float, default=None, help="resize pages by this before tiling (default: the run's)"
+    )
     parser.add_argument("--probabilities", action="store_true",
                         help="also write <name>_text_prob.png (probability x 255)")
 

@@ -78,7 +78,9 @@ class TextData:
 def _panel_samples(folder: Path) -> dict[str, list[dict]]:
     out = {split: ebdtheque.to_samples(folder, split) for split in SPLITS if (folder / split / "images").is_dir()}
     if not out.get("train") or not out.get("val"):
-        raise DataFormatError(folder, "train/ and val/", "panel folders <split>/images + <split>/text_masks for train and val")
+        raise DataFormatError(
+            folder, "train/ and val/", "panel folders <split>/images + <split>/text_masks for train and val"
+        )
     return out
 
 
@@ -141,9 +143,16 @@ def augment_config(enabled: bool = True) -> AugmentConfig | None:
 def make_datasets(data: TextData, split: str, *, batch_size: int = 16, training: bool = False,
                   augment: bool = True, seed: int = 0):
     """``(image, mask)`` batches of a split (shuffled, augmented and cached when ``training``)."""
-    ds = pipelines.make_dataset(data.samples[split], keys=_KEYS, size=(data.image_size, data.image_size),
-                                batch_size=batch_size, shuffle=training, augment=augment_config(augment) if training else None,
-                                seed=seed, cache=True)
+    ds = pipelines.make_dataset(
+        data.samples[split],
+        keys=_KEYS,
+        size=(data.image_size, data.image_size),
+        batch_size=batch_size,
+        shuffle=training,
+        augment=augment_config(augment) if training else None,
+        seed=seed,
+        cache=True,
+    )
     return ds.map(lambda e: (e["image"], e["text_mask"]))
 
 
@@ -376,7 +385,9 @@ def plot_sweep(sweep: dict, threshold: float, trivial: dict[str, float] | None =
     ax.plot(sweep["threshold"], sweep["iou"], label="U-Net")
     ax.axvline(threshold, color="k", ls=":", lw=0.8, label=f"chosen {threshold:.2f}")
     for name, value in (trivial or {}).items():
-        ax.axhline(value, ls="--", lw=0.8, color="grey" if name == "no_text" else "tab:red", label=f"{name} {value:.3f}")
+        ax.axhline(
+            value, ls="--", lw=0.8, color="grey" if name == "no_text" else "tab:red", label=f"{name} {value:.3f}"
+        )
     ax.set_xlabel("threshold")
     ax.set_ylabel("validation IoU")
     ax.set_ylim(0, 1)

@@ -19,7 +19,8 @@ interrupted write are deleted, and new rows are appended.
 Reproducibility: an epoch's batches, augmentations and in-step random draws are functions of
 ``seed`` and the epoch alone (:func:`make_epoch_clock`, :mod:`comicdepth_tf.data.clock`), and
 ``seed`` sets the initial weights; so the same call gives bitwise-identical weights whatever ran
-earlier in the process, and a resumed run ends where the uninterrupted one does. The learning-rate schedule lives in the optimizer, so the resumed run follows the
+earlier in the process, and a resumed run ends where the uninterrupted one does. The
+learning-rate schedule lives in the optimizer, so the resumed run follows the
 schedule planned at the start (a different ``epochs`` on resume does not re-plan it).
 Keras' ``ModelCheckpoint`` is not used because it writes in place (a crash mid-write leaves a
 truncated file) and forgets the best value between runs; :class:`RunCheckpoint` does both jobs.
@@ -131,7 +132,9 @@ def get_strategy(strategy=None):
         return tf.distribute.MultiWorkerMirroredStrategy()
     if strategy == "tpu":
         return _tpu_strategy()
-    raise ParameterError(f"strategy must be one of {STRATEGIES}, 'default' or a tf.distribute.Strategy, got {strategy!r}")
+    raise ParameterError(
+        f"strategy must be one of {STRATEGIES}, 'default' or a tf.distribute.Strategy, got {strategy!r}"
+    )
 
 
 def _tpu_strategy():
@@ -910,7 +913,9 @@ def fit(
                 step_epochs=lr_step_epochs,
                 gamma=lr_gamma,
             )
-            net.compile(optimizer=make_optimizer(optimizer, schedule), loss=resolve_loss(loss), metrics=resolve_metrics(metrics))
+            net.compile(
+                optimizer=make_optimizer(optimizer, schedule), loss=resolve_loss(loss), metrics=resolve_metrics(metrics)
+            )
         if not net.optimizer.built:
             # Creating the optimizer's slots inside the first traced step makes TensorFlow
             # trace the train step twice; building them here halves the start-up time.

@@ -36,9 +36,19 @@ import cv2
 import numpy as np
 
 from comicdepth_tf import io
-from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.outputs import (SUFFIXES, Report, add_command_arguments, each_image, expand_inputs, manifest_path,
-                                   previous_manifest, run_command, run_record, write_manifest)
+from comicdepth_tf.errors import ParameterError
+from comicdepth_tf.outputs import (
+    SUFFIXES,
+    Report,
+    add_command_arguments,
+    each_image,
+    expand_inputs,
+    manifest_path,
+    previous_manifest,
+    run_command,
+    run_record,
+    write_manifest,
+)
 
 DIRECTIONS = ("comics2natural", "natural2comics")
 DEPTH_FILES = ("model.keras", "best.keras", "last.keras")
@@ -88,7 +98,8 @@ def load_generator(run: str | os.PathLike, direction: str = "comics2natural", mo
 def load_depth_model(run: str | os.PathLike):
     """Load a natural depth model: a run (folder, id or ``latest-<profile>`` of ``depth_irv2``;
     its ``model.keras``, else ``best.keras``, ``last.keras``) or a ``.keras`` file."""
-    from comicdepth_tf.inference import MODEL_NAME, resolve_run as resolve
+    from comicdepth_tf.inference import MODEL_NAME
+    from comicdepth_tf.inference import resolve_run as resolve
     from comicdepth_tf.models.registry import load_model
 
     folder = resolve(run, MODEL_NAME, files=DEPTH_FILES)
@@ -259,7 +270,9 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
                              "saved depth run (saved_models/depth_irv2): a run folder, a run id or latest-<profile>; "
                              "writes <name>_depth.png and <name>_depth_color.png as predict does")
     parser.add_argument("--size", type=int, default=None, help="generator side in px (default: the run's image_size)")
-    parser.add_argument("--depth-size", type=int, default=None, help="depth model side in px (default: its run's, else --size)")
+    parser.add_argument(
+        "--depth-size", type=int, default=None, help="depth model side in px (default: its run's, else --size)"
+    )
     parser.add_argument("--batch-size", type=int, default=8)
 
 
@@ -277,7 +290,8 @@ class _Models:
 
 def _load_models(args: argparse.Namespace) -> _Models:
     """Resolve both runs (before loading either, so a wrong one fails at once), then load them."""
-    from comicdepth_tf.inference import MODEL_NAME, resolve_run as resolve
+    from comicdepth_tf.inference import MODEL_NAME
+    from comicdepth_tf.inference import resolve_run as resolve
     from comicdepth_tf.models.cyclegan import CYCLEGAN_FILES
 
     run_dir = resolve(args.run, f"cyclegan_{args.variant}", files=(CYCLEGAN_FILES[args.direction],))

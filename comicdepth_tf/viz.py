@@ -183,7 +183,9 @@ def draw_boxes(
             p2 = (int(round(x + w)) - 1, int(round(y + h)) - 1)
             cv2.rectangle(out, p1, p2, rgb, thickness)
             if labels is not None:
-                cv2.putText(out, str(labels[i]), (p1[0] + 2, p1[1] + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, rgb, 1, cv2.LINE_AA)
+                cv2.putText(
+                    out, str(labels[i]), (p1[0] + 2, p1[1] + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, rgb, 1, cv2.LINE_AA
+                )
         return out
     from matplotlib.patches import Rectangle
 

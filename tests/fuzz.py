@@ -271,7 +271,9 @@ def _containers(node: Any, out: list) -> list:
 def _swap_number(value: Any, rng: random.Random) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return _value(rng)
-    return rng.choice((-value, value * 10**rng.randint(3, 40), value + 0.5, value - 1, 2**63, -(2**63), _Raw("9" * 5000)))
+    return rng.choice(
+        (-value, value * 10 ** rng.randint(3, 40), value + 0.5, value - 1, 2**63, -(2**63), _Raw("9" * 5000))
+    )
 
 
 def _mutate_tree(root: Any, rng: random.Random) -> Any:

@@ -105,8 +105,14 @@ def test_regressor_learns_the_label_direction(tmp_path, near_is_zero):
         ds, depth = _dataset_with_direction(tmp_path, f"d{k}", near_is_zero, k, 1, 1)
         tables.append(ap.build_feature_table(ds, {1: depth}, categories=[1, 2]))
         sets.append(ds)
-    train = ap.FeatureTable(*[np.concatenate([getattr(t, a) for t in tables[:5]]) for a in ("annotation_ids", "image_ids", "category_ids", "features")],
-                            tables[0].names, *[np.concatenate([getattr(t, a) for t in tables[:5]]) for a in ("interdepth", "intradepth")])
+    train = ap.FeatureTable(
+        *[
+            np.concatenate([getattr(t, a) for t in tables[:5]])
+            for a in ("annotation_ids", "image_ids", "category_ids", "features")
+        ],
+        tables[0].names,
+        *[np.concatenate([getattr(t, a) for t in tables[:5]]) for a in ("interdepth", "intradepth")],
+    )
     reg = ap.SegmentRegressor(alpha=0.01).fit(train)
     pred = reg.predict(tables[5])
     np.testing.assert_allclose(pred.interdepth, tables[5].interdepth, atol=0.25)

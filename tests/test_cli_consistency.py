@@ -53,8 +53,11 @@ def models(tmp_path_factory):
     inference.write_latest_pointer(depth, "smoke", root=root)
     registry.save_model(_one_by_one(1, "sigmoid"), root / "text_unet" / "t1",
                         {"threshold": 0.5, "image_size": 16, "page_scale": 1.0, "PROFILE": "smoke"})
-    registry.atomic_save_keras(_one_by_one(3, "sigmoid"), root / "cyclegan_simple" / "g1" / CYCLEGAN_FILES["comics2natural"],
-                               include_optimizer=False)
+    registry.atomic_save_keras(
+        _one_by_one(3, "sigmoid"),
+        root / "cyclegan_simple" / "g1" / CYCLEGAN_FILES["comics2natural"],
+        include_optimizer=False,
+    )
     io.atomic_write_json(root / "cyclegan_simple" / "g1" / "config.json", {"image_size": 16})
     io.atomic_write_json(root / "stages" / "smoke.json", {"30": {"fingerprint": "x", "runs": ["cyclegan_simple/g1"]}})
     return root
@@ -202,8 +205,14 @@ def test_pfm_layout_and_round_trip(tmp_path):
     np.testing.assert_array_equal(io.read_pfm(tmp_path / "be.pfm"), depth)
 
 
-@pytest.mark.parametrize("content, field", [(b"P6\n3 2\n255\n", "header line 1"), (b"Pf\nthree 2\n-1.0\n", "header lines 2-3"),
-                                            (b"Pf\n3 2\n-1.0\n" + b"\0" * 20, "data")])
+@pytest.mark.parametrize(
+    "content, field",
+    [
+        (b"P6\n3 2\n255\n", "header line 1"),
+        (b"Pf\nthree 2\n-1.0\n", "header lines 2-3"),
+        (b"Pf\n3 2\n-1.0\n" + b"\0" * 20, "data"),
+    ],
+)
 def test_a_bad_pfm_names_the_file_and_field(tmp_path, content, field):
     (tmp_path / "bad.pfm").write_bytes(content)
     with pytest.raises(DataFormatError, match=f"bad.pfm: field '{field}'"):

@@ -61,7 +61,11 @@ def test_augmented_pairs_flip_image_and_target_together_and_repeat_with_the_seed
     by_image = {image[i].tobytes(): i for i in range(16)}
 
     def epoch(seed):
-        out = [(x.numpy(), y.numpy()) for xb, yb in pairs.dataset(4, True, seed, cd.augment_config()) for x, y in zip(xb, yb)]
+        out = [
+            (x.numpy(), y.numpy())
+            for xb, yb in pairs.dataset(4, True, seed, cd.augment_config())
+            for x, y in zip(xb, yb)
+        ]
         flips = []
         for x, y in out:
             i = by_image.get(x.tobytes())
@@ -138,7 +142,9 @@ def test_pairs_subset_is_seeded_and_an_lr_search_limit_trains_on_it(tiny, tmp_pa
 
     seen = []
     real_fit = training.fit
-    monkeypatch.setattr(training, "fit", lambda model, ds, *a, **k: seen.append(int(ds.cardinality())) or real_fit(model, ds, *a, **k))
+    monkeypatch.setattr(
+        training, "fit", lambda model, ds, *a, **k: seen.append(int(ds.cardinality())) or real_fit(model, ds, *a, **k)
+    )
     val = cd.Pairs(tiny["images"][4:], tiny["depth"][4:])
     cd.lr_search(tiny["natural"], pairs, val, [1e-3], epochs=1, batch_size=1, run_root=tmp_path, init="scratch",
                  loss="l1", augment=False, limit=2)

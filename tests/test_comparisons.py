@@ -131,7 +131,9 @@ def test_per_item_tables_give_the_table_numbers(scored, tmp_path, monkeypatch):
         assert len(seg) == len(scored["splits"]["val"].segments)
         assert seg["se_inter"].mean() == pytest.approx(t.loc["ai4va_segment", "ai4va_mse_inter"])
         dense = pd.read_csv(paths["dense_per_image"])
-        d = dense[(dense["configuration"] == "approach2_simple") & (dense["seed"] == s) & (dense["set"] == "panels_val")]
+        d = dense[
+            (dense["configuration"] == "approach2_simple") & (dense["seed"] == s) & (dense["set"] == "panels_val")
+        ]
         assert d["delta1"].mean() == pytest.approx(t.loc["approach2_simple", "comics_delta1"])
     dense = scored["tables"]["dense_per_image"]
     assert set(dense[dense["configuration"] == C.MEAN_DEPTH]["seed"]) == set(SEEDS)
@@ -158,12 +160,25 @@ def _fake(table_rows):
 
 
 def test_seed_aggregates_and_mean_table_on_hand_made_tables():
-    evs = {0: _fake([{"configuration": "approach2_simple", "status": "ok", "inter_acc": 0.7, "ai4va_mse_overall": np.nan},
-                     {"configuration": "no_batchnorm_trick", "status": "ok", "inter_acc": 0.6,
-                      "ai4va_mse_overall": np.nan}]),
-           1: _fake([{"configuration": "approach2_simple", "status": "ok", "inter_acc": 0.8, "ai4va_mse_overall": np.nan},
-                     {"configuration": "no_batchnorm_trick", "status": "missing: x", "inter_acc": np.nan,
-                      "ai4va_mse_overall": np.nan}])}
+    evs = {
+        0: _fake(
+            [
+                {"configuration": "approach2_simple", "status": "ok", "inter_acc": 0.7, "ai4va_mse_overall": np.nan},
+                {"configuration": "no_batchnorm_trick", "status": "ok", "inter_acc": 0.6, "ai4va_mse_overall": np.nan},
+            ]
+        ),
+        1: _fake(
+            [
+                {"configuration": "approach2_simple", "status": "ok", "inter_acc": 0.8, "ai4va_mse_overall": np.nan},
+                {
+                    "configuration": "no_batchnorm_trick",
+                    "status": "missing: x",
+                    "inter_acc": np.nan,
+                    "ai4va_mse_overall": np.nan,
+                },
+            ]
+        ),
+    }
     agg = C.seed_aggregates(evs, columns=("inter_acc", "ai4va_mse_overall")).set_index("configuration")
     assert agg.loc["approach2_simple", "mean"] == pytest.approx(0.75)
     assert agg.loc["approach2_simple", "std"] == pytest.approx(math.sqrt(0.005))
@@ -171,8 +186,13 @@ def test_seed_aggregates_and_mean_table_on_hand_made_tables():
     assert agg.loc["no_batchnorm_trick", "n_seeds"] == 1 and math.isnan(agg.loc["no_batchnorm_trick", "std"])
     assert set(agg["metric"]) == {"inter_acc"}  # no seed scored the MSE
     mean = C.mean_table(evs).set_index("configuration")
-    assert mean.loc["approach2_simple", "inter_acc"] == pytest.approx(0.75) and mean.loc["approach2_simple", "seeds"] == 2
-    assert mean.loc["no_batchnorm_trick", "inter_acc"] == pytest.approx(0.6) and mean.loc["no_batchnorm_trick", "seeds"] == 1
+    assert (
+        mean.loc["approach2_simple", "inter_acc"] == pytest.approx(0.75) and mean.loc["approach2_simple", "seeds"] == 2
+    )
+    assert (
+        mean.loc["no_batchnorm_trick", "inter_acc"] == pytest.approx(0.6)
+        and mean.loc["no_batchnorm_trick", "seeds"] == 1
+    )
 
 
 def test_words_and_index_metrics(scored):

@@ -98,7 +98,9 @@ def test_train_step_losses_follow_the_cyclegan_objective():
     gan.reset_metrics()
     logs = {k: float(v) for k, v in gan.train_step((natural, comics)).items()}
     # Sums over both directions: 10 · (2 · mean cycle) + 5 · (2 · mean identity).
-    assert logs["g_loss"] == pytest.approx(logs["adv_loss"] + 20 * logs["cycle_l1"] + 10 * logs["identity_l1"], rel=1e-5)
+    assert logs["g_loss"] == pytest.approx(
+        logs["adv_loss"] + 20 * logs["cycle_l1"] + 10 * logs["identity_l1"], rel=1e-5
+    )
     assert all(math.isfinite(v) for v in logs.values())
 
 
@@ -188,7 +190,9 @@ def test_image_pool_in_a_graph_and_disabled():
 
 def test_mean_ordering_accuracy_hand_computed():
     # Object 1 (nearest) has two parts, object 2 one point.
-    points = OrderingPoints(l1=np.array([1, 1, 2]), l2=np.array([1, 2, 1]), x=np.array([0, 1, 2]), y=np.array([0, 0, 0]))
+    points = OrderingPoints(
+        l1=np.array([1, 1, 2]), l2=np.array([1, 2, 1]), x=np.array([0, 1, 2]), y=np.array([0, 0, 0])
+    )
     panel = type("Panel", (), {"points": points})
     depth = np.array([[1.0, 2.0, 1.5]])  # metres: point 2 (l1=1, l2=2) is farther than point 3 (l1=2)
     # inter pairs: (p1, p3) right (1.0 < 1.5), (p2, p3) wrong; intra pair (p1, p2) right.
@@ -390,10 +394,18 @@ def test_sparse_validation_trains_the_same_and_resumes_into_an_unvalidated_epoch
 def test_cycle_summary_hand_computed():
     history = {"val_cycle_l1": [0.2, 0.15, 0.08], "val_identity_l1": [0.3, 0.1, 0.05]}
     summary = ce.cycle_summary(history, {"val_cycle_l1": 0.32, "val_identity_l1": 0.4})
-    assert summary == pytest.approx({"val_cycle_l1_first": 0.2, "val_cycle_l1_last": 0.08, "val_cycle_l1_untrained": 0.32,
-                                     "val_identity_l1_first": 0.3, "val_identity_l1_last": 0.05,
-                                     "val_identity_l1_untrained": 0.4, "val_cycle_l1_ratio": 0.4,
-                                     "val_cycle_l1_untrained_ratio": 0.25})
+    assert summary == pytest.approx(
+        {
+            "val_cycle_l1_first": 0.2,
+            "val_cycle_l1_last": 0.08,
+            "val_cycle_l1_untrained": 0.32,
+            "val_identity_l1_first": 0.3,
+            "val_identity_l1_last": 0.05,
+            "val_identity_l1_untrained": 0.4,
+            "val_cycle_l1_ratio": 0.4,
+            "val_cycle_l1_untrained_ratio": 0.25,
+        }
+    )
     assert "val_cycle_l1_untrained_ratio" not in ce.cycle_summary(history)
 
 

@@ -73,8 +73,10 @@ def test_discovery_order_runs_pointer_scan_and_fallback(tmp_path):
 
 
 def test_seed_runs_are_found_per_seed_and_never_from_another_seed(tmp_path):
-    runs = {name: tmp_path / "comics_depth" / name for name in ("cpu-0-simple", "cpu-0-seed1-simple", "cpu-0-seed2-simple",
-                                                                 "cpu-0-seed3-simple")}
+    runs = {
+        name: tmp_path / "comics_depth" / name
+        for name in ("cpu-0-simple", "cpu-0-seed1-simple", "cpu-0-seed2-simple", "cpu-0-seed3-simple")
+    }
     for d in runs.values():
         d.mkdir(parents=True)
     natural = tmp_path / "depth_irv2" / "n1"

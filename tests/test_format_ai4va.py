@@ -196,7 +196,9 @@ def test_implausible_depth_levels_name_file_annotation_and_field(tmp_path, name,
 
 def test_the_largest_plausible_level_is_kept(tmp_path):
     data = _good_data()
-    data["annotations"][1]["attributes"].update(Interdepth=ai4va.MAX_DEPTH_LEVEL, Intradepth=float(ai4va.MAX_DEPTH_LEVEL))
+    data["annotations"][1]["attributes"].update(
+        Interdepth=ai4va.MAX_DEPTH_LEVEL, Intradepth=float(ai4va.MAX_DEPTH_LEVEL)
+    )
     ds = _load(*_write(tmp_path, data))
     assert (ds.segments[1].interdepth, ds.segments[1].intradepth) == (ai4va.MAX_DEPTH_LEVEL,) * 2
 
@@ -287,7 +289,9 @@ def test_missing_depth_report(tmp_path):
     assert ds.segments[3].intradepth is None
     depth_issues = [i for i in ds.issues if "missing or null" in i]
     assert len(depth_issues) == 3
-    assert "id 2" in depth_issues[0] and "attributes.Interdepth" in depth_issues[0] and "kept with None" in depth_issues[0]
+    assert (
+        "id 2" in depth_issues[0] and "attributes.Interdepth" in depth_issues[0] and "kept with None" in depth_issues[0]
+    )
     assert "id 4" in depth_issues[1] and "attributes.Intradepth" in depth_issues[1]
     assert "id 5" in depth_issues[2] and ds.segments[4].interdepth is None
     assert ai4va.level_statistics(ds)["missing_interdepth"] == 2
@@ -305,7 +309,9 @@ def test_missing_depth_error(tmp_path):
     with pytest.raises(DataFormatError) as err:
         ai4va.load_ai4va(json_path, images_dir, on_missing_depth="error")
     msg = str(err.value)
-    assert "train-annotations.json" in msg and "annotations[1].attributes.Interdepth" in msg and "annotation id 2" in msg
+    assert (
+        "train-annotations.json" in msg and "annotations[1].attributes.Interdepth" in msg and "annotation id 2" in msg
+    )
 
 
 def test_unknown_policy_is_a_parameter_error(good):
@@ -369,14 +375,30 @@ ERROR_CASES = [
     ("empty polygon", _set("annotations.0.segmentation", [[]]), "annotations[0].segmentation[0]"),
     ("two-point polygon", _set("annotations.0.segmentation", [[1, 1, 5, 5]]), "annotations[0].segmentation[0]"),
     ("odd coordinate count", _set("annotations.0.segmentation", [[1, 1, 5, 5, 9]]), "annotations[0].segmentation[0]"),
-    ("non-numeric coordinate", _set("annotations.0.segmentation", [[1, 1, "a", 5, 9, 9]]), "annotations[0].segmentation[0]"),
-    ("polygon beyond width", _set("annotations.0.segmentation", [[5, 5, 41.5, 5, 25, 15]]), "annotations[0].segmentation[0]"),
-    ("polygon above the page", _set("annotations.1.segmentation", [[0, -2, 20, 0, 0, 20]]), "annotations[1].segmentation[0]"),
+    (
+        "non-numeric coordinate",
+        _set("annotations.0.segmentation", [[1, 1, "a", 5, 9, 9]]),
+        "annotations[0].segmentation[0]",
+    ),
+    (
+        "polygon beyond width",
+        _set("annotations.0.segmentation", [[5, 5, 41.5, 5, 25, 15]]),
+        "annotations[0].segmentation[0]",
+    ),
+    (
+        "polygon above the page",
+        _set("annotations.1.segmentation", [[0, -2, 20, 0, 0, 20]]),
+        "annotations[1].segmentation[0]",
+    ),
     ("flat polygon list", _set("annotations.0.segmentation", [5, 5, 25, 5, 25, 15]), "annotations[0].segmentation[0]"),
     ("segmentation of wrong type", _set("annotations.0.segmentation", "polygon"), "annotations[0].segmentation"),
     ("RLE without counts", _delete("annotations.2.segmentation.counts"), "annotations[2].segmentation.counts"),
     ("RLE of wrong size", _set("annotations.2.segmentation.size", [30, 40]), "annotations[2].segmentation.size"),
-    ("RLE runs not covering page", _set("annotations.3.segmentation.counts", [10, 5]), "annotations[3].segmentation.counts"),
+    (
+        "RLE runs not covering page",
+        _set("annotations.3.segmentation.counts", [10, 5]),
+        "annotations[3].segmentation.counts",
+    ),
     ("corrupt RLE string", _set("annotations.2.segmentation.counts", "~~~~"), "annotations[2].segmentation.counts"),
     ("bbox of 3 numbers", _set("annotations.0.bbox", [1, 2, 3]), "annotations[0].bbox"),
     ("bbox outside page", _set("annotations.0.bbox", [30, 5, 20, 10]), "annotations[0].bbox"),
@@ -391,8 +413,11 @@ ERROR_CASES = [
     ("NUL byte in file_name", _set("images.0.file_name", "Vaillant\x00.png"), "images[0].file_name"),
     ("two images with one file_name", _set("images.1.file_name", "Vaillant_0616_1957-01.png"), "images[1].file_name"),
     ("area larger than the page", _set("annotations.0.area", 1e6), "annotations[0].area"),
-    ("5000-digit level string", _set("annotations.0.attributes.Interdepth", "1" * 5000),
-     "annotations[0].attributes.Interdepth"),
+    (
+        "5000-digit level string",
+        _set("annotations.0.attributes.Interdepth", "1" * 5000),
+        "annotations[0].attributes.Interdepth",
+    ),
 ]
 
 

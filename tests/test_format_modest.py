@@ -80,7 +80,8 @@ def test_channel_statistics(museum):
     # bg_0 appears twice, bg_1 once: each record's image counts once.
     np.testing.assert_allclose(stats["bg_fg"]["mean"], [90 / 255] * 3, atol=1e-6)
     np.testing.assert_allclose(stats["bg_fg"]["std"], [0, 0, 0], atol=1e-6)
-    # cv2 writes BGR: (60|160, 120, 180) in B, G, R order -> RGB = (180, 120, 60|160); JPEG keeps flat colours near-exact.
+    # cv2 writes BGR: (60|160, 120, 180) in B, G, R order -> RGB = (180, 120, 60|160);
+    # JPEG keeps flat colours near-exact.
     red, green, blue = stats["bg"]["mean"]
     assert red == pytest.approx(180 / 255, abs=2 / 255) and green == pytest.approx(120 / 255, abs=2 / 255)
     assert blue == pytest.approx((60 * 2 + 160) / 3 / 255, abs=2 / 255)
@@ -148,7 +149,9 @@ def test_a_non_utf8_line_is_named(museum):
 
 def test_a_stem_too_long_for_the_file_system_is_named(museum):
     _rewrite_line(museum, 2, "x" * 300 + "\tbg_1_fg_1\tbg_1_fg_1_mask\tbg_1_fg_1_depth")
-    with pytest.raises(DataFormatError, match=r"file_map\.txt: field 'line 2 column 1 \(bg\)': expected a path the file"):
+    with pytest.raises(
+        DataFormatError, match=r"file_map\.txt: field 'line 2 column 1 \(bg\)': expected a path the file"
+    ):
         modest.load_modest(museum)
 
 

@@ -75,7 +75,9 @@ def test_codec_by_bit_depth_when_name_says_nothing(kaggle):
 def test_bit_depth_contradicting_csv_name(kaggle):
     # A "train" CSV listing 16-bit test depth: error at load time, naming line and column.
     (kaggle / "data" / "nyu2_train.csv").write_text((kaggle / "data" / "nyu2_test.csv").read_text())
-    with pytest.raises(DataFormatError, match=r"nyu2_train\.csv.*line 1 column 2.*8-bit.*nyu_png8_10m.*png16_mm.*16-bit"):
+    with pytest.raises(
+        DataFormatError, match=r"nyu2_train\.csv.*line 1 column 2.*8-bit.*nyu_png8_10m.*png16_mm.*16-bit"
+    ):
         nyu.load_nyu_csv(kaggle / "data" / "nyu2_train.csv")
     # The override wins and then agrees with the file.
     records = nyu.load_nyu_csv(kaggle / "data" / "nyu2_train.csv", codec="png16_mm")
@@ -93,7 +95,9 @@ def test_wrong_column_count_names_line(kaggle):
 def test_missing_file_names_line_and_column(kaggle):
     csv_path = kaggle / "data" / "nyu2_train.csv"
     (kaggle / "data/nyu2_train/living_room_0001_out/2.png").unlink()
-    with pytest.raises(DataFormatError, match=r"nyu2_train\.csv.*line 2 column 2 \(depth\).*existing depth file.*2\.png"):
+    with pytest.raises(
+        DataFormatError, match=r"nyu2_train\.csv.*line 2 column 2 \(depth\).*existing depth file.*2\.png"
+    ):
         nyu.load_nyu_csv(csv_path)
     (kaggle / "data/nyu2_train/living_room_0001_out/1.jpg").unlink()
     with pytest.raises(DataFormatError, match=r"line 1 column 1 \(rgb\).*1\.jpg"):
@@ -143,5 +147,7 @@ def test_embedded_smoke_nyu(smoke_data):
 def test_a_path_too_long_for_the_file_system_is_named(kaggle):
     csv_path = kaggle / "data" / "nyu2_test.csv"
     csv_path.write_text("data/nyu2_test/00000_colors.png,data/" + "y" * 5000 + ".png\n")
-    with pytest.raises(DataFormatError, match=r"nyu2_test\.csv: field 'line 1 column 2 \(depth\)': expected a path the"):
+    with pytest.raises(
+        DataFormatError, match=r"nyu2_test\.csv: field 'line 1 column 2 \(depth\)': expected a path the"
+    ):
         nyu.load_nyu_csv(csv_path)

@@ -162,7 +162,9 @@ def test_load_rgbd_pair_ok_and_sample(tmp_path):
     record = rgbd.RGBDRecord(rgb, depth, "png16_mm", "x")
     image, metres = rgbd.load_rgbd_pair(record)
     assert image.shape == (4, 6, 3) and float(metres.mean()) == pytest.approx(2.5)
-    assert rgbd.to_samples([record]) == [{"image": str(rgb), "depth": str(depth), "depth_codec": "png16_mm", "name": "x"}]
+    assert rgbd.to_samples([record]) == [
+        {"image": str(rgb), "depth": str(depth), "depth_codec": "png16_mm", "name": "x"}
+    ]
 
 
 def test_intrinsics_errors(tmp_path):

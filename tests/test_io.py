@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from hostile_files import write_png_bomb
 
 from comicdepth_tf import io
@@ -231,7 +230,9 @@ def test_a_header_pillow_cannot_parse_is_named(tmp_path):
     import zlib
 
     short = b"\x00" * 8  # an IHDR of 8 bytes instead of 13: Pillow raises a bare ValueError
-    chunk = struct.pack(">I", len(short)) + b"IHDR" + short + struct.pack(">I", zlib.crc32(b"IHDR" + short) & 0xFFFFFFFF)
+    chunk = (
+        struct.pack(">I", len(short)) + b"IHDR" + short + struct.pack(">I", zlib.crc32(b"IHDR" + short) & 0xFFFFFFFF)
+    )
     bad = tmp_path / "short.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
     for read in (io.read_image, io.image_size):

@@ -10,8 +10,15 @@ import pytest
 
 from comicdepth_tf.data.formats.ordering import OrderingPoints, read_ordering, write_ordering
 from comicdepth_tf.errors import ParameterError
-from comicdepth_tf.metrics import (DB_CAP, DB_FLOOR, ordering_accuracy, ordering_scores, relative_db,
-                                   relative_db_scores, summarise)
+from comicdepth_tf.metrics import (
+    DB_CAP,
+    DB_FLOOR,
+    ordering_accuracy,
+    ordering_scores,
+    relative_db,
+    relative_db_scores,
+    summarise,
+)
 
 
 def brute_force(prediction, path):

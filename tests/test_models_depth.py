@@ -167,7 +167,9 @@ def test_imagenet_download_failure_gives_a_clear_error(monkeypatch):
 def test_the_model_card_loads_model_keras_when_the_run_has_checkpoints_too(tmp_path):
     from comicdepth_tf.model_card import card_text
 
-    card = card_text(tmp_path, {"model_info": {"output": "relative"}}, {}, files=["best.keras", "last.keras", "model.keras"])
+    card = card_text(
+        tmp_path, {"model_info": {"output": "relative"}}, {}, files=["best.keras", "last.keras", "model.keras"]
+    )
     assert 'keras.saving.load_model("model.keras")' in card and "`relative`: relative depth in (0, 1)" in card
     gan = card_text(tmp_path, {}, {}, files=["generator_natural2comics.keras"], output="images")
     assert 'load_model("generator_natural2comics.keras")' in gan and "**Output**: images" in gan

@@ -87,17 +87,27 @@ def test_every_saved_model_file_loads_with_plain_keras_in_a_fresh_process(smoke_
     models = smoke_pipeline.run_dir.parent.parent / "saved_models"
     files = sorted(models.rglob("*.keras"))
     kinds = {(p.relative_to(models).parts[0], p.name) for p in files}
-    for expected in [("depth_irv2", "model.keras"), ("depth_irv2", "last.keras"), ("text_unet", "best_iou50.keras"),
-                     ("cyclegan_simple", "generator_natural2comics.keras"), ("cyclegan_add_text", "generator_add_text.keras"),
-                     ("fg_depthnet", "model.keras"), ("ai4va_seed_baseline", "model.keras"),
-                     ("comics_depth", "model.keras")]:
+    for expected in [
+        ("depth_irv2", "model.keras"),
+        ("depth_irv2", "last.keras"),
+        ("text_unet", "best_iou50.keras"),
+        ("cyclegan_simple", "generator_natural2comics.keras"),
+        ("cyclegan_add_text", "generator_add_text.keras"),
+        ("fg_depthnet", "model.keras"),
+        ("ai4va_seed_baseline", "model.keras"),
+        ("comics_depth", "model.keras"),
+    ]:
         assert expected in kinds, f"the smoke chain saved no {expected}"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", _PLAIN_LOAD, *map(str, files)], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PLAIN_LOAD, *map(str, files)], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert int(proc.stdout.split()[-1]) == len(files)
     runs = {p.parent for p in files if p.name == "model.keras" or p.name.startswith("generator_")}
-    assert all((run / "MODEL_CARD.md").is_file() for run in runs), [str(r) for r in runs if not (r / "MODEL_CARD.md").is_file()]
+    assert all((run / "MODEL_CARD.md").is_file() for run in runs), [
+        str(r) for r in runs if not (r / "MODEL_CARD.md").is_file()
+    ]
     # Every trained run (a history.csv: training.fit and fit_cyclegan write one) has TensorBoard events.
     trained = {p.parent for p in models.rglob("history.csv")}
     assert trained and all(list((run / "tensorboard").rglob("events.out.tfevents.*")) for run in trained), \

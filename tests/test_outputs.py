@@ -46,7 +46,9 @@ def test_inputs_are_never_outputs_and_existing_files_need_overwrite(tmp_path):
         assert err.source == str(pages / "a.png") and "input" in str(err)
         assert (1 in plan.errors) is not overwrite
     err = outputs.plan_outputs(sources, ["a", "b"], pages, ["{}.png"]).errors[1]
-    assert str(err).startswith(f"{pages / 'b.png'}: output of {pages / 'b.jpg'} not written") and "--overwrite" in str(err)
+    assert str(err).startswith(f"{pages / 'b.png'}: output of {pages / 'b.jpg'} not written") and "--overwrite" in str(
+        err
+    )
 
 
 def test_a_symlink_to_an_input_is_that_input(tmp_path):
@@ -62,7 +64,9 @@ def test_out_folder_that_is_an_existing_file_is_refused(tmp_path):
     assert outputs.check_out_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert outputs.check_out_dir(tmp_path) == tmp_path
     for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "sub"):
-        with pytest.raises(ParameterError, match=f"--out {out}: expected a folder, but {tmp_path / 'notes.txt'} is a file"):
+        with pytest.raises(
+            ParameterError, match=f"--out {out}: expected a folder, but {tmp_path / 'notes.txt'} is a file"
+        ):
             outputs.check_out_dir(out)
 
 

@@ -28,7 +28,11 @@ def _half_sample(folder, name="s"):
     depth[0] = 0
     mask = np.zeros((H, W), np.uint8)
     mask[:, : W // 2] = 255
-    paths = {"image": folder / f"{name}_rgb.png", "depth": folder / f"{name}_depth.png", "mask": folder / f"{name}_mask.png"}
+    paths = {
+        "image": folder / f"{name}_rgb.png",
+        "depth": folder / f"{name}_depth.png",
+        "mask": folder / f"{name}_mask.png",
+    }
     cv2.imwrite(str(paths["image"]), image)
     cv2.imwrite(str(paths["depth"]), depth)
     cv2.imwrite(str(paths["mask"]), mask)
@@ -93,9 +97,13 @@ def test_paired_scale_crop_keeps_alignment(samples):
 
 
 def test_photometric_never_changes_depth_or_masks(samples):
-    config = AugmentConfig.photometric_only(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.3, channel_swap_prob=1.0)
+    config = AugmentConfig.photometric_only(
+        brightness=0.5, contrast=0.5, saturation=0.5, hue=0.3, channel_swap_prob=1.0
+    )
     plain = pipelines.to_numpy(pipelines.make_dataset(samples, keys=KEYS, size=(H, W), batch_size=3), 3)
-    jitter = pipelines.to_numpy(pipelines.make_dataset(samples, keys=KEYS, size=(H, W), batch_size=3, augment=config), 3)
+    jitter = pipelines.to_numpy(
+        pipelines.make_dataset(samples, keys=KEYS, size=(H, W), batch_size=3, augment=config), 3
+    )
     for key in ("depth", "mask", "valid"):
         np.testing.assert_array_equal(plain[key], jitter[key])
     assert np.abs(plain["image"] - jitter["image"]).max() > 0.05
@@ -108,7 +116,9 @@ def test_same_seed_same_batches(tmp_path):
         cv2.imwrite(s["image"], np.full((H, W, 3), 30 * i, np.uint8))
 
     def run(seed):
-        ds = pipelines.make_dataset(samples, keys=KEYS, size=(H, W), batch_size=4, shuffle=True, augment=AugmentConfig(), seed=seed, repeat=True)
+        ds = pipelines.make_dataset(
+            samples, keys=KEYS, size=(H, W), batch_size=4, shuffle=True, augment=AugmentConfig(), seed=seed, repeat=True
+        )
         return pipelines.to_numpy(ds, 8)
 
     first, again, other = run(3), run(3), run(4)
@@ -173,7 +183,9 @@ def test_rgbd_dataset_tuples_from_records(samples):
     records = [rgbd.RGBDRecord(s["image"], s["depth"], "png16_mm", s["name"]) for s in samples]
     image, depth = pipelines.to_numpy(pipelines.rgbd_dataset(records, size=(8, 8), batch_size=2), 3)
     assert image.shape == (3, 8, 8, 3) and depth.shape == (3, 8, 8, 1)
-    image, depth, valid = pipelines.to_numpy(pipelines.rgbd_dataset(records, size=(8, 8), batch_size=2, with_valid=True), 2)
+    image, depth, valid = pipelines.to_numpy(
+        pipelines.rgbd_dataset(records, size=(8, 8), batch_size=2, with_valid=True), 2
+    )
     np.testing.assert_array_equal(valid, depth > 0)
 
 
@@ -191,12 +203,17 @@ def test_embedded_nyu_and_modest_pipelines(smoke_data):
     records = nyu.load_nyu(smoke_data / "nyu")
     for split in ("train", "test"):
         image, depth, valid = pipelines.to_numpy(
-            pipelines.rgbd_dataset(records[split], size=(32, 48), batch_size=2, with_valid=True, augment=AugmentConfig()), 2
+            pipelines.rgbd_dataset(
+                records[split], size=(32, 48), batch_size=2, with_valid=True, augment=AugmentConfig()
+            ),
+            2,
         )
         assert image.shape == (2, 32, 48, 3) and depth.shape == (2, 32, 48, 1)
         assert valid.mean() > 0.5 and depth.max() <= 10.0 + 1e-3
     samples = modest.to_samples(modest.load_modest(smoke_data / "modest"))
     keys = {"bg": "image", "bg_fg": "image", "mask": "mask", "depth": "depth"}
-    batch = pipelines.to_numpy(pipelines.make_dataset(samples, keys=keys, size=(32, 32), batch_size=2, augment=AugmentConfig()), 2)
+    batch = pipelines.to_numpy(
+        pipelines.make_dataset(samples, keys=keys, size=(32, 32), batch_size=2, augment=AugmentConfig()), 2
+    )
     assert set(batch) == {"bg", "bg_fg", "mask", "depth", "valid"}
     assert batch["bg"].shape == batch["bg_fg"].shape == (2, 32, 32, 3)

@@ -32,8 +32,12 @@ def comparison() -> pd.DataFrame:
 
 
 def test_directions_come_from_the_column_names():
-    assert [rt.direction(c) for c in ("inter_acc", "inter_db", "comics_delta1", "inter_pooled", "counter_y")] == ["max"] * 5
-    assert [rt.direction(c) for c in ("comics_abs_rel", "natural_rmse", "ai4va_mse_inter", "val_cycle_l1")] == ["min"] * 4
+    assert [rt.direction(c) for c in ("inter_acc", "inter_db", "comics_delta1", "inter_pooled", "counter_y")] == [
+        "max"
+    ] * 5
+    assert [rt.direction(c) for c in ("comics_abs_rel", "natural_rmse", "ai4va_mse_inter", "val_cycle_l1")] == [
+        "min"
+    ] * 4
     assert [rt.direction(c) for c in ("ordering_images", "seeds", "inter_pairs", "n_items")] == [None] * 4
 
 
@@ -57,7 +61,10 @@ def test_the_compact_comparison_groups_columns_marks_the_best_and_flags_the_odd(
     # The flagged accuracy 1.2 is never best, so 0.66 is; a column with one value has no best.
     assert best == ["0.66", "6.9", "0.3", "0.69", "1.16"]
     assert '<td class="num flag" title="a share (accuracy, δ) outside [0, 1]">1.2 ⚠</td>' in page
-    assert '<td class="num flag" title="AbsRel &gt; 10: depth scale not aligned to the ground truth">1.88e+03 ⚠</td>' in page
+    assert (
+        '<td class="num flag" title="AbsRel &gt; 10: depth scale not aligned to the ground truth">1.88e+03 ⚠</td>'
+        in page
+    )
     assert "<li>batchnorm_trick · comics dense AbsRel: 1.88e+03 (AbsRel &gt; 10: depth scale" in page
     assert '<div class="status-note">missing: no run of ai4va_constant</div>' in page
     # Text, counts and paths go to the details, paths relative to the run folder.

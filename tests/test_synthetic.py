@@ -91,7 +91,9 @@ def test_interdepth_order_agrees_with_dense_depth(medians):
         for a, b in itertools.combinations(rows, 2):
             if a[0] != b[0]:
                 near, far = (a, b) if a[0] < b[0] else (b, a)
-                assert near[2] < far[2], f"{key}: Interdepth {near[0]} median {near[2]} >= Interdepth {far[0]} median {far[2]}"
+                assert near[2] < far[2], (
+                    f"{key}: Interdepth {near[0]} median {near[2]} >= Interdepth {far[0]} median {far[2]}"
+                )
                 pairs += 1
     assert pairs > 500
 
@@ -166,7 +168,7 @@ def test_comics_render_inks_boundaries_that_the_natural_render_leaves_unlined(sm
     for path in sorted((folder / "images").glob("*.png"))[:6]:
         comics = io.read_image(path)
         natural = io.read_image(folder / "natural" / f"{path.stem}.jpg")
-        depth = io.read_depth_png16(folder / "depth_gt" / f"{path.stem}.png")
+        assert io.read_depth_png16(folder / "depth_gt" / f"{path.stem}.png").shape == comics.shape[:2]
         ink = comics.max(axis=2) == 0
         assert ink.mean() > 0.01
         # No outline and no lettering in the natural twin: nothing is black where comics has ink.
@@ -243,7 +245,10 @@ def test_ebdtheque_svg_and_dcm_boxes(smoke_data):
 def test_nyu_csv_rows_point_at_files_and_depth_encodings_round_trip(smoke_data):
     nyu = smoke_data / "nyu"
     prof = synthetic.PROFILES["smoke"]
-    for name, n, bits in (("nyu2_train.csv", prof.nyu_scenes * prof.nyu_frames, np.uint8), ("nyu2_test.csv", prof.nyu_test, np.uint16)):
+    for name, n, bits in (
+        ("nyu2_train.csv", prof.nyu_scenes * prof.nyu_frames, np.uint8),
+        ("nyu2_test.csv", prof.nyu_test, np.uint16),
+    ):
         with open(nyu / "data" / name, newline="") as fh:
             rows = list(csv.reader(fh))
         assert len(rows) == n and all(len(r) == 2 for r in rows)
@@ -364,7 +369,9 @@ def test_polygons_of_a_mask_with_holes_rasterise_back_without_the_holes():
 def test_scene_depth_is_exact_for_the_ground_and_objects_are_separated():
     rng = np.random.default_rng(5)
     camera = scene.Camera(64, 48, focal=60.0, horizon=20.0, height_m=1.5)
-    buf = scene.rasterize(scene.Scene([], (200, 200, 255), (100, 100, 255), (100, 100, 100), 0, (0, -1, 0), 20.0), camera)
+    buf = scene.rasterize(
+        scene.Scene([], (200, 200, 255), (100, 100, 255), (100, 100, 100), 0, (0, -1, 0), 20.0), camera
+    )
     row = 40  # centre at 40.5: z = f * h / (v - horizon)
     assert buf.depth[row, 10] == pytest.approx(60.0 * 1.5 / (40.5 - 20.0), rel=1e-6)
     assert (buf.depth[:20] == scene.FAR_M).all() and (buf.part_id[:20] == scene.SKY_ID).all()

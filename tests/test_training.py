@@ -147,7 +147,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
     whole = training.fit(micro_builder, *data, run_dir=tmp_path / "whole", **RUN)
     run = tmp_path / "resumed"
     with pytest.raises(Interrupt):
-        training.fit(micro_builder, *data, run_dir=run, extra_callbacks=[crash_after(3)], **{**RUN, "tensorboard": None})
+        training.fit(
+            micro_builder, *data, run_dir=run, extra_callbacks=[crash_after(3)], **{**RUN, "tensorboard": None}
+        )
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] == 3 and state["epochs"] == RUN["epochs"] and "wait" in state["early_stopping"]
     assert (run / "best.keras").exists() and (run / "last.keras").exists()
@@ -321,8 +323,12 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
     np.testing.assert_allclose(out["mirrored"], out["single"], rtol=1e-4)
     single, mirrored = np.load(tmp_path / "single.npy"), np.load(tmp_path / "mirrored.npy")
     np.testing.assert_allclose(mirrored, single, rtol=1e-3, atol=1e-4)
-    print("mirrored vs single: loss rel diff", np.max(np.abs(np.subtract(out["mirrored"], out["single"])) / np.abs(out["single"])),
-          "max weight diff", float(np.max(np.abs(mirrored - single))))
+    print(
+        "mirrored vs single: loss rel diff",
+        np.max(np.abs(np.subtract(out["mirrored"], out["single"])) / np.abs(out["single"])),
+        "max weight diff",
+        float(np.max(np.abs(mirrored - single))),
+    )
 
 
 WORKER_SCRIPT = textwrap.dedent(

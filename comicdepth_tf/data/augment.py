@@ -172,7 +172,9 @@ def photometric(image, config: AugmentConfig, seed):
     if config.contrast > 0:
         image = tf.image.stateless_random_contrast(image, 1.0 - config.contrast, 1.0 + config.contrast, _seed(seed, 12))
     if config.saturation > 0:
-        image = tf.image.stateless_random_saturation(image, 1.0 - config.saturation, 1.0 + config.saturation, _seed(seed, 13))
+        image = tf.image.stateless_random_saturation(
+            image, 1.0 - config.saturation, 1.0 + config.saturation, _seed(seed, 13)
+        )
     if config.hue > 0:
         image = tf.image.stateless_random_hue(image, config.hue, _seed(seed, 14))
     if config.channel_swap_prob > 0:

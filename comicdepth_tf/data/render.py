@@ -175,7 +175,9 @@ def render_natural(scene: sc.Scene, camera: sc.Camera, buf: sc.SceneBuffers, rng
         grad = np.broadcast_to(grad, col.shape)
         u = np.arange(camera.width, dtype=np.float32)[None, :] / camera.width
         k1, k2, k3 = rng.uniform(2, 5, 3)
-        cloud = np.sin(k1 * 6.28 * u + 2.0 * np.sin(k2 * v / camera.height * 6.28)) * np.sin(k3 * v / camera.height * 6.28)
+        cloud = np.sin(k1 * 6.28 * u + 2.0 * np.sin(k2 * v / camera.height * 6.28)) * np.sin(
+            k3 * v / camera.height * 6.28
+        )
         cloud = np.clip(cloud - 0.3, 0.0, 1.0)[..., None] * 0.6
         sky_col = grad * (1 - cloud) + cloud
         col[sky] = sky_col[sky]
@@ -431,7 +433,9 @@ def letter_panel(img: np.ndarray, rng: np.random.Generator, style: ComicStyle, a
             img[outlined] = INK
             img[letters > 0] = fill
             out.mask |= cv2.dilate(letters, np.ones((5, 5), np.uint8)) > 0
-            out.lines.append(np.array([[x - 2, y - th - 2], [x + tw + 2, y - th - 2], [x + tw + 2, y + 4], [x - 2, y + 4]]))
+            out.lines.append(
+                np.array([[x - 2, y - th - 2], [x + tw + 2, y - th - 2], [x + tw + 2, y + 4], [x - 2, y + 4]])
+            )
     return out
 
 

@@ -295,10 +295,25 @@ def make_prop(rng: np.random.Generator) -> SceneObject:
         wood = _rgb(rng, np.array([[170, 120, 70], [140, 100, 60], [190, 150, 90]]))
         shear = 0.12 * (1 if rng.random() < 0.5 else -1)
         parts = [
-            Part("front", "rect", ((-w / 2, 0.0), (w / 2, hgt)), dz=0.0, level=0, color=wood, material=6,
-                 tone=bool(rng.random() < 0.4)),
-            Part("top", "poly", ((-w / 2, hgt), (w / 2, hgt), (w / 2 + shear, hgt + 0.16), (-w / 2 + shear, hgt + 0.16)),
-                 dz=0.25, level=1, color=tuple(int(min(255, c * 1.2)) for c in wood), material=6),
+            Part(
+                "front",
+                "rect",
+                ((-w / 2, 0.0), (w / 2, hgt)),
+                dz=0.0,
+                level=0,
+                color=wood,
+                material=6,
+                tone=bool(rng.random() < 0.4),
+            ),
+            Part(
+                "top",
+                "poly",
+                ((-w / 2, hgt), (w / 2, hgt), (w / 2 + shear, hgt + 0.16), (-w / 2 + shear, hgt + 0.16)),
+                dz=0.25,
+                level=1,
+                color=tuple(int(min(255, c * 1.2)) for c in wood),
+                material=6,
+            ),
         ]
     return SceneObject(kind, OBJECT, 0.0, 0.0, parts)
 

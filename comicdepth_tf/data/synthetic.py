@@ -167,7 +167,9 @@ def _write_ai4va_split(root: Path, prof: Profile, seed: int, split: str, show: b
         io.write_image(root / "ai4va" / "text_masks" / split / f"{name}.png", page.text_mask.astype(np.uint8) * 255)
     doc = coco.to_dict()
     if split == "test":
-        io.atomic_write_json(root / "ai4va" / "annotations" / "depth_TEST_segments.json", _strip_depth(doc), indent=None)
+        io.atomic_write_json(
+            root / "ai4va" / "annotations" / "depth_TEST_segments.json", _strip_depth(doc), indent=None
+        )
     # The test split also keeps its labels (for scoring), under the name the organisers never publish.
     target = {"train": "train-annotations.json", "val": "val-annotations.json", "test": "test-annotations.json"}[split]
     io.atomic_write_json(root / "ai4va" / "annotations" / target, doc, indent=None)
@@ -324,7 +326,9 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
         b, f = int(rng.integers(prof.modest_bg)), int(rng.integers(prof.modest_fg))
         scene, camera, bg_rgb = backgrounds[b]
         z = float(rng.uniform(1.8, 6.5))
-        fig = dataclasses.replace(figures[f], z=z, x=float(camera.x_m + (rng.uniform(0.15, 0.85) - 0.5) * w * z / camera.focal))
+        fig = dataclasses.replace(
+            figures[f], z=z, x=float(camera.x_m + (rng.uniform(0.15, 0.85) - 0.5) * w * z / camera.focal)
+        )
         mixed = dataclasses.replace(scene, objects=scene.objects + [fig])
         buf = sc.rasterize(mixed, camera)
         fig_ids = [i for i, p in enumerate(buf.parts) if p.object_index == len(scene.objects)]

@@ -164,7 +164,9 @@ def ordering_text(points: list[tuple[int, int, int, int]]) -> str:
     return "".join(f"{l1} {l2} {x} {y}\n" for l1, l2, x, y in points)
 
 
-def figure_regions(panel: PanelRender, min_area: int) -> list[tuple[np.ndarray, tuple[int, int, int, int], tuple | None]]:
+def figure_regions(
+    panel: PanelRender, min_area: int
+) -> list[tuple[np.ndarray, tuple[int, int, int, int], tuple | None]]:
     """Visible figures of a panel: (outline polygon, box x1 y1 x2 y2, head box or None), panel coordinates."""
     buf = panel.buffers
     labels = np.where(panel.exclude, -9, buf.part_id)
@@ -243,7 +245,9 @@ class CocoBuilder:
 
 
 def _points_attr(poly: np.ndarray, offset: tuple[int, int]) -> str:
-    return quoteattr(" ".join(f"{int(px) + offset[0]},{int(py) + offset[1]}" for px, py in np.asarray(poly).reshape(-1, 2)))
+    return quoteattr(
+        " ".join(f"{int(px) + offset[0]},{int(py) + offset[1]}" for px, py in np.asarray(poly).reshape(-1, 2))
+    )
 
 
 def ebdtheque_svg(image_name: str, width: int, height: int, classes: dict[str, list[np.ndarray]]) -> str:

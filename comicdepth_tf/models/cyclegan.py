@@ -140,7 +140,11 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.learning_rate * (1.0 - done)
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "constant_steps": self.constant_steps, "decay_steps": self.decay_steps}
+        return {
+            "learning_rate": self.learning_rate,
+            "constant_steps": self.constant_steps,
+            "decay_steps": self.decay_steps,
+        }
 
 
 def make_gan_schedule(learning_rate: float, epochs: int, steps_per_epoch: int, decay_epochs: int | None = None):
@@ -158,7 +162,9 @@ def make_gan_schedule(learning_rate: float, epochs: int, steps_per_epoch: int, d
     decay_epochs = epochs // 2 if decay_epochs is None else int(decay_epochs)
     if not 0 <= decay_epochs <= epochs:
         raise ParameterError(f"decay_epochs must be in [0, epochs={epochs}], got {decay_epochs}")
-    return ConstantThenLinearDecay(learning_rate, (epochs - decay_epochs) * steps_per_epoch, decay_epochs * steps_per_epoch)
+    return ConstantThenLinearDecay(
+        learning_rate, (epochs - decay_epochs) * steps_per_epoch, decay_epochs * steps_per_epoch
+    )
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -613,7 +619,10 @@ class CycleGAN(GANModel):
     def call(self, inputs, training=False):
         """``G(natural)``; with a ``(natural, comics)`` pair, ``(G(natural), F(comics))``."""
         if isinstance(inputs, (tuple, list)):
-            return (self.natural2comics(inputs[0], training=training), self.comics2natural(inputs[1], training=training))
+            return (
+                self.natural2comics(inputs[0], training=training),
+                self.comics2natural(inputs[1], training=training),
+            )
         return self.natural2comics(inputs, training=training)
 
     def _cycle_terms(self, natural, comics, training, identity=True):

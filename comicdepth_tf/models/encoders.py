@@ -33,7 +33,8 @@ side is 75 px. :func:`irv2_feature_sizes` computes them.
 **MobileNetV2** (``"mobilenetv2"``, ``keras.applications.MobileNetV2``, alpha 1): the expansion
 activations ``block_1/3/6/13_expand_relu`` (96, 144, 192, 576 channels; strides 2 to 16, the
 skips of the keras-io U-net examples) and ``out_relu`` (1280, stride 32). The stem pads 'same'
-(``P1 = ceil(n / 2)``); each later stride-2 block halves with floor (97 → 49, 24, 12, 6, 3). With the default decoder it has 3.8M parameters against IRv2's
+(``P1 = ceil(n / 2)``); each later stride-2 block halves with floor (97 → 49, 24, 12, 6, 3).
+With the default decoder it has 3.8M parameters against IRv2's
 60M, and one training step of the cpu profile (96×128, batch 8) takes about a third of IRv2's
 time on two CPU cores; the ``cpu`` profile uses it, the ``full`` profile keeps the seeds' IRv2.
 
@@ -267,6 +268,8 @@ def conv_bn_relu(x, filters: int, kernel_size: int = 3, strides: int = 1, name: 
     """
     import keras
 
-    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(
+        x
+    )
     x = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)

@@ -213,7 +213,9 @@ LOSS_TERMS = {"bce": "mask", "dice": "mask", "ssim": "depth", "rmse": "depth"}
 _TERM_RE = re.compile(r"^(?:(?P<weight>\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?(?P<name>[a-z]+)$")
 
 
-def parse_loss_spec(spec: str | Mapping[str, Any], outputs: Sequence[str] = OUTPUTS) -> dict[str, list[tuple[str, float]]]:
+def parse_loss_spec(
+    spec: str | Mapping[str, Any], outputs: Sequence[str] = OUTPUTS
+) -> dict[str, list[tuple[str, float]]]:
     """Turn a loss specification into ``{output: [(term, weight), …]}``.
 
     Accepted forms:
@@ -356,7 +358,9 @@ class MaskDepthLoss(keras.losses.Loss):
         return config
 
 
-def make_losses(spec: str | Mapping[str, Any], variant: str = "depthnet", max_depth: float = 10.0) -> dict[str, MaskDepthLoss]:
+def make_losses(
+    spec: str | Mapping[str, Any], variant: str = "depthnet", max_depth: float = 10.0
+) -> dict[str, MaskDepthLoss]:
     """Keras losses per output for ``model.compile(loss=…)`` from a loss spec (see :func:`parse_loss_spec`)."""
     outputs = ("mask",) if variant == "masknet" else OUTPUTS
     parsed = parse_loss_spec(spec, outputs)

@@ -190,7 +190,8 @@ def _depth_level(value: Any, source: Path, field_name: str, ann_id: int) -> int:
     level = None
     if isinstance(value, bool):
         pass
-    elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,9}\s*", value):  # ASCII, short: int() of 5000 digits raises
+    # ASCII and short: int() of 5000 digits raises.
+    elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,9}\s*", value):
         level = int(value)
     elif isinstance(value, int):
         level = value
@@ -263,10 +264,16 @@ def _parse_pages(records: list, source: Path, images_dir: Path, validate_images:
                                                             f"{MAX_PIXELS_ENV} raises it)", f"{width}x{height}")
         path = safe_join(images_dir, rec["file_name"], source, f"{where}.file_name")
         if not path.is_file():
-            raise DataFormatError(source, f"{where}.file_name", f"an existing image file under {images_dir}", rec["file_name"])
+            raise DataFormatError(
+                source, f"{where}.file_name", f"an existing image file under {images_dir}", rec["file_name"]
+            )
         if path in files:  # two records of one page would split its segments and count it twice
-            raise DataFormatError(source, f"{where}.file_name", f"a page not already listed (images[{files[path]}] is that file)",
-                                  rec["file_name"])
+            raise DataFormatError(
+                source,
+                f"{where}.file_name",
+                f"a page not already listed (images[{files[path]}] is that file)",
+                rec["file_name"],
+            )
         files[path] = i
         depth_path = text_mask_path = None
         if extras is not None:
@@ -292,7 +299,12 @@ def _check_page_sizes(page: Page, source: Path, where: str) -> None:
         )
     for extra in (page.depth_path, page.text_mask_path):
         if extra is not None and image_size(extra) != actual:
-            raise DataFormatError(extra, "size", f"the size of the page {page.path.name} ({actual[0]}x{actual[1]})", "%dx%d" % image_size(extra))
+            raise DataFormatError(
+                extra,
+                "size",
+                f"the size of the page {page.path.name} ({actual[0]}x{actual[1]})",
+                "%dx%d" % image_size(extra),
+            )
 
 
 def _check_bbox(value: Any, source: Path, where: str, page: Page) -> tuple[float, float, float, float]:
@@ -301,7 +313,9 @@ def _check_bbox(value: Any, source: Path, where: str, page: Page) -> tuple[float
     x, y, w, h = (float(v) for v in value)
     tol = BOUNDS_TOLERANCE
     if w < 0 or h < 0 or x < -tol or y < -tol or x + w > page.width + tol or y + h > page.height + tol:
-        raise DataFormatError(source, where, f"a box inside the {page.width}x{page.height} page (1-pixel tolerance)", value)
+        raise DataFormatError(
+            source, where, f"a box inside the {page.width}x{page.height} page (1-pixel tolerance)", value
+        )
     return x, y, w, h
 
 
@@ -359,7 +373,9 @@ def _check_rle(segm: dict, source: Path, where: str, page: Page) -> None:
             raise DataFormatError(source, f"{where}.{key}", f"the RLE key '{key}' to be present")
     size = segm["size"]
     if size != [page.height, page.width]:
-        raise DataFormatError(source, f"{where}.size", f"[height, width] of the page = [{page.height}, {page.width}]", size)
+        raise DataFormatError(
+            source, f"{where}.size", f"[height, width] of the page = [{page.height}, {page.width}]", size
+        )
     counts = segm["counts"]
     if isinstance(counts, str):
         runs = _rle_string_counts(counts)
@@ -369,7 +385,9 @@ def _check_rle(segm: dict, source: Path, where: str, page: Page) -> None:
         raise DataFormatError(source, f"{where}.counts", "a compressed RLE string or a list of run lengths", counts)
     total = page.height * page.width
     if runs is None or any(r < 0 for r in runs) or sum(runs) != total:
-        raise DataFormatError(source, f"{where}.counts", f"non-negative run lengths covering the page ({total} pixels)", counts)
+        raise DataFormatError(
+            source, f"{where}.counts", f"non-negative run lengths covering the page ({total} pixels)", counts
+        )
 
 
 def _check_segmentation(segm: Any, source: Path, where: str, page: Page) -> bool:
@@ -380,7 +398,9 @@ def _check_segmentation(segm: Any, source: Path, where: str, page: Page) -> bool
     if isinstance(segm, dict):
         _check_rle(segm, source, where, page)
         return False
-    raise DataFormatError(source, where, "polygons (a list of coordinate lists) or RLE (an object with counts and size)", segm)
+    raise DataFormatError(
+        source, where, "polygons (a list of coordinate lists) or RLE (an object with counts and size)", segm
+    )
 
 
 # --------------------------------------------------------------------------- annotations
@@ -403,7 +423,9 @@ def _parse_segment(
         raise DataFormatError(source, f"{where}.image_id", "the id of an entry of images[]", image_id)
     category_id = rec["category_id"]
     if not isinstance(category_id, int) or isinstance(category_id, bool) or category_id not in categories:
-        raise DataFormatError(source, f"{where}.category_id", f"the id of an entry of categories[] {sorted(categories)}", category_id)
+        raise DataFormatError(
+            source, f"{where}.category_id", f"the id of an entry of categories[] {sorted(categories)}", category_id
+        )
     page = pages[image_id]
     bbox = _check_bbox(rec["bbox"], source, f"{where}.bbox", page)
     empty = _check_segmentation(rec["segmentation"], source, f"{where}.segmentation", page)
@@ -507,7 +529,8 @@ def load_ai4va(
                 raise DataFormatError(
                     source,
                     f"annotations[{j}].attributes.{missing[0]}",
-                    f"an integer depth level in [0, {MAX_DEPTH_LEVEL}] for annotation id {segment.annotation_id} (on_missing_depth='error')",
+                    f"an integer depth level in [0, {MAX_DEPTH_LEVEL}] for annotation id "
+                    f"{segment.annotation_id} (on_missing_depth='error')",
                     "missing or null",
                 )
             if on_missing_depth == "drop":
@@ -522,7 +545,10 @@ def load_ai4va(
     coco = _build_coco(data, kept)
     segments = [_with_area(s, coco) for s in segments]
     if issues:
-        warnings.warn(f"{source}: {len(issues)} annotation issue(s) (missing depth, empty segmentation); see dataset.issues", stacklevel=2)
+        warnings.warn(
+            f"{source}: {len(issues)} annotation issue(s) (missing depth, empty segmentation); see dataset.issues",
+            stacklevel=2,
+        )
     return AI4VADataset(source, images_dir, pages, segments, categories, issues, coco)
 
 
@@ -613,7 +639,9 @@ def find_ai4va(root: str | os.PathLike) -> dict[str, tuple[Path, Path]]:
         root = root / "ai4va"
     ann_dir = root / "annotations"
     if not ann_dir.is_dir():
-        raise DataFormatError(root, "annotations", "a folder annotations/ with <split>-annotations.json files (AI4VA layout)")
+        raise DataFormatError(
+            root, "annotations", "a folder annotations/ with <split>-annotations.json files (AI4VA layout)"
+        )
     files = {f.name[: -len(ANNOTATIONS_SUFFIX)]: f for f in sorted(ann_dir.glob(f"*{ANNOTATIONS_SUFFIX}"))}
     if (ann_dir / TEST_SEGMENTS_FILE).is_file():
         files["test"] = ann_dir / TEST_SEGMENTS_FILE

@@ -70,7 +70,10 @@ def load_image_folder(folder: str | os.PathLike, recursive: bool = False) -> lis
     paths = list_images(folder, recursive=recursive)
     if not paths:
         raise DataFormatError(
-            folder, "", f"at least one image file ({', '.join(IMAGE_EXTENSIONS)})" + (" in it or its sub-folders" if recursive else "")
+            folder,
+            "",
+            f"at least one image file ({', '.join(IMAGE_EXTENSIONS)})"
+            + (" in it or its sub-folders" if recursive else ""),
         )
     stems = [p.relative_to(folder).with_suffix("").as_posix() for p in paths]
     clashes = {s for s, n in Counter(stems).items() if n > 1}

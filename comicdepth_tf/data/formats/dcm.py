@@ -97,7 +97,10 @@ class DcmPage:
         image = io.read_image(self.image_path)
         if image.shape[:2] != (self.height, self.width):
             raise DataFormatError(
-                self.image_path, "image size", f"{self.width}x{self.height} pixels", f"{image.shape[1]}x{image.shape[0]}"
+                self.image_path,
+                "image size",
+                f"{self.width}x{self.height} pixels",
+                f"{image.shape[1]}x{image.shape[0]}",
             )
         return image
 
@@ -299,7 +302,9 @@ def page_samples(pages: Iterable[DcmPage]) -> list[dict]:
         {
             "name": page.name,
             "image": str(page.image_path),
-            "boxes": np.asarray([[b.class_id, b.x1, b.y1, b.x2, b.y2] for b in page.boxes], dtype=np.int32).reshape(-1, 5),
+            "boxes": np.asarray([[b.class_id, b.x1, b.y1, b.x2, b.y2] for b in page.boxes], dtype=np.int32).reshape(
+                -1, 5
+            ),
         }
         for page in pages
     ]

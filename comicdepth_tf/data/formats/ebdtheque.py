@@ -355,7 +355,9 @@ def panel_crops(
     mask = text_mask(page)
     crops = []
     for k, (x, y, w, h) in enumerate(panel_boxes(page), start=1):
-        crops.append((f"{page.name}_{k}", image[y : y + h, x : x + w].copy(), mask[y : y + h, x : x + w].copy(), (x, y, w, h)))
+        crops.append(
+            (f"{page.name}_{k}", image[y : y + h, x : x + w].copy(), mask[y : y + h, x : x + w].copy(), (x, y, w, h))
+        )
     return crops
 
 
@@ -371,7 +373,9 @@ def split_names(names: Sequence[str], split: Sequence[float] = (0.8, 0.1, 0.1), 
     Counts are ``round(n * val)`` and ``round(n * test)``; train takes the rest.
     """
     if len(split) != 3 or any(s < 0 for s in split) or not np.isclose(sum(split), 1.0):
-        raise ParameterError(f"split must be three non-negative fractions (train, val, test) summing to 1, got {split!r}")
+        raise ParameterError(
+            f"split must be three non-negative fractions (train, val, test) summing to 1, got {split!r}"
+        )
     order = np.random.default_rng(seed).permutation(len(names))
     n_val = int(round(len(names) * split[1]))
     n_test = int(round(len(names) * split[2]))

@@ -84,7 +84,9 @@ class _FolderIndex:
         if self._by_stem is None:
             self._by_stem = self._build()
         if stem in self._ambiguous:
-            raise DataFormatError(file_map, field, f"one image named '{stem}' in {self.folder}", sorted(self._ambiguous[stem]))
+            raise DataFormatError(
+                file_map, field, f"one image named '{stem}' in {self.folder}", sorted(self._ambiguous[stem])
+            )
         name = self._by_stem.get(stem)
         if name is None:
             # Stems may carry an extension or a sub-folder; check that one path directly.
@@ -127,7 +129,9 @@ def iter_modest(root: str | os.PathLike) -> Iterator[ModestRecord]:
             if line_no == 1 and _is_header(fields):
                 continue
             if len(fields) != len(COLUMNS) or not all(f.strip() for f in fields):
-                raise DataFormatError(file_map, f"line {line_no}", "4 non-empty tab-separated stems: bg, bg_fg, mask, depth", text)
+                raise DataFormatError(
+                    file_map, f"line {line_no}", "4 non-empty tab-separated stems: bg, bg_fg, mask, depth", text
+                )
             paths = {
                 column: indexes[column].resolve(stem.strip(), file_map, f"line {line_no} column {i} ({column})")
                 for i, ((column, _), stem) in enumerate(zip(COLUMNS, fields), start=1)

@@ -64,7 +64,9 @@ def _read_rows(csv_path: Path) -> list[tuple[int, list[str]]]:
     return [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
 
 
-def load_nyu_csv(csv_path: str | os.PathLike, root: str | os.PathLike | None = None, codec: str | None = None) -> list[RGBDRecord]:
+def load_nyu_csv(
+    csv_path: str | os.PathLike, root: str | os.PathLike | None = None, codec: str | None = None
+) -> list[RGBDRecord]:
     """Read a Kaggle NYU CSV into RGB-D records.
 
     Args:
@@ -89,7 +91,9 @@ def load_nyu_csv(csv_path: str | os.PathLike, root: str | os.PathLike | None = N
     records = []
     for line, row in rows:
         if len(row) != 2:
-            raise DataFormatError(csv_path, f"line {line}", "2 columns (rgb path, depth path)", f"{len(row)} columns: {row}")
+            raise DataFormatError(
+                csv_path, f"line {line}", "2 columns (rgb path, depth path)", f"{len(row)} columns: {row}"
+            )
         paths = []
         for column, (label, cell) in enumerate(zip(("rgb", "depth"), row), start=1):
             field = f"line {line} column {column} ({label})"
@@ -138,7 +142,12 @@ def find_nyu(root: str | os.PathLike) -> dict[str, Path]:
         found = {split: path for split, path in found.items() if path.is_file()}
         if found:
             return found
-    raise DataFormatError(root, "", "a NYU Kaggle folder with data/nyu2_train.csv or data/nyu2_test.csv", f"nothing in {[str(p) for p in places]}")
+    raise DataFormatError(
+        root,
+        "",
+        "a NYU Kaggle folder with data/nyu2_train.csv or data/nyu2_test.csv",
+        f"nothing in {[str(p) for p in places]}",
+    )
 
 
 def load_nyu(root: str | os.PathLike) -> dict[str, list[RGBDRecord]]:

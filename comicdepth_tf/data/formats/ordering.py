@@ -53,7 +53,9 @@ class OrderingPoints:
     def __post_init__(self) -> None:
         arrays = [np.asarray(getattr(self, f)) for f in FIELDS]
         if any(a.ndim != 1 for a in arrays) or len({a.shape[0] for a in arrays}) != 1:
-            raise ParameterError(f"OrderingPoints: l1, l2, x, y must be 1-D arrays of one length, got shapes {[a.shape for a in arrays]}")
+            raise ParameterError(
+                f"OrderingPoints: l1, l2, x, y must be 1-D arrays of one length, got shapes {[a.shape for a in arrays]}"
+            )
         for name, a in zip(FIELDS, arrays):
             if a.size and not np.issubdtype(a.dtype, np.integer):
                 if not np.all(np.asarray(a, dtype=np.float64) == np.round(np.asarray(a, dtype=np.float64))):
@@ -196,7 +198,9 @@ def load_ordering_set(folder: str | os.PathLike, *, validate_images: bool = True
     folder = Path(folder)
     for sub in ("images", "depth"):
         if not (folder / sub).is_dir():
-            raise DataFormatError(folder, sub, f"a sub-folder '{sub}/' (ComicsDepth panel layout: images/ + depth/*.txt)")
+            raise DataFormatError(
+                folder, sub, f"a sub-folder '{sub}/' (ComicsDepth panel layout: images/ + depth/*.txt)"
+            )
     images = _by_stem(list_images(folder / "images"), folder / "images")
     orderings = _by_stem(sorted((folder / "depth").glob("*.txt")), folder / "depth")
     if not images:
@@ -223,7 +227,10 @@ def load_ordering_set(folder: str | os.PathLike, *, validate_images: bool = True
             width, height = image_size(images[stem])
             if stem in depth_gt and image_size(depth_gt[stem]) != (width, height):
                 raise DataFormatError(
-                    depth_gt[stem], "size", f"the size of {images[stem].name} ({width}x{height})", "%dx%d" % image_size(depth_gt[stem])
+                    depth_gt[stem],
+                    "size",
+                    f"the size of {images[stem].name} ({width}x{height})",
+                    "%dx%d" % image_size(depth_gt[stem]),
                 )
         panels.append(
             OrderedPanel(

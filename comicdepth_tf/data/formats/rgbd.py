@@ -100,7 +100,8 @@ def _read_typed(path: Path, dtype: type, codec: str) -> np.ndarray:
         raise DataFormatError(
             path,
             "bit depth",
-            f"a {bits[dtype]}-bit depth image for codec '{codec}'" + (f" (a {raw.dtype.itemsize * 8}-bit file needs {hint})" if hint else ""),
+            f"a {bits[dtype]}-bit depth image for codec '{codec}'"
+            + (f" (a {raw.dtype.itemsize * 8}-bit file needs {hint})" if hint else ""),
             str(raw.dtype),
         )
     return _single_channel(raw, path, codec)
@@ -154,7 +155,9 @@ def read_pgm_header(data: bytes, path: Path) -> tuple[int, int, int, int]:
     except ValueError:
         raise DataFormatError(path, "header", "integer width, height and maxval", b" ".join(tokens[1:])) from None
     if width <= 0 or height <= 0 or not 0 < maxval < 65536:
-        raise DataFormatError(path, "header", "positive width and height and 0 < maxval < 65536", (width, height, maxval))
+        raise DataFormatError(
+            path, "header", "positive width and height and 0 < maxval < 65536", (width, height, maxval)
+        )
     # Exactly one whitespace byte separates maxval from the payload.
     return width, height, maxval, pos + 1
 
@@ -170,7 +173,12 @@ def _decode_nyu_raw(path: Path) -> np.ndarray:
     needed = width * height * 2
     payload = data[offset : offset + needed]
     if len(payload) < needed:
-        raise DataFormatError(path, "pixels", f"{needed} bytes of uint16 disparity for {width}x{height}", f"{len(payload)} bytes (truncated)")
+        raise DataFormatError(
+            path,
+            "pixels",
+            f"{needed} bytes of uint16 disparity for {width}x{height}",
+            f"{len(payload)} bytes (truncated)",
+        )
     # The NYU toolbox writes the payload little-endian although PGM says big-endian, so OpenCV's
     # reader would swap the bytes; read it ourselves.
     raw = np.frombuffer(payload, dtype="<u2").reshape(height, width).astype(np.float64)
@@ -182,11 +190,17 @@ def _decode_nyu_raw(path: Path) -> np.ndarray:
 
 
 register_codec("png16_mm", _decode_png16_mm, "uint16 PNG, millimetres")
-register_codec("nyu_png8_10m", lambda p: _decode_png8_10m(p, "nyu_png8_10m"), "8-bit PNG, v/255*10 m (NYU Kaggle train)")
+register_codec(
+    "nyu_png8_10m", lambda p: _decode_png8_10m(p, "nyu_png8_10m"), "8-bit PNG, v/255*10 m (NYU Kaggle train)"
+)
 register_codec("nyu_raw_pgm", _decode_nyu_raw, "NYU raw Kinect disparity, P5 header, little-endian uint16")
 register_codec("sun_png", _decode_sun, "SUN RGB-D uint16 PNG, bits rotated by 3, millimetres")
 register_codec("tum_png", _decode_tum, "TUM RGB-D uint16 PNG, v/5000 m")
-register_codec("modest_png8", lambda p: _decode_png8_10m(p, "modest_png8"), "MODEST 8-bit, brighter = farther, relative (v/255*10 m)")
+register_codec(
+    "modest_png8",
+    lambda p: _decode_png8_10m(p, "modest_png8"),
+    "MODEST 8-bit, brighter = farther, relative (v/255*10 m)",
+)
 
 
 @dataclass(frozen=True)
@@ -221,7 +235,9 @@ def load_intrinsics(path: str | os.PathLike) -> Intrinsics:
         raise DataFormatError(path, "intrinsic_matrix", "a list of 9 numbers (column-major 3x3)", values)
     k = np.asarray(values, dtype=np.float64).reshape(3, 3).T
     if not np.allclose(k[2], [0.0, 0.0, 1.0]) or k[1, 0] != 0 or k[0, 0] <= 0 or k[1, 1] <= 0:
-        raise DataFormatError(path, "intrinsic_matrix", "a pinhole matrix [[fx,0,cx],[0,fy,cy],[0,0,1]] stored column-major", values)
+        raise DataFormatError(
+            path, "intrinsic_matrix", "a pinhole matrix [[fx,0,cx],[0,fy,cy],[0,0,1]] stored column-major", values
+        )
     size = {key: obj.get(key) for key in ("width", "height")}
     for key, value in size.items():
         if value is not None and (not isinstance(value, int) or value <= 0):
@@ -240,7 +256,12 @@ class RGBDRecord:
 
     def to_sample(self) -> dict[str, str]:
         """The plain dict the tf.data pipelines read (keys ``image``, ``depth``, ``depth_codec``, ``name``)."""
-        return {"image": str(self.rgb_path), "depth": str(self.depth_path), "depth_codec": self.codec, "name": self.name}
+        return {
+            "image": str(self.rgb_path),
+            "depth": str(self.depth_path),
+            "depth_codec": self.codec,
+            "name": self.name,
+        }
 
 
 def to_samples(records: list[RGBDRecord]) -> list[dict[str, str]]:
@@ -248,12 +269,16 @@ def to_samples(records: list[RGBDRecord]) -> list[dict[str, str]]:
     return [r.to_sample() for r in records]
 
 
-def check_same_size(rgb_path: str | os.PathLike, rgb_shape: tuple, depth_path: str | os.PathLike, depth_shape: tuple) -> None:
+def check_same_size(
+    rgb_path: str | os.PathLike, rgb_shape: tuple, depth_path: str | os.PathLike, depth_shape: tuple
+) -> None:
     """Raise a DataFormatError naming both files when RGB and depth sizes differ."""
     if tuple(rgb_shape[:2]) != tuple(depth_shape[:2]):
         h, w = rgb_shape[:2]
         dh, dw = depth_shape[:2]
-        raise DataFormatError(depth_path, "size", f"the size of the RGB image {os.fspath(rgb_path)} ({w}x{h})", f"{dw}x{dh}")
+        raise DataFormatError(
+            depth_path, "size", f"the size of the RGB image {os.fspath(rgb_path)} ({w}x{h})", f"{dw}x{dh}"
+        )
 
 
 def load_rgbd_pair(record: RGBDRecord) -> tuple[np.ndarray, np.ndarray]:
