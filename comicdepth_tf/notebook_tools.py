@@ -1,7 +1,7 @@
 """Notebook hygiene: read the parameters cell, check the house conventions, strip outputs.
 
-The conventions (README "Notebooks"; tests/test_notebook_hygiene.py): notebooks are committed without outputs and with the
-``python3`` kernelspec; exactly one code cell is tagged ``parameters`` and holds only
+The conventions (README "Notebooks"; tests/test_notebook_hygiene.py): notebooks are committed
+without outputs and with the ``python3`` kernelspec; exactly one code cell is tagged ``parameters`` and holds only
 annotated assignments of literals, each with a trailing comment, including ``PROFILE``;
 logic lives in the package (notebook cells define no classes, and functions only as tiny
 ``plot_*``/``show_*`` helpers); ``params/<stem>/smoke.yaml`` exists and names real parameters.
