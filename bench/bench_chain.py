@@ -48,6 +48,12 @@ def stage_peaks(run: dict) -> dict[str, float]:
             if isinstance(s.get("peak_memory_mb"), (int, float))}
 
 
+def stage_cores(run: dict) -> dict[str, float]:
+    """``{stage: CPU seconds / wall seconds}`` of the stages whose kernel's CPU time was recorded."""
+    return {s["stage"]: float(s["cpu_seconds"]) / float(s["duration_s"]) for s in run.get("stages", [])
+            if isinstance(s.get("cpu_seconds"), (int, float)) and s.get("duration_s")}
+
+
 def stage_seconds(run: dict) -> dict[str, float]:
     """``{stage: duration_s}`` of every stage that ran or was reused."""
     return {s["stage"]: float(s.get("duration_s") or 0.0) for s in run.get("stages", [])}
@@ -68,15 +74,15 @@ def table(run: dict, reference: dict | None) -> str:
     seconds = stage_seconds(run)
     ref = (reference or {}).get("stages", {})
     status = {s["stage"]: s.get("status", "") for s in run.get("stages", [])}
-    peaks = stage_peaks(run)
-    lines = [f"{'stage':<20} {'status':<8} {'seconds':>9} {'reference':>10} {'ratio':>7} {'peak GB':>8}"]
+    peaks, cores = stage_peaks(run), stage_cores(run)
+    lines = [f"{'stage':<20} {'status':<8} {'seconds':>9} {'reference':>10} {'ratio':>7} {'peak GB':>8} {'cores':>6}"]
     for stage, sec in seconds.items():
         r = ref.get(stage)
         ratio = f"{sec / r:7.3f}" if r else f"{'':>7}"
         peak = f"{peaks[stage] / 1000:8.2f}" if stage in peaks else f"{'':>8}"
-        lines.append(
-            f"{stage:<20} {status[stage]:<8} {sec:9.1f} {'' if r is None else f'{r:10.1f}':>10} {ratio} {peak}"
-        )
+        busy = f"{cores[stage]:6.2f}" if stage in cores else f"{'':>6}"
+        reference = "" if r is None else f"{r:10.1f}"
+        lines.append(f"{stage:<20} {status[stage]:<8} {sec:9.1f} {reference:>10} {ratio} {peak} {busy}")
     total = sum(seconds.values())
     ref_total = sum(ref.get(s, 0.0) for s in seconds) if ref else 0.0
     ratio = f"{total / ref_total:7.3f}" if ref_total else ""

@@ -1,9 +1,11 @@
-"""Peak resident memory of the processes a block of code starts (a notebook's kernel).
+"""Peak resident memory and CPU time of the processes a block of code starts (a notebook's kernel).
 
 ``resource.getrusage(RUSAGE_CHILDREN)`` only gives the largest child of the whole process
 lifetime, so one stage's peak cannot be told from an earlier stage's. Instead a thread reads the
 kernel-kept high-water mark (``VmHWM`` in ``/proc/<pid>/status``) of every descendant process
-while the block runs. Linux only; elsewhere the peak is ``None``.
+while the block runs, and their CPU time (``utime + stime`` in ``/proc/<pid>/stat``): CPU
+seconds over wall seconds is how many cores a stage kept busy. Linux only; elsewhere both are
+``None``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,28 @@ from typing import Iterator
 PROC = Path("/proc")
 
 
-def _parent_of(pid: str) -> int | None:
+def _stat_fields(pid: str | int) -> list[str]:
+    """Fields 3… of ``/proc/<pid>/stat`` (state, ppid, …), or [] when the process is gone."""
     try:
-        stat = (PROC / pid / "stat").read_text()
+        stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
-        return None
+        return []
     # The command name (field 2) may hold spaces and parentheses: split after its last ")".
-    fields = stat[stat.rfind(")") + 2 :].split()
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def _parent_of(pid: str) -> int | None:
+    fields = _stat_fields(pid)
     return int(fields[1]) if len(fields) > 1 else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (its waited-for children included)."""
+    fields = _stat_fields(pid)
+    if len(fields) < 15:
+        return None
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime (fields 14-17)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(root: int) -> list[int]:
@@ -54,10 +70,16 @@ def high_water_mark_kb(pid: int) -> int | None:
 
 
 class PeakWatch:
-    """The result of :func:`watch`: ``mb`` is the largest descendant's peak in MB (1e6 bytes)."""
+    """The result of :func:`watch`: ``mb`` is the largest descendant's peak in MB (1e6 bytes),
+    ``cpu_seconds`` the CPU time of all of them (as last seen)."""
 
     def __init__(self) -> None:
         self.kb: int | None = None
+        self._cpu: dict[int, float] = {}
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        return round(sum(self._cpu.values()), 1) if self._cpu else None
 
     @property
     def mb(self) -> float | None:
@@ -68,14 +90,17 @@ class PeakWatch:
             kb = high_water_mark_kb(pid)
             if kb is not None and (self.kb is None or kb > self.kb):
                 self.kb = kb
+            cpu = cpu_seconds(pid)
+            if cpu is not None:
+                self._cpu[pid] = max(cpu, self._cpu.get(pid, 0.0))
 
 
 @contextlib.contextmanager
 def watch(interval: float = 0.5) -> Iterator[PeakWatch]:
-    """Track the peak resident memory of the processes started inside the block.
+    """Track the peak resident memory and CPU time of the processes started inside the block.
 
     The high-water mark is kept by the kernel, so polling every ``interval`` seconds misses
-    only what a process does in its last ``interval`` before exiting.
+    only what a process does in its last ``interval`` before exiting (for CPU time too).
 
     Yields:
         A :class:`PeakWatch`, filled when the block ends (``mb`` stays None without ``/proc``).

@@ -65,6 +65,7 @@ class StageResult:
     status: str = "pending"  # pending | running | ok | reused | failed | not_run
     duration_s: float | None = None
     peak_memory_mb: float | None = None  # the kernel's peak resident memory (Linux)
+    cpu_seconds: float | None = None  # the kernel's CPU time: over duration_s, the cores it kept busy
     params: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     output_notebook: str | None = None
@@ -359,7 +360,7 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
             os.replace(partial, output)
             result.output_notebook = output.name
     result.duration_s = round(time.monotonic() - start, 3)
-    result.peak_memory_mb = peak.mb
+    result.peak_memory_mb, result.cpu_seconds = peak.mb, peak.cpu_seconds
     if error is None:
         result.status = "ok"
     else:
@@ -624,6 +625,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
                 line = f"[{i}/{len(plans)}] {result.stage}: {result.status} in {result.duration_s:.1f} s"
                 if result.peak_memory_mb is not None:
                     line += f", peak memory {result.peak_memory_mb / 1000:.2f} GB"
+                if result.cpu_seconds and result.duration_s:
+                    line += f", {result.cpu_seconds / result.duration_s:.2f} cores busy"
                 if result.error:
                     cell = result.error.get("cell_index")
                     line += (f" (cell {cell}: " if cell is not None else " (") + \

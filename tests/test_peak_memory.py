@@ -25,6 +25,16 @@ def test_the_peak_of_a_child_is_its_allocation():
     assert 300 <= peak.mb < 400
 
 
+def test_the_cpu_time_of_a_busy_child_is_counted_and_a_sleeping_one_is_not():
+    spin = "import time; t = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(0.3)"
+    with peak_memory.watch(interval=0.05) as busy:
+        subprocess.run(_python(spin), check=True)
+    with peak_memory.watch(interval=0.05) as idle:
+        subprocess.run(_python("import time; time.sleep(0.8)"), check=True)
+    assert 0.55 <= busy.cpu_seconds < 1.5
+    assert idle.cpu_seconds < 0.3
+
+
 def test_a_grandchild_counts_and_a_smaller_child_does_not_lower_the_peak():
     nested = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {ALLOCATE.format(mb=250)!r}], check=True)"
     with peak_memory.watch(interval=0.05) as peak:
@@ -36,7 +46,7 @@ def test_a_grandchild_counts_and_a_smaller_child_does_not_lower_the_peak():
 def test_nothing_started_means_no_peak():
     with peak_memory.watch(interval=0.05) as peak:
         pass
-    assert peak.mb is None
+    assert peak.mb is None and peak.cpu_seconds is None
 
 
 def test_the_index_names_the_stage_with_the_largest_peak(tmp_path):
