@@ -66,67 +66,35 @@ def gan_model_name(gan_variant: str) -> str:
 # --------------------------------------------------------------------------- loading runs
 
 
-def _find_run_dir(run: str | os.PathLike, model_name: str, file: str, notebook: str, what: str) -> Path:
-    from comicdepth_tf import paths
-
-    if not run:
-        raise DataFormatError(
-            paths.models_dir() / model_name, "run id", f"the run id of {what} (made by notebook {notebook})", "empty"
-        )
-    text = os.fspath(run)
-    base = paths.models_dir()
-    for candidate in (Path(text).expanduser(), base / text, base / model_name / text):
-        if (candidate / file).is_file():
-            return candidate
-    raise DataFormatError(base / model_name / text, file,
-                          f"{what}: a saved run with {file} (run notebook {notebook} first, or pass its run id)")
-
-
-def newest_run(model_name: str, file: str) -> Path | None:
-    """The most recently written run folder of ``saved_models/<model_name>/`` holding ``file``."""
-    from comicdepth_tf import paths
-
-    base = paths.models_dir() / model_name
-    runs = [d for d in base.iterdir() if (d / file).is_file()] if base.is_dir() else []
-    return max(runs, key=lambda d: (d / file).stat().st_mtime) if runs else None
-
-
-def find_gan_run(gan_variant: str, run: str | os.PathLike = "") -> Path:
+def find_gan_run(gan_variant: str, run: str | os.PathLike = "", profile: str = "") -> Path:
     """The run folder of a notebook-30 GAN (``simple``, ``without_text`` or ``add_text``).
 
     Args:
         gan_variant: the GAN variant.
-        run: a run folder, a path under ``saved_models/`` or a run id under
-            ``saved_models/cyclegan_<variant>/``; empty: the newest run there.
+        run: a run folder, a path under ``saved_models/``, a run id under
+            ``saved_models/cyclegan_<variant>/`` or ``latest-<profile>``
+            (:func:`comicdepth_tf.inference.resolve_run`).
+        profile: with an empty ``run``: the newest run of this profile (never a run of another
+            profile that happens to be newer).
 
     Raises:
         DataFormatError: no such run (names notebook 30).
+        ParameterError: neither ``run`` nor ``profile``.
     """
-    from comicdepth_tf import paths
+    from comicdepth_tf.inference import LATEST_PREFIX, resolve_run
 
     if gan_variant not in GAN_FILES:
         raise ParameterError(f"GAN variant must be one of {tuple(GAN_FILES)}, got {gan_variant!r}")
-    name, file = gan_model_name(gan_variant), GAN_FILES[gan_variant]
-    what = f"the {gan_variant} GAN's {file}"
-    if not run:
-        found = newest_run(name, file)
-        if found is None:
-            raise DataFormatError(
-                paths.models_dir() / name,
-                file,
-                f"{what}: a saved run (run notebook 30_cyclegan with the {gan_variant} variant first, "
-                "or pass its run id)",
-                "no run",
-            )
-        return found
-    return _find_run_dir(run, name, file, "30_cyclegan", what)
+    if not run and not profile:
+        raise ParameterError(f"the {gan_variant} GAN run: pass a run, or the profile whose newest run to use")
+    return resolve_run(run or f"{LATEST_PREFIX}{profile}", gan_model_name(gan_variant), files=(GAN_FILES[gan_variant],))
 
 
-def load_generator(run: str | os.PathLike = "", gan_variant: str = "simple"):
+def load_generator(run: str | os.PathLike = "", gan_variant: str = "simple", profile: str = ""):
     """Load a generator saved by notebook ``30_cyclegan``.
 
     Args:
-        run: see :func:`find_gan_run` (empty: the newest run of the variant).
+        run, profile: see :func:`find_gan_run` (empty ``run``: the newest run of ``profile``).
         gan_variant: ``simple`` / ``without_text`` (natural→comics generators) or ``add_text``.
 
     Returns:
@@ -138,7 +106,7 @@ def load_generator(run: str | os.PathLike = "", gan_variant: str = "simple"):
     import comicdepth_tf.models.cyclegan  # noqa: F401  (registers the generator's layers)
     from comicdepth_tf.models.registry import load_model
 
-    run_dir = find_gan_run(gan_variant, run)
+    run_dir = find_gan_run(gan_variant, run, profile)
     return load_model(run_dir, file=GAN_FILES[gan_variant]), run_dir
 
 

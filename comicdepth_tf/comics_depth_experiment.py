@@ -149,7 +149,8 @@ def load_upstream(
         depth_run: the natural model's run (folder, id or pointer); empty: ``latest-<profile>``.
         profile: the parameter profile.
         variants: approach-2 variants to train.
-        gan_runs: GAN variant -> run (folder or id); missing/empty: the newest run of that GAN.
+        gan_runs: GAN variant -> run (folder or id); missing/empty: the newest run of that GAN
+            made with ``profile``.
 
     Raises:
         DataFormatError: a run is missing (the message names the notebook that makes it).
@@ -164,7 +165,7 @@ def load_upstream(
     up = Upstream(model, Path(config["run_dir"]), size, cd.output_convention(model),
                   input_size=size_hw(trained_at), loss=str(loss))
     for gan in gan_variants_needed(variants):
-        up.generators[gan], up.gan_runs[gan] = cd.load_generator((gan_runs or {}).get(gan, ""), gan)
+        up.generators[gan], up.gan_runs[gan] = cd.load_generator((gan_runs or {}).get(gan, ""), gan, profile)
     return up
 
 

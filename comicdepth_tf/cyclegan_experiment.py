@@ -287,16 +287,6 @@ class DepthSource:
     metrics: dict = field(default_factory=dict)
 
 
-def latest_run(name: str, files: Sequence[str] = ("model.keras", "best.keras", "last.keras"),
-               root: str | os.PathLike | None = None) -> Path | None:
-    """The most recently modified run folder of ``saved_models/<name>/`` holding one of ``files``."""
-    base = (Path(root) if root else paths.models_dir()) / name
-    if not base.is_dir():
-        return None
-    runs = [d for d in base.iterdir() if d.is_dir() and any((d / f).is_file() for f in files)]
-    return max(runs, key=lambda d: max((d / f).stat().st_mtime for f in files if (d / f).is_file())) if runs else None
-
-
 def train_tiny_depth(profile: str, *, run_dir: str | os.PathLike, size: int = 64, epochs: int = 6,
                      batch_size: int = 16, learning_rate: float = 3e-3, seed: int = 0, verbose: int = 0,
                      data_root: str | os.PathLike | None = None) -> DepthSource:
@@ -335,7 +325,7 @@ def train_tiny_depth(profile: str, *, run_dir: str | os.PathLike, size: int = 64
 def resolve_depth_model(depth_run: str = "", *, profile: str = "cpu", size: int = 64, epochs: int = 6,
                         run_id: str | None = None, seed: int = 0,
                         data_root: str | os.PathLike | None = None) -> DepthSource:
-    """The natural depth model: ``depth_run``; else the newest saved ``depth_irv2`` run; else a tiny one trained now.
+    """The natural depth model: ``depth_run``; else ``latest-<profile>`` of ``depth_irv2``; else a tiny one trained now.
 
     Args:
         depth_run: a depth run folder (or a path under ``saved_models/``); empty: search.
@@ -344,15 +334,16 @@ def resolve_depth_model(depth_run: str = "", *, profile: str = "cpu", size: int 
         size: also the side a loaded model runs at when its config records none.
         data_root: the embedded dataset folder for the tiny model (default: the profile's).
     """
+    from comicdepth_tf.inference import LATEST_PREFIX, resolve_run
     from comicdepth_tf.models.registry import new_run_dir
 
-    run = Path(depth_run) if depth_run else latest_run(DEPTH_MODEL_NAME)
-    if run is None:
+    try:
+        run = resolve_run(depth_run or f"{LATEST_PREFIX}{profile}", DEPTH_MODEL_NAME)
+    except DataFormatError:
+        if depth_run:
+            raise
         return train_tiny_depth(profile, run_dir=new_run_dir(TINY_DEPTH_MODEL_NAME, run_id), size=size,
                                 epochs=epochs, seed=seed, data_root=data_root)
-    from comicdepth_tf.translate import resolve_run
-
-    run = resolve_run(run)
     model = load_depth_model(run)
     return DepthSource(model, run, run_image_size(run, size), depth_output(model))
 
@@ -399,7 +390,7 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
                   decay_epochs: int | None = None, learning_rate: float = 2e-4, depth: DepthSource | None = None,
                   base_generator=None, base_run: str = "", seed: int = 0, val_limit: int = 0, n_samples: int = 4,
                   run_eagerly: bool = False, verbose: int = 0, extra_config: Mapping | None = None,
-                  validate_every: int = 1):
+                  validate_every: int = 1, profile: str = ""):
     """Train (or resume) one variant into ``run_dir``; returns a :class:`~comicdepth_tf.gan_training.GANFitResult`.
 
     Args:
@@ -419,6 +410,7 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
         run_eagerly, verbose: see :func:`comicdepth_tf.gan_training.fit_cyclegan`.
         extra_config: more values for ``config.json``.
         validate_every: validation after the first, every ``validate_every``-th and the last epoch.
+        profile: recorded in ``config.json``: later stages find the newest run of their profile.
     """
     from comicdepth_tf.gan_training import fit_cyclegan, take_batch
     from comicdepth_tf.models import cyclegan as cg
@@ -448,7 +440,7 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
     config = {"model": model_name(variant), "variant": variant, **nets, "residual_blocks": blocks,
               "batch_size": batch_size, "depth_run": str(depth.run_dir) if depth_aware else "",
               "depth_size": depth.size if depth_aware else None, "base_run": str(base_run),
-              "sources": domains.sources, **dict(extra_config or {})}
+              "sources": domains.sources, "profile": profile, **dict(extra_config or {})}
     # One DECAY_EPOCHS serves variants trained for fewer epochs: their decay covers all of them.
     decay = None if decay_epochs is None else min(int(decay_epochs), int(epochs))
     return fit_cyclegan(build, train_ds, val_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
@@ -464,13 +456,18 @@ def run_name(run_id: str = "") -> str:
     return run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def add_text_base(results: Mapping[str, Any]) -> str:
-    """The ``without_text`` run ``add_text`` builds on: trained in this run, else the newest saved one ("" if none)."""
+def add_text_base(results: Mapping[str, Any], profile: str) -> str:
+    """The ``without_text`` run ``add_text`` builds on.
+
+    The run trained in this notebook run, else the newest of ``profile``, else "".
+    """
     if "without_text" in results:
         return str(results["without_text"].run_dir)
+    from comicdepth_tf.inference import newest_profile_run
     from comicdepth_tf.models.cyclegan import CYCLEGAN_FILES
 
-    found = latest_run(model_name("without_text"), files=(CYCLEGAN_FILES["natural2comics"],))
+    found = newest_profile_run(paths.models_dir() / model_name("without_text"), profile,
+                               (CYCLEGAN_FILES["natural2comics"],))
     return str(found) if found else ""
 
 

@@ -3,6 +3,8 @@ and writes depth maps of the original image sizes; missing runs name the noteboo
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -193,14 +195,23 @@ def test_generator_runs_are_found_by_variant(tiny, tmp_path, monkeypatch):
     from comicdepth_tf.models.registry import atomic_save_keras
 
     monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path))
-    old = atomic_save_keras(tiny["gen"], tmp_path / "cyclegan_simple" / "a" / cd.GENERATOR_FILE)
-    atomic_save_keras(tiny["gen"], tmp_path / "cyclegan_simple" / "b" / cd.GENERATOR_FILE)
-    os.utime(old, (1e9, 1e9))
-    assert cd.find_gan_run("simple") == tmp_path / "cyclegan_simple" / "b"  # the newest
+    runs = {}
+    for name, profile, when in (("a", "cpu", 1e9), ("b", "cpu", 2e9), ("c", "smoke", 3e9)):
+        runs[name] = tmp_path / "cyclegan_simple" / name
+        os.utime(atomic_save_keras(tiny["gen"], runs[name] / cd.GENERATOR_FILE), (when, when))
+        (runs[name] / "config.json").write_text(json.dumps({"variant": "simple", "profile": profile}))
+    # The newest run of the profile asked for, not a newer run of another profile.
+    assert cd.find_gan_run("simple", profile="cpu") == runs["b"]
+    assert cd.find_gan_run("simple", profile="smoke") == runs["c"]
+    assert cd.find_gan_run("simple", "latest-cpu") == runs["b"]
     gen, run = cd.load_generator("a", "simple")
-    assert run == tmp_path / "cyclegan_simple" / "a" and gen.output_shape == tiny["gen"].output_shape
+    assert run == runs["a"] and gen.output_shape == tiny["gen"].output_shape
     with pytest.raises(DataFormatError, match="without_text.*30_cyclegan"):
-        cd.find_gan_run("without_text")
+        cd.find_gan_run("without_text", profile="cpu")
+    with pytest.raises(DataFormatError, match="cyclegan_simple.*30_cyclegan"):
+        cd.find_gan_run("simple", profile="full")
+    with pytest.raises(ParameterError, match="profile"):
+        cd.find_gan_run("simple")
     assert cx.gan_variants_needed(["add_text_ignoretext"]) == ["without_text", "add_text"]
     assert cx.gan_variants_needed(["simple", "add_text"]) == ["simple", "without_text", "add_text"]
 
