@@ -13,6 +13,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("COMICDEPTH_MODELS", tempfile.mkdtemp(prefix="comicdepth-test-models-"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Notebook tests (papermill runs of the smoke chain) are slow tests too: ``-m "not slow"`` is
+    the developer's fast loop, CI runs everything."""
+    for item in items:
+        if item.get_closest_marker("notebook") is not None:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def smoke_data(tmp_path_factory) -> Path:
     """The embedded dataset on the ``smoke`` profile, generated once into a temporary folder."""

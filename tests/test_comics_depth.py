@@ -89,6 +89,7 @@ def test_augmented_pairs_flip_image_and_target_together_and_repeat_with_the_seed
     np.testing.assert_array_equal(np.stack(plain), image)  # validation batches are untouched
 
 
+@pytest.mark.slow
 def test_lr_search_picks_the_lowest_validation_loss_and_skips_a_diverging_rate(tiny, tmp_path):
     from comicdepth_tf.training import read_history
 
@@ -106,6 +107,7 @@ def test_lr_search_picks_the_lowest_validation_loss_and_skips_a_diverging_rate(t
     assert cx.lr_frame([{"variant": "simple", **r} for r in search.rows])["diverged_epoch"].notna().sum() == 1
 
 
+@pytest.mark.slow
 def test_a_finished_lr_search_drops_its_resume_files_and_is_not_run_again(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import training
     from comicdepth_tf.io import read_json
@@ -128,6 +130,7 @@ def test_a_finished_lr_search_drops_its_resume_files_and_is_not_run_again(tiny, 
     assert calls == [tmp_path / "lr_0.001", tmp_path / "lr_0.0003"]
 
 
+@pytest.mark.slow
 def test_pairs_subset_is_seeded_and_an_lr_search_limit_trains_on_it(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import training
     from comicdepth_tf.io import read_json
@@ -154,6 +157,7 @@ def test_pairs_subset_is_seeded_and_an_lr_search_limit_trains_on_it(tiny, tmp_pa
     assert read_json(tmp_path / cd.SEARCH_FILE)["settings"]["train_pairs"] == 2
 
 
+@pytest.mark.slow
 def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import evaluation
     from comicdepth_tf.io import image_size, read_json
@@ -265,6 +269,7 @@ def test_upstream_inherits_the_natural_models_size_and_loss(tiny, tmp_path, monk
     assert up.input_size == (24, 32) and up.loss == "log_depth" and up.predict_size == 32
 
 
+@pytest.mark.slow
 def test_an_extra_seed_trains_under_its_own_run_id_and_is_reused(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import evaluation
     from comicdepth_tf.io import read_json

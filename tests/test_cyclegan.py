@@ -118,6 +118,7 @@ def test_identity_weight_zero_drops_the_identity_passes_and_term():
     assert "val_identity_l1" not in logs and "identity_l1" in gan.test_step((natural, comics))  # still validated
 
 
+@pytest.mark.slow
 def test_depth_aware_runs_an_irv2_depth_run_at_its_predict_size_not_the_gan_size(tmp_path):
     """IRv2's reduction blocks need >= 75 px: a 32-px GAN must run the depth model at the run's 128."""
     from comicdepth_tf.models.depth_unet import build_depth_unet
@@ -362,6 +363,7 @@ def test_validation_epochs_first_every_kth_and_last():
         gt.validation_epochs(3, 0)
 
 
+@pytest.mark.slow
 def test_sparse_validation_trains_the_same_and_resumes_into_an_unvalidated_epoch(tmp_path):
     train, val, _ = _memory_data()
     build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
@@ -462,6 +464,7 @@ def trained(smoke_data, depth_run, tmp_path_factory):
     return {"domains": domains, "depth": depth, "runs": runs, "results": results}
 
 
+@pytest.mark.slow
 def test_domains_of_the_embedded_data(trained):
     counts = trained["domains"].counts()
     assert all(n > 0 for n in counts.values()), counts
@@ -469,6 +472,7 @@ def test_domains_of_the_embedded_data(trained):
     assert trained["depth"].size == 32 and trained["depth"].output == "metric"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ce.VARIANTS)
 def test_each_variant_trains_saves_and_reloads(trained, variant):
     result = trained["results"][variant]
@@ -493,6 +497,7 @@ def test_each_variant_trains_saves_and_reloads(trained, variant):
         assert out.shape == images.shape and np.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_translate_any_size_and_approach1(trained):
     gen = translate.load_generator(trained["runs"]["simple"], "comics2natural")
     images = [(_rand((30, 50, 3)) * 255).astype(np.uint8), _rand((20, 20, 3))]
@@ -512,6 +517,7 @@ def test_translate_any_size_and_approach1(trained):
     assert set(ce.winners(scores)) == {"abs_rel", "delta1", "inter", "intra"}
 
 
+@pytest.mark.slow
 def test_approach1_depth_keeps_the_aspect_ratio(trained):
     from comicdepth_tf import inference
 
@@ -540,6 +546,7 @@ def test_approach1_depth_keeps_the_aspect_ratio(trained):
     np.testing.assert_allclose(depth[0], direct, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_approach1_maps_are_registered_for_the_evaluation(trained, smoke_data, tmp_path, monkeypatch):
     """Stage 30's approach-1 maps are what notebook 50_evaluate discovers, at the panels' sizes."""
     from comicdepth_tf import evaluation, io
@@ -578,6 +585,7 @@ def test_approach1_maps_are_registered_for_the_evaluation(trained, smoke_data, t
     assert refs["approach2_simple"].run_dir is None  # nothing else was registered
 
 
+@pytest.mark.slow
 def test_translate_cli(trained, tmp_path, capsys):
     from comicdepth_tf import inference, io
     from comicdepth_tf.cli import main

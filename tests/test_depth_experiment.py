@@ -38,6 +38,7 @@ def test_load_depth_data_splits_and_subsets(data, smoke_data):
         de.load_depth_data(smoke_data / "ai4va")
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_beats_the_mean_depth_baseline(trained):
     result, metrics, arrays = trained
     loss = result.history["loss"]

@@ -280,6 +280,7 @@ def test_missing_modest_folder_is_a_data_format_error(tmp_path):
 # --------------------------------------------------------------------------- smoke training
 
 
+@pytest.mark.slow
 def test_smoke_training_beats_trivial_masks_then_saves_reloads_and_predicts(smoke_data, tmp_path):
     data = fx.load_data(smoke_data, image_size=48, batch_size=2, val_fraction=0.25, augment=True, seed=0)
     data.val = data.train  # judge learning on the images seen: the smoke set has 8 composites

@@ -42,6 +42,7 @@ def test_tiny_model_any_size_and_save_load(tiny_model, size, tmp_path):
     assert 1e-3 < out.min() and out.max() < 10.0
 
 
+@pytest.mark.slow
 def test_irv2_model_saves_and_loads(irv2_model, tmp_path):
     # predict is run eagerly here: tracing the 800-layer graph costs ~15 s on CPU, and graph
     # mode is already covered by the tiny model, which uses the same custom layers.

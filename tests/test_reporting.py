@@ -328,6 +328,7 @@ def test_rerun_into_the_same_folder_keeps_other_stages_and_drops_stale_metrics(t
 
 
 
+@pytest.mark.slow
 def test_a_stage_with_an_unchanged_fingerprint_is_reused_and_force_reruns_it_and_its_downstream(tmp_path):
     reports = tmp_path / "reports"
     common = dict(notebooks_dir=FIXTURES, reports_dir=reports, params_root=tmp_path / "params", progress=False,

@@ -219,6 +219,7 @@ def gan_weights(result) -> list[np.ndarray]:
     return [np.asarray(v) for v in result.model.weights]
 
 
+@pytest.mark.slow
 def test_a_gan_run_is_identical_after_other_work_and_after_a_kill(samples, tmp_path, monkeypatch):
     from comicdepth_tf import gan_training
 

@@ -393,6 +393,7 @@ def test_unet_decoder_rejects_bad_filters():
             check_decoder_filters(bad)
 
 
+@pytest.mark.slow
 def test_smoke_training_beats_both_trivial_masks(smoke_data, tmp_path):
     """A few epochs on the smoke panels: IoU on validation above all-text and no-text masks."""
     from comicdepth_tf import text_experiment as te

@@ -80,6 +80,7 @@ def whole_run(data, tmp_path_factory):
     return training.fit(tiny_builder, *data, run_dir=tmp_path_factory.mktemp("whole"), **RUN)
 
 
+@pytest.mark.slow
 def test_loss_decreases_and_beats_the_mean_depth_predictor(whole_run):
     loss = whole_run.history["loss"]
     assert len(loss) == RUN["epochs"] and loss[-1] < 0.5 * loss[0]
@@ -311,6 +312,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
     script = MIRRORED_SCRIPT.format(tests=os.path.dirname(__file__), tmp=str(tmp_path))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -369,6 +371,7 @@ def _result(proc) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+@pytest.mark.slow
 def test_two_worker_processes_train_like_one(tmp_path):
     """MultiWorkerMirroredStrategy over two processes on 127.0.0.1 (``TF_CONFIG``), against one process."""
     script = WORKER_SCRIPT.format(tests=os.path.dirname(__file__), tmp=str(tmp_path))
