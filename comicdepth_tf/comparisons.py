@@ -520,7 +520,7 @@ def worst_panels_figure(eval_set: evaluation.EvalSet, maps: Mapping[str, np.ndar
     from comicdepth_tf import io, viz
     from comicdepth_tf.real_pages import draw_pairs, wrong_pairs
 
-    plt = viz._plt()
+    plt = viz.pyplot()
     by_stem = {i.stem: i for i in eval_set.items}
     items = [by_stem[s] for s in (stems if stems is not None else maps) if s in by_stem and s in maps]
     fig, axes = plt.subplots(2, max(len(items), 1), figsize=(size * max(len(items), 1), size * 2.1), squeeze=False)

@@ -691,9 +691,9 @@ def geometry_check(generator, depth: DepthSource, natural_samples: Sequence[dict
 
 def plot_cycle_history(histories: Mapping[str, Mapping[str, Sequence[float]]]):
     """Validation cycle and identity L1 per epoch, one line per variant."""
-    from comicdepth_tf.viz import _plt
+    from comicdepth_tf.viz import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, key in zip(axes, ("cycle_l1", "identity_l1")):
         for name, history in histories.items():
@@ -715,9 +715,9 @@ def plot_cycle_history(histories: Mapping[str, Mapping[str, Sequence[float]]]):
 
 def show_image_file(path: str | os.PathLike, title: str = "", width: float = 9.0):
     """Show a saved PNG (e.g. the last sample grid) as a figure."""
-    from comicdepth_tf.viz import _plt
+    from comicdepth_tf.viz import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     image = io.read_image(path)
     fig, ax = plt.subplots(figsize=(width, width * image.shape[0] / image.shape[1]))
     ax.imshow(image)
@@ -731,9 +731,9 @@ def show_image_file(path: str | os.PathLike, title: str = "", width: float = 9.0
 def approach1_figure(panels: Sequence, predictions: Mapping[str, Any], output: str, n: int = 4, size: float = 2.0):
     """Per panel: the comics, exact depth, raw-comics depth, each translation and its depth (near = bright)."""
     from comicdepth_tf.data.formats.rgbd import decode_depth
-    from comicdepth_tf.viz import _plt, colorize_depth
+    from comicdepth_tf.viz import colorize_depth, pyplot
 
-    plt = _plt()
+    plt = pyplot()
     cmap = "magma" if output == "inverse" else "magma_r"
     methods = list(predictions["depth"])
     cols = ["comics", "exact depth"] + [c for m in methods for c in ((m,) if m == "raw_comics" else (f"{m} image", m))]
@@ -758,9 +758,9 @@ def approach1_figure(panels: Sequence, predictions: Mapping[str, Any], output: s
 
 def geometry_figure(check: Mapping[str, Any], output: str, size: float = 2.0):
     """Natural sources, their comics translations and the depth predicted on each (near = bright)."""
-    from comicdepth_tf.viz import _plt, colorize_depth
+    from comicdepth_tf.viz import colorize_depth, pyplot
 
-    plt = _plt()
+    plt = pyplot()
     cmap = "magma" if output == "inverse" else "magma_r"
     sources, translated, d_src, d_tr = check["examples"]
     n = len(sources)

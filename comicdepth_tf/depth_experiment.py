@@ -444,28 +444,6 @@ def evaluate_real(model, size: int | Sequence[int], real_dir: str | os.PathLike 
 # --------------------------------------------------------------------------- figures
 
 
-def plot_history(history: dict[str, list[float]], best_epoch: int | None = None):
-    """Loss, δ1 and AbsRel per epoch (train and validation), the kept epoch marked."""
-    from comicdepth_tf.viz import _plt
-
-    plt = _plt()
-    keys = [k for k in ("loss", "delta1", "abs_rel") if k in history or f"val_{k}" in history]
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.2 * max(len(keys), 1), 3.4), squeeze=False)
-    n = len(history.get("loss", history.get("val_loss", [])))
-    epochs = np.arange(1, n + 1)
-    for ax, key in zip(axes[0], keys):
-        for prefix, style in (("", "-o"), ("val_", "--o")):
-            if prefix + key in history:
-                ax.plot(epochs, history[prefix + key], style, ms=3, label=prefix + key)
-        if best_epoch:
-            ax.axvline(best_epoch, color="k", lw=0.8, ls=":", label=f"kept epoch {best_epoch}")
-        ax.set_xlabel("epoch")
-        ax.set_title(key, fontsize=10)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def prediction_grid(arrays: dict[str, np.ndarray], n: int = 4, seed: int = 0):
     """Input / ground truth / prediction / absolute error for ``n`` validation images (seeded pick)."""
     from comicdepth_tf import viz

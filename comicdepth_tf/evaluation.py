@@ -873,9 +873,9 @@ def bar_chart(table, columns=BAR_METRICS, size: float = 3.2, errors: Mapping[str
             drawn as error bars.
         title: the figure's title (e.g. what the bars and error bars are).
     """
-    from comicdepth_tf.viz import _plt
+    from comicdepth_tf.viz import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     labels = list(table["configuration"])
     fig, axes = plt.subplots(1, len(columns), figsize=(size * len(columns) + 2.5, 0.32 * len(labels) + 1.6),
                              sharey=True, squeeze=False)

@@ -89,7 +89,7 @@ def page_figure(dataset: Any, image_id: int, size: float = 3.2):
     Views whose data the dataset lacks (dense depth and text masks exist only in the
     embedded data; test pages have no levels) are left out.
     """
-    plt = viz._plt()
+    plt = viz.pyplot()
     v = page_views(dataset, image_id)
     has_levels = any(x is not None for x in v["interdepth"])
     n = 2 + 2 * has_levels + (v["depth"] is not None) + (v["text_mask"] is not None) - 1
@@ -159,7 +159,7 @@ def segment_depth_agreement(dataset: Any) -> dict[str, float]:
 
 def ordering_figure(panels: list, n: int = 4, size: float = 3.0):
     """Panel crops with their ComicsDepth ordering points coloured by object level (l1)."""
-    plt = viz._plt()
+    plt = viz.pyplot()
     panels = panels[:n]
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(size * max(len(panels), 1), size), squeeze=False)
     for ax, panel in zip(axes[0], panels):

@@ -483,21 +483,3 @@ def prediction_grid(arrays: dict[str, np.ndarray], pred: dict[str, np.ndarray], 
             row["abs error"] = np.abs(pred["depth"][i] - gt)
         rows.append(row)
     return viz.depth_grid(rows)
-
-
-def plot_history(history: dict[str, list[float]]):
-    """Training and validation loss per epoch (total and per output)."""
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in history if k.endswith("loss") and not k.startswith("val_")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        epochs = np.arange(1, len(history[key]) + 1)
-        ax.plot(epochs, history[key], label="train")
-        if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], label="validation")
-        ax.set_title(key)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
-    return fig

@@ -591,7 +591,7 @@ def plot_pages(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]],
     """
     from comicdepth_tf import viz
 
-    plt = viz._plt()
+    plt = viz.pyplot()
     conventions = dict(conventions or {})
     shown = [p for p in check.pages if pages is None or p.id in pages]
     names = list(maps)

@@ -357,30 +357,11 @@ def save_run(model, run_dir: str | os.PathLike, cfg, metrics: dict, *, data: Tex
 # --------------------------------------------------------------------------- figures
 
 
-def plot_history(history: dict[str, list[float]], best_epoch: int | None = None):
-    """Loss and IoU@0.5 per epoch (train and validation), the kept epoch marked."""
-    from comicdepth_tf.viz import _plt
-
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    for ax, key in zip(axes, ("loss", td.IOU_KEY)):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            if prefix + key in history:
-                ax.plot(epochs, history[prefix + key], style, label=prefix + key)
-        if best_epoch:
-            ax.axvline(best_epoch, color="k", lw=0.8, ls=":", label=f"kept epoch {best_epoch}")
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def plot_sweep(sweep: dict, threshold: float, trivial: dict[str, float] | None = None):
     """Validation IoU against threshold, the chosen threshold and the trivial masks."""
-    from comicdepth_tf.viz import _plt
+    from comicdepth_tf.viz import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(sweep["threshold"], sweep["iou"], label="U-Net")
     ax.axvline(threshold, color="k", ls=":", lw=0.8, label=f"chosen {threshold:.2f}")

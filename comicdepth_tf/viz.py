@@ -41,11 +41,43 @@ def _ensure_backend() -> None:
         matplotlib.use("Agg")
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot``, with the Agg backend chosen first where no display can show a window."""
     _ensure_backend()
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None,
+                 best_epoch: int | None = None):
+    """Training (solid) and validation (dashed) curves per epoch, one panel per key.
+
+    Args:
+        history: ``{column: values per epoch}`` (``history.csv`` as read by
+            :func:`comicdepth_tf.training.read_history`); NaN (an epoch not validated) is skipped.
+        keys: the metrics drawn (train name; ``val_<key>`` beside it); default: every training
+            loss column (``*loss``).
+        best_epoch: the kept epoch (1-based), marked on every panel.
+    """
+    if keys is None:
+        keys = [k for k in history if k.endswith("loss") and not k.startswith("val_")]
+    keys = [k for k in keys if k in history or f"val_{k}" in history]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.2 * max(len(keys), 1), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for prefix, style, label in (("", "-o", "train"), ("val_", "--o", "validation")):
+            values = np.asarray(history.get(prefix + key, []), dtype=float)
+            epochs = np.flatnonzero(np.isfinite(values)) + 1
+            if len(epochs):
+                ax.plot(epochs, values[epochs - 1], style, ms=3, label=label)
+        if best_epoch:
+            ax.axvline(best_epoch, color="k", lw=0.8, ls=":", label=f"kept epoch {best_epoch}")
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -222,7 +254,7 @@ def show_images(
     Returns:
         The Matplotlib figure.
     """
-    plt = _plt()
+    plt = pyplot()
     images = list(images)
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
@@ -289,7 +321,7 @@ def overlay_segments(
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    plt = _plt()
+    plt = pyplot()
     base = _as_rgb_uint8(image)
     masks = _stack_masks(masks, base.shape[:2])
     if values is not None and len(values) != len(masks):
@@ -362,7 +394,7 @@ def depth_grid(
     Returns:
         The Matplotlib figure.
     """
-    plt = _plt()
+    plt = pyplot()
     rows = list(rows)
     columns: list[str] = []
     for row in rows:
@@ -448,7 +480,7 @@ def level_histograms(stats: Mapping[str, Mapping[Any, float]], size: float = 4.0
     Returns:
         The Matplotlib figure.
     """
-    plt = _plt()
+    plt = pyplot()
     keys = list(stats) or ["(no statistics)"]
     fig, axes = plt.subplots(1, len(keys), figsize=(size * len(keys), size * 0.8), squeeze=False)
     for ax, key in zip(axes[0], keys):
@@ -489,7 +521,7 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100, close: bool = Fals
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     written = io.atomic_write_bytes(Path(path).with_suffix(".png"), buf.getvalue())
     if close:
-        _plt().close(fig)
+        pyplot().close(fig)
     return written
 
 

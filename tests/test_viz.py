@@ -139,3 +139,15 @@ def test_real_page_with_weak_text_mask(real_dir, tmp_path):
     assert 0.01 < mask.mean() < 0.2
     fig = viz.show_images([page, out], titles=["006013", "weak text mask"], ncols=2, size=4)
     decodes(viz.save_figure(fig, tmp_path / "real.png", close=True))
+
+
+def test_plot_history_one_panel_per_key_skips_unvalidated_epochs_and_marks_the_kept_one():
+    history = {"loss": [3.0, 2.0, 1.0], "val_loss": [3.5, float("nan"), 1.5], "mask_loss": [1.0, 0.5, 0.2],
+               "val_mask_loss": [1.1, 0.6, 0.3], "delta1": [0.2, 0.4, 0.6], "learning_rate": [1e-3] * 3}
+    fig = viz.plot_history(history, best_epoch=3)  # default: the training loss columns
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "mask_loss"]
+    train, val, kept = fig.axes[0].get_lines()
+    assert list(val.get_xdata()) == [1, 3] and list(val.get_ydata()) == [3.5, 1.5]  # epoch 2 was not validated
+    assert list(train.get_xdata()) == [1, 2, 3] and list(kept.get_xdata()) == [3, 3]
+    fig = viz.plot_history(history, ["loss", "delta1", "missing"])
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "delta1"]
