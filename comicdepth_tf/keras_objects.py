@@ -23,7 +23,6 @@ SERIALISABLE_MODULES = (
     "comicdepth_tf.models.layers",
     "comicdepth_tf.losses",
     "comicdepth_tf.metrics",
-    "comicdepth_tf.text_detection",
     "comicdepth_tf.models.fg_mask_depth",
     "comicdepth_tf.models.cyclegan",
 )

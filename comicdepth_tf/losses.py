@@ -13,6 +13,8 @@ under mixed precision. Each loss returns one value per image; Keras averages ove
   absolute residual is the loss; for relative-depth outputs and for mixing datasets.
 * :class:`LogDepthLoss` — :class:`DepthLoss` on ``log(1 + depth)``, which weighs near pixels
   like the relative metrics do (the ``cpu`` profile of notebook 10 needs it).
+
+And for masks: :class:`BceDiceLoss` (the text U-net of notebook 20, seed 001 C.I.1).
 """
 
 from __future__ import annotations
@@ -219,6 +221,48 @@ LOSSES = {
     "l1": (DepthLoss, {"w_ssim": 0.0, "w_edge": 0.0, "w_l1": 1.0, "name": "l1_loss"}),
     "ssi": (ScaleShiftInvariantLoss, {}),
 }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE, name="BceDiceLoss")
+class BceDiceLoss(keras.losses.Loss):
+    """Per image: ``w_bce · BCE + w_dice · (1 − Dice)`` of a probability mask.
+
+    ``BCE`` is the mean binary cross-entropy over the image's pixels (probabilities clipped
+    to ``[eps, 1 − eps]``); ``Dice = (2 Σ p·t + smooth) / (Σ p + Σ t + smooth)`` is the
+    soft Dice of the image (``smooth`` keeps a text-free image's Dice at 1 when nothing is
+    predicted). Dice counters the class imbalance (text is a few percent of a panel);
+    BCE keeps the gradients well-behaved early on.
+
+    Args:
+        w_bce: weight of the cross-entropy term.
+        w_dice: weight of the Dice term.
+        smooth: additive smoothing of the Dice ratio, in pixels.
+        eps: probability clipping for the logarithms.
+    """
+
+    def __init__(self, w_bce: float = 1.0, w_dice: float = 1.0, smooth: float = 1.0, eps: float = 1e-7,
+                 name: str = "bce_dice", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.w_bce, self.w_dice = float(w_bce), float(w_dice)
+        self.smooth, self.eps = float(smooth), float(eps)
+
+    def call(self, y_true, y_pred):
+        t = tf.cast(y_true, tf.float32)
+        p = tf.cast(y_pred, tf.float32)
+        if t.shape.rank == 3:
+            t = t[..., None]
+        batch = tf.shape(p)[0]
+        t = tf.reshape(t, [batch, -1])
+        p = tf.clip_by_value(tf.reshape(p, [batch, -1]), self.eps, 1.0 - self.eps)
+        bce = -tf.reduce_mean(t * tf.math.log(p) + (1.0 - t) * tf.math.log(1.0 - p), axis=1)
+        inter = tf.reduce_sum(p * t, axis=1)
+        dice = (2.0 * inter + self.smooth) / (tf.reduce_sum(p, axis=1) + tf.reduce_sum(t, axis=1) + self.smooth)
+        return self.w_bce * bce + self.w_dice * (1.0 - dice)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"w_bce": self.w_bce, "w_dice": self.w_dice, "smooth": self.smooth, "eps": self.eps})
+        return config
 
 
 def get_loss(name: str, **kwargs) -> keras.losses.Loss:

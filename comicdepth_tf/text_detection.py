@@ -62,6 +62,7 @@ from comicdepth_tf.outputs import (
     run_record,
     write_manifest,
 )
+from comicdepth_tf.training import is_better
 
 MODEL_NAME = "text_unet"
 #: Key of the per-epoch IoU at threshold 0.5 (``val_`` prefixed on validation).
@@ -77,8 +78,6 @@ MANIFEST_COLUMNS = ("file", "source", "x", "y", "size", "max_prob", "attempts")
 #: Files :func:`predict_text_masks` writes per input by default (``str.format`` patterns of its output name).
 MASK_FILE = "{}.png"
 PROB_FILE = "prob/{}.png"
-
-_KERAS: dict[str, Any] = {}
 
 
 # --------------------------------------------------------------------------- IoU (NumPy)
@@ -166,66 +165,12 @@ def best_threshold(sweep: Mapping[str, Sequence[float]]) -> tuple[float, float]:
 # --------------------------------------------------------------------------- Keras loss and metric
 
 
-def _bce_dice_class():
-    """Define (once) and return the serialisable ``BceDiceLoss``."""
-    if "BceDiceLoss" in _KERAS:
-        return _KERAS["BceDiceLoss"]
-    import keras
-    import tensorflow as tf
-
-    @keras.saving.register_keras_serializable(package="comicdepth", name="BceDiceLoss")
-    class BceDiceLoss(keras.losses.Loss):
-        """Per image: ``w_bce · BCE + w_dice · (1 − Dice)``.
-
-        ``BCE`` is the mean binary cross-entropy over the image's pixels (probabilities clipped
-        to ``[eps, 1 − eps]``); ``Dice = (2 Σ p·t + smooth) / (Σ p + Σ t + smooth)`` is the
-        soft Dice of the image (``smooth`` keeps a text-free image's Dice at 1 when nothing is
-        predicted). Dice counters the class imbalance (text is a few percent of a panel);
-        BCE keeps the gradients well-behaved early on.
-
-        Args:
-            w_bce: weight of the cross-entropy term.
-            w_dice: weight of the Dice term.
-            smooth: additive smoothing of the Dice ratio, in pixels.
-            eps: probability clipping for the logarithms.
-        """
-
-        def __init__(self, w_bce: float = 1.0, w_dice: float = 1.0, smooth: float = 1.0, eps: float = 1e-7,
-                     name: str = "bce_dice", reduction="sum_over_batch_size", dtype=None):
-            super().__init__(name=name, reduction=reduction, dtype=dtype)
-            self.w_bce, self.w_dice = float(w_bce), float(w_dice)
-            self.smooth, self.eps = float(smooth), float(eps)
-
-        def call(self, y_true, y_pred):
-            t = tf.cast(y_true, tf.float32)
-            p = tf.cast(y_pred, tf.float32)
-            if t.shape.rank == 3:
-                t = t[..., None]
-            batch = tf.shape(p)[0]
-            t = tf.reshape(t, [batch, -1])
-            p = tf.clip_by_value(tf.reshape(p, [batch, -1]), self.eps, 1.0 - self.eps)
-            bce = -tf.reduce_mean(t * tf.math.log(p) + (1.0 - t) * tf.math.log(1.0 - p), axis=1)
-            inter = tf.reduce_sum(p * t, axis=1)
-            dice = (2.0 * inter + self.smooth) / (tf.reduce_sum(p, axis=1) + tf.reduce_sum(t, axis=1) + self.smooth)
-            return self.w_bce * bce + self.w_dice * (1.0 - dice)
-
-        def get_config(self):
-            config = super().get_config()
-            config.update({"w_bce": self.w_bce, "w_dice": self.w_dice, "smooth": self.smooth, "eps": self.eps})
-            return config
-
-    _KERAS["BceDiceLoss"] = BceDiceLoss
-    return BceDiceLoss
-
-
-def register_serialisables() -> None:
-    """Register the Keras classes of this module (call before loading a compiled model)."""
-    _bce_dice_class()
-
-
 def bce_dice_loss(w_bce: float = 1.0, w_dice: float = 1.0, smooth: float = 1.0):
-    """The BCE + Dice loss object for ``compile`` / :func:`comicdepth_tf.training.fit`."""
-    return _bce_dice_class()(w_bce=w_bce, w_dice=w_dice, smooth=smooth)
+    """The BCE + Dice loss object (:class:`comicdepth_tf.losses.BceDiceLoss`) for ``compile`` /
+    :func:`comicdepth_tf.training.fit`."""
+    from comicdepth_tf.losses import BceDiceLoss
+
+    return BceDiceLoss(w_bce=w_bce, w_dice=w_dice, smooth=smooth)
 
 
 def iou_metric(threshold: float = 0.5, name: str = IOU_KEY):
@@ -235,21 +180,7 @@ def iou_metric(threshold: float = 0.5, name: str = IOU_KEY):
     return keras.metrics.BinaryIoU(target_class_ids=[1], threshold=threshold, name=name)
 
 
-def __getattr__(name: str):
-    if name == "BceDiceLoss":
-        return _bce_dice_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # --------------------------------------------------------------------------- epoch selection
-
-
-def _better(value, best, mode: str) -> bool:
-    if value is None or math.isnan(value):
-        return False
-    if best is None:
-        return True
-    return value > best if mode == "max" else value < best
 
 
 def select_best_epoch(
@@ -272,7 +203,7 @@ def select_best_epoch(
     best, best_epoch = None, None
     for i, value in enumerate(history[key]):
         value = None if value is None else float(value)
-        if _better(value, best, mode):
+        if is_better(value, best, mode):
             best, best_epoch = value, i + 1
     if best_epoch is None:
         raise ParameterError(f"history column {key!r} has no finite value")
@@ -313,7 +244,7 @@ def make_best_epoch_checkpoint(run_dir: str | os.PathLike, monitor: str = MONITO
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get(self.monitor)
             value = None if value is None else float(value)
-            if _better(value, self.best, self.mode):
+            if is_better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
                 atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
                 io.atomic_write_json(run_dir / BEST_STATE_FILE, {"monitor": self.monitor, "mode": self.mode,
@@ -488,7 +419,6 @@ def load_text_detector(run: str | os.PathLike, root: str | os.PathLike | None = 
     from comicdepth_tf.inference import resolve_run
     from comicdepth_tf.models.registry import load_model, read_run
 
-    register_serialisables()
     run_dir = resolve_run(run, MODEL_NAME, root)
     config = read_run(run_dir)["config"]
     model = load_model(run_dir)

@@ -7,7 +7,7 @@ Layout::
 "Text area" is the union of speech balloons and lettering (eBDtheque's Balloon ∪ Line
 polygons; the embedded dataset's text masks). The head is a plain ``Activation("sigmoid")``
 in float32, so the model loads without ``custom_objects`` and stays float32 at the output
-under mixed precision. Train it with :func:`comicdepth_tf.text_detection.bce_dice_loss`.
+under mixed precision. Train it with :class:`comicdepth_tf.losses.BceDiceLoss`.
 """
 
 from __future__ import annotations
