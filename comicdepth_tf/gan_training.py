@@ -48,6 +48,7 @@ from comicdepth_tf.training import (
     STATE_FILE,
     clean_temporary_files,
     configure_determinism,
+    history_logger,
     make_epoch_clock,
     make_tensorboard,
     precision_policy,
@@ -198,28 +199,6 @@ def validation_epochs(epochs: int, every: int) -> list[int]:
     if int(every) < 1:
         raise ParameterError(f"validate_every must be ≥ 1, got {every}")
     return sorted({1, int(epochs), *range(int(every), int(epochs) + 1, int(every))})
-
-
-def history_logger(path: Path, append: bool):
-    """A ``CSVLogger`` whose columns are those of the existing file when it appends.
-
-    Keras's logger takes its columns from the first epoch it logs; a resumed run whose first
-    epoch is not validated would otherwise write rows without the validation columns under a
-    header that has them.
-    """
-    import csv
-
-    import keras
-
-    class HistoryLogger(keras.callbacks.CSVLogger):
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            if append and path.exists() and path.stat().st_size:
-                with open(path, newline="") as fh:
-                    header = next(csv.reader(fh), [])
-                self.keys = [k for k in header if k != "epoch"] or None
-
-    return HistoryLogger(str(path), append=append)
 
 
 def make_lr_logger():

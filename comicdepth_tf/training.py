@@ -692,6 +692,26 @@ def read_history(run_dir) -> dict[str, list[float]]:
     return {c: [float(r[c]) if r[c] not in ("", "NA", None) else math.nan for r in rows] for c in columns}
 
 
+def history_logger(path: Path, append: bool):
+    """A ``CSVLogger`` whose columns are those of the existing file when it appends.
+
+    Keras's logger takes its columns from the first epoch it logs; a resumed run whose first
+    epoch is not validated would otherwise write rows without the validation columns under a
+    header that has them.
+    """
+    import keras
+
+    class HistoryLogger(keras.callbacks.CSVLogger):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if append and path.exists() and path.stat().st_size:
+                with open(path, newline="") as fh:
+                    header = next(csv.reader(fh), [])
+                self.keys = [k for k in header if k != "epoch"] or None
+
+    return HistoryLogger(str(path), append=append)
+
+
 def truncate_history(run_dir: Path, epochs_kept: int) -> None:
     """Keep the rows of epochs ``< epochs_kept`` (a crash can leave a row past the checkpoint)."""
     path = run_dir / HISTORY_FILE
@@ -931,7 +951,7 @@ def fit(
             spe = _steps_per_epoch(train_ds, steps_per_epoch)
             callbacks = [make_epoch_clock(seed, spe), make_lr_logger()]
             callbacks += [early] if early is not None else []
-            callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=bool(state)))
+            callbacks.append(history_logger(run_dir / HISTORY_FILE, append=bool(state)))
             if use_tensorboard(tensorboard):
                 callbacks.append(make_tensorboard(run_dir))
             checkpoint = make_run_checkpoint(run_dir, monitor, epochs, state, early)
