@@ -97,9 +97,9 @@ def bench_training(records, args) -> dict[str, float]:
     import keras
     import tensorflow as tf
 
-    from comicdepth_tf import depth_experiment as de
     from comicdepth_tf.data import pipelines
     from comicdepth_tf.models.depth_unet import build_depth_unet
+    from comicdepth_tf.stages import depth as de
     from comicdepth_tf.training import resolve_loss
 
     size, batch, steps = tuple(args.size), args.batch_size, args.steps

@@ -303,7 +303,7 @@ def _depth_for(source, page) -> np.ndarray:
 
 def exact_depth(page) -> np.ndarray:
     """The embedded dataset's dense depth of a page (metres, 0 = none): the oracle depth source."""
-    from comicdepth_tf.io import read_depth_png16
+    from comicdepth_tf.fileio import read_depth_png16
 
     if page.depth_path is None:
         raise DataFormatError(
@@ -469,7 +469,7 @@ def page_arrays(dataset, size: int = 128) -> np.ndarray:
     """Every page of a split resized to ``size × size`` (area interpolation), ``(N, size, size, 3)`` in [0, 1]."""
     import cv2
 
-    from comicdepth_tf.io import read_image
+    from comicdepth_tf.fileio import read_image
 
     out = np.zeros((len(dataset.pages), size, size, 3), np.float32)
     for i, page in enumerate(dataset.pages):

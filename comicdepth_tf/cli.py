@@ -15,13 +15,13 @@ import sys
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("comicdepth_tf.data.synthetic", "generate the embedded comics/natural RGB-D dataset"),
-    "run": ("comicdepth_tf.runner", "execute the numbered notebooks with papermill and write the report"),
+    "run": ("comicdepth_tf.chain.runner", "execute the numbered notebooks with papermill and write the report"),
     "env": ("comicdepth_tf.env", "print versions and devices"),
     "text-mask": ("comicdepth_tf.text_detection", "predict text-area masks for comics pages"),
     "translate": ("comicdepth_tf.translate", "translate images between natural and comics domains (CycleGAN)"),
     "predict": ("comicdepth_tf.inference", "predict depth maps for images, folders or globs"),
     "real-check": ("comicdepth_tf.real_pages", "score depth runs on the real-page depth-ordering check"),
-    "diff-metrics": ("comicdepth_tf.metrics_diff", "compare two runs' metrics.json stage by stage, exactly"),
+    "diff-metrics": ("comicdepth_tf.chain.metrics_diff", "compare two runs' metrics.json stage by stage, exactly"),
 }
 
 

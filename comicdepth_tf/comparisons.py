@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from comicdepth_tf import evaluation, intervals, metrics
+from comicdepth_tf import evaluation, intervals, metrics, runs
 from comicdepth_tf.errors import ParameterError
 
 #: Baseline of the ordering-accuracy differences.
@@ -95,7 +95,7 @@ def _with_seed(frames: Mapping[int, Any]):
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def runs_by_seed(refs_by_seed: Mapping[int, Mapping[str, evaluation.RunRef]]):
+def runs_by_seed(refs_by_seed: Mapping[int, Mapping[str, runs.RunRef]]):
     """:func:`comicdepth_tf.evaluation.runs_table` of every seed, with a ``seed`` column."""
     return _with_seed({seed: evaluation.runs_table(refs) for seed, refs in refs_by_seed.items()})
 
@@ -333,7 +333,7 @@ def comparison_intervals(tables: Mapping[str, Any], ordering_baseline: str = ORD
     dense = tables.get("dense_per_image")
     if dense is not None and not dense.empty:
         for set_name in dict.fromkeys(dense["set"]):
-            prefix = "natural" if set_name == evaluation.NATURAL_SET else "comics"
+            prefix = "natural" if set_name == runs.NATURAL_SET else "comics"
             part = dense[dense["set"] == set_name]
             for k, higher in DENSE_KEYS:
                 rows += paired_rows(part, k, f"{prefix}_{k}", MEAN_DEPTH, higher, ["image"], seed)
@@ -517,7 +517,7 @@ def worst_panels_figure(eval_set: evaluation.EvalSet, maps: Mapping[str, np.ndar
                         stems: Sequence[str] | None = None, title: str = "", size: float = 2.6):
     """Each panel (columns, in ``stems`` order): the input with its ordering points, and the depth
     (nearer = brighter, the project's colour map) with the inter-object pairs it orders wrongly in red."""
-    from comicdepth_tf import io, viz
+    from comicdepth_tf import fileio, viz
     from comicdepth_tf.real_pages import draw_pairs, wrong_pairs
 
     plt = viz.pyplot()
@@ -529,10 +529,10 @@ def worst_panels_figure(eval_set: evaluation.EvalSet, maps: Mapping[str, np.ndar
         depth = maps[item.stem]
         bad = wrong_pairs(depth, item.points, order_conv)
         total = metrics.ordering_accuracy(depth, item.points, order_conv)["inter_pairs"]
-        axes[0, c].imshow(io.read_image(item.image))
+        axes[0, c].imshow(fileio.read_image(item.image))
         draw_pairs(axes[0, c], item.points, [])
         axes[0, c].set_title(item.stem, fontsize=7)
-        axes[1, c].imshow(viz.colorize_depth(evaluation._display_depth(depth, convention)))
+        axes[1, c].imshow(viz.colorize_depth(evaluation.display_depth(depth, convention)))
         draw_pairs(axes[1, c], item.points, bad)
         axes[1, c].set_title(f"{len(bad)} of {int(total)} pairs wrong", fontsize=7)
     for ax in axes.ravel():

@@ -1,4 +1,4 @@
-"""The logic of notebook ``50_evaluate``: every saved model side by side, never training.
+"""Scoring saved depth configurations side by side, never training (notebooks 40 and 50).
 
 The evaluation only **loads**: depth maps a stage saved with its run, or the run's
 ``model.keras`` (predicted here with :func:`comicdepth_tf.inference.predict_depth`, which is
@@ -13,42 +13,13 @@ Configurations (:data:`CONFIGURATIONS`, in table order)
 ``ai4va_page_baseline`` (stage 40, AI4VA predictions) and ``ai4va_constant`` (the training
 means; computed here from the training labels when no run provides it).
 
-Discovery contract (what a stage writes so that this module finds it)
----------------------------------------------------------------------
-One saved run folder ``saved_models/<model>/<run_id>/`` per configuration holds:
-
-* ``evaluation.json`` — ``{"configuration": <name>, "profile": <profile>, "convention":
-  "metric" | "inverse" | "relative", "image_size": <network size, optional>}``
-  (write it with :func:`register_configuration`, which also updates the pointer below);
-* ``depth_maps/<set>/<stem>.npy`` — float32 ``(H, W)`` at the image's **original size**, in
-  the model's convention (:func:`save_depth_maps`). ``<set>`` is ``panels_<split>`` (the
-  ComicsDepth/embedded panel crops of ``panels/<split>/images``) or ``natural_val`` (the
-  natural validation set: the NYU ``test`` CSV); ``<stem>`` is :attr:`EvalItem.stem` from
-  :func:`load_eval_sets`, the image file's stem (``00000_colors`` for NYU test images). A
-  folder written by ``comicdepth predict`` (``<stem>_depth.png`` + ``depth_manifest.json``,
-  optional ``<stem>_depth.npy``) is read too; the map convention then comes from that manifest;
-* ``ai4va_predictions/<split>.csv`` — per-segment predictions for AI4VA predictors
-  (``val`` to score, ``test`` for the submission), columns
-  ``img_id,category_id,pred_Intradepth,pred_Interdepth,annotation_id``
-  (:func:`save_ai4va_predictions`, validated against the split's segments);
-* optionally ``model.keras`` (+ ``config.json``): used to predict the sets whose maps are
-  absent (at ``image_size``, else the run config's ``predict_size`` / ``input_size``).
-
-Convention of the maps: ``evaluation.json``'s ``convention``, else the folder's
-``depth_manifest.json``, else ``config.json``'s ``model_info.output``, else ``metric``.
-
-A configuration is resolved, in this order, from: the notebook's ``RUNS`` parameter
-(configuration -> run folder, absolute or relative to ``saved_models/``); the pointer file
-``saved_models/configurations/<profile>.json`` (configuration -> run folder relative to
-``saved_models/``); the newest ``saved_models/*/*/evaluation.json`` naming it and the profile;
-for ``natural_irv2`` the natural model's ``saved_models/depth_irv2/latest-<profile>.json``.
-``no_batchnorm_trick`` (the natural model applied to comics as is) falls back to the
-``natural_irv2`` run.
+Runs are found through :mod:`comicdepth_tf.runs` (:func:`~comicdepth_tf.runs.find_runs`; its
+module doc is the discovery contract a stage follows so that this module finds its outputs).
 
 Several seeds: stage 40 trains its configurations once per seed (:attr:`Configuration.seeded`)
 and registers each run with its seed: ``evaluation.json`` holds ``seed`` and
 ``saved_models/configurations/<profile>-seeds.json`` maps seed -> configuration -> run folder.
-:func:`find_runs` with ``seed=`` resolves those configurations from that pointer (or a scan of
+:func:`comicdepth_tf.runs.find_runs` with ``seed=`` resolves those configurations from that pointer (or a scan of
 runs recorded with that seed), never from another seed's run; the stage-10 and stage-30
 configurations are not re-seeded and resolve as without a seed. Comparisons over seeds, with
 intervals, are in :mod:`comicdepth_tf.comparisons`.
@@ -63,15 +34,12 @@ Scores
   metric scale);
 * AI4VA MSE (``segment`` matching, and ``official`` for comparability) on the scored split.
 
-Outputs: the comparison table, bar charts, a qualitative grid, the seed-format results file
-``<stage folder>/results/evaluation_<YYYYmmdd-HHMMSS>.txt`` (in the run's report folder, so it
-travels with the run and never lands in the repository) and the submission CSV.
+Outputs: the comparison table and bar charts; notebook 50's qualitative grid, results file and
+submission are in :mod:`comicdepth_tf.stages.evaluate`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,311 +48,22 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from comicdepth_tf import io, metrics, paths, submission
+from comicdepth_tf import fileio, metrics, submission
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.runs import (
+    AI4VA_PREDICTIONS_DIR,
+    CONFIGURATIONS,
+    CONVENTIONS,
+    DEPTH_MAPS_DIR,
+    NATURAL_SET,
+    Configuration,
+    RunRef,
+    configuration,
+)
 
 STAGE = "50_evaluate"
-EVALUATION_FILE = "evaluation.json"
-DEPTH_MAPS_DIR = "depth_maps"
-AI4VA_PREDICTIONS_DIR = "ai4va_predictions"
-POINTER_DIR = "configurations"
 #: The ordering baseline of the relative (dB) scores.
 BASELINE = "batchnorm_trick"
-CONVENTIONS = ("metric", "inverse", "relative")
-NATURAL_SET = "natural_val"
-#: Natural model folder and pointer written by stage 10 (see comicdepth_tf.inference).
-NATURAL_MODEL_NAME = "depth_irv2"
-#: The stage whose configurations are trained once per seed (``SEEDS`` of notebook 40).
-SEEDED_STAGE = "40_comics_depth"
-
-
-@dataclass(frozen=True)
-class Configuration:
-    """One row of the comparison.
-
-    Attributes:
-        name: the configuration's id (``evaluation.json``'s ``configuration``).
-        label: a short human name.
-        stage: the notebook that produces it.
-        kind: ``"depth"`` (depth maps) or ``"ai4va"`` (per-segment predictions).
-        sets: for depth configurations, the evaluation sets it must have (``"panels"`` = the
-            panel split being evaluated, or ``natural_val``).
-        fallback: a configuration whose run serves when this one has none.
-    """
-
-    name: str
-    label: str
-    stage: str
-    kind: str
-    sets: tuple[str, ...] = ()
-    fallback: str | None = None
-
-    @property
-    def seeded(self) -> bool:
-        """Trained once per seed (stage 40); the upstream stages 10 and 30 are not re-seeded."""
-        return self.stage == SEEDED_STAGE
-
-
-CONFIGURATIONS: tuple[Configuration, ...] = (
-    Configuration("natural_irv2", "natural IRv2 model", "10_depth_irv2", "depth", (NATURAL_SET,)),
-    Configuration("approach1_simple", "approach 1 simple", "30_cyclegan", "depth", ("panels",)),
-    Configuration("approach1_depth_aware", "approach 1 depth_aware", "30_cyclegan", "depth", ("panels",)),
-    Configuration("approach2_simple", "approach 2 simple", "40_comics_depth", "depth", ("panels",)),
-    Configuration("approach2_add_text", "approach 2 add_text", "40_comics_depth", "depth", ("panels",)),
-    Configuration("approach2_add_text_ignoretext", "approach 2 add_text_ignoretext", "40_comics_depth", "depth",
-                  ("panels",)),
-    Configuration("no_batchnorm_trick", "no_batchnorm_trick", "40_comics_depth", "depth", ("panels",),
-                  fallback="natural_irv2"),
-    Configuration("batchnorm_trick", "batchnorm_trick", "40_comics_depth", "depth", ("panels",)),
-    Configuration("ai4va_segment", "AI4VA per-segment predictor", "40_comics_depth", "ai4va"),
-    Configuration("ai4va_page_baseline", "seed-style whole-page baseline", "40_comics_depth", "ai4va"),
-    Configuration("ai4va_constant", "constant (training means)", "50_evaluate", "ai4va"),
-)
-_BY_NAME = {c.name: c for c in CONFIGURATIONS}
-
-
-def configuration(name: str) -> Configuration:
-    """The configuration called ``name``; unknown names raise :class:`ParameterError`."""
-    if name not in _BY_NAME:
-        raise ParameterError(f"unknown configuration {name!r}; expected one of {list(_BY_NAME)}")
-    return _BY_NAME[name]
-
-
-def _models_root(root) -> Path:
-    return Path(root) if root is not None else paths.models_dir()
-
-
-# --------------------------------------------------------------------------- writers (for stages)
-
-
-def register_configuration(run_dir: str | os.PathLike, configuration_name: str, profile: str,
-                           convention: str | None = None, image_size: int | Sequence[int] | None = None,
-                           models_root: str | os.PathLike | None = None, seed: int | None = None,
-                           primary: bool = True) -> Path:
-    """Mark a saved run as the one evaluated for ``configuration_name`` on ``profile``.
-
-    Writes ``<run_dir>/evaluation.json`` and points
-    ``<models>/configurations/<profile>.json[configuration_name]`` at the run (both atomic).
-    With a training ``seed``, the record holds it and the per-seed pointer
-    ``<models>/configurations/<profile>-seeds.json[seed][configuration_name]`` is written too;
-    ``primary=False`` leaves the plain pointer alone (an extra seed must not replace the run the
-    single-seed path evaluates).
-
-    Args:
-        run_dir: the saved run folder.
-        configuration_name: one of :data:`CONFIGURATIONS`.
-        profile: the parameter profile the run belongs to.
-        convention: ``metric``, ``inverse`` or ``relative`` for depth configurations.
-        image_size: network size to predict at when maps must be computed from the model.
-        models_root: default ``saved_models/``.
-        seed: the training seed of the run (None: not recorded, no per-seed pointer).
-        primary: also update the plain pointer.
-
-    Returns:
-        The plain pointer file (the per-seed one when ``primary`` is False).
-    """
-    configuration(configuration_name)
-    if convention is not None and convention not in CONVENTIONS:
-        raise ParameterError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    if seed is None and not primary:
-        raise ParameterError("register_configuration: a run that is not primary needs its seed")
-    run_dir = Path(run_dir).resolve()
-    record = {"configuration": configuration_name, "profile": profile, "convention": convention,
-              "written": _dt.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")}
-    if image_size is not None:
-        record["image_size"] = image_size if isinstance(image_size, int) else list(image_size)
-    if seed is not None:
-        record["seed"] = int(seed)
-    io.atomic_write_json(run_dir / EVALUATION_FILE, record)
-    root = _models_root(models_root).resolve()
-    try:
-        rel = run_dir.relative_to(root).as_posix()
-    except ValueError:
-        rel = str(run_dir)
-    written = None
-    if seed is not None:
-        seeds_file = seeds_pointer(profile, root)
-        table = io.read_json(seeds_file) if seeds_file.is_file() else {}
-        table.setdefault(str(int(seed)), {})[configuration_name] = rel
-        written = io.atomic_write_json(seeds_file, {k: dict(sorted(v.items())) for k, v in sorted(table.items())})
-    if primary:
-        pointer = root / POINTER_DIR / f"{profile}.json"
-        table = io.read_json(pointer) if pointer.is_file() else {}
-        table[configuration_name] = rel
-        written = io.atomic_write_json(pointer, dict(sorted(table.items())))
-    return written
-
-
-def seeds_pointer(profile: str, models_root: str | os.PathLike | None = None) -> Path:
-    """``<models>/configurations/<profile>-seeds.json``: seed -> configuration -> run folder."""
-    return _models_root(models_root) / POINTER_DIR / f"{profile}-seeds.json"
-
-
-def save_depth_maps(run_dir: str | os.PathLike, set_name: str, maps: Mapping[str, np.ndarray]) -> Path:
-    """Write ``<run_dir>/depth_maps/<set_name>/<stem>.npy`` (float32, atomic) for every map.
-
-    Args:
-        run_dir: the saved run folder.
-        set_name: ``panels_<split>`` or ``natural_val``.
-        maps: stem -> ``(H, W)`` map at the image's original size, in the model's convention.
-
-    Returns:
-        The set's folder.
-    """
-    folder = Path(run_dir) / DEPTH_MAPS_DIR / set_name
-    folder.mkdir(parents=True, exist_ok=True)
-    for stem, depth in maps.items():
-        arr = np.asarray(depth, dtype=np.float32)
-        if arr.ndim == 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        if arr.ndim != 2:
-            raise ParameterError(f"depth map {stem!r}: expected (H, W), got shape {arr.shape}")
-        io.atomic_write_bytes(folder / f"{stem}.npy", _npy_bytes(arr))
-    return folder
-
-
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io as _pyio
-
-    buf = _pyio.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
-
-
-def save_ai4va_predictions(run_dir: str | os.PathLike, split: str, table, segments) -> Path:
-    """Validate a per-segment prediction table against ``segments`` and write it (atomic).
-
-    Returns:
-        ``<run_dir>/ai4va_predictions/<split>.csv``.
-    """
-    return submission.write_submission(Path(run_dir) / AI4VA_PREDICTIONS_DIR / f"{split}.csv", table, segments)
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-@dataclass
-class RunRef:
-    """Where a configuration's outputs are, or why they are not.
-
-    Attributes:
-        configuration: the configuration name.
-        run_dir: the run folder, or None when missing.
-        source: how it was found (``RUNS``, the pointer file, a scan, the natural model's
-            pointer, or another configuration's run).
-        record: the run's ``evaluation.json`` ({} when absent).
-        missing: what was expected where, when not found.
-        problem: why the run's ``evaluation.json`` could not be used (the row becomes an error).
-    """
-
-    configuration: str
-    run_dir: Path | None = None
-    source: str = ""
-    record: dict = field(default_factory=dict)
-    missing: str | None = None
-    problem: str | None = None
-
-
-def _read_record(run_dir: Path) -> dict:
-    file = run_dir / EVALUATION_FILE
-    record = io.read_json(file) if file.is_file() else {}
-    if not isinstance(record, dict):
-        raise DataFormatError(file, "", "a JSON object with configuration, profile and convention")
-    return record
-
-
-def _scan(root: Path, profile: str, seed: int | None = None) -> dict[str, Path]:
-    """configuration -> newest run folder whose evaluation.json names it and ``profile`` (and
-    ``seed``, for the configurations trained per seed, when one is asked for)."""
-    found: dict[str, tuple[float, Path]] = {}
-    for file in root.glob(f"*/*/{EVALUATION_FILE}"):
-        try:
-            record = io.read_json(file)
-        except DataFormatError:
-            continue  # a broken record is reported when that run is used, not while scanning
-        name = record.get("configuration") if isinstance(record, dict) else None
-        if name in _BY_NAME and seed is not None and _BY_NAME[name].seeded and record.get("seed") != seed:
-            continue
-        if name in _BY_NAME and record.get("profile") == profile:
-            mtime = file.stat().st_mtime
-            if name not in found or mtime > found[name][0]:
-                found[name] = (mtime, file.parent)
-    return {k: v for k, (_, v) in found.items()}
-
-
-def _resolve_path(text: str, root: Path) -> Path:
-    p = Path(text).expanduser()
-    return p if p.is_absolute() else root / p
-
-
-def find_runs(profile: str, runs: Mapping[str, str] | None = None,
-              models_root: str | os.PathLike | None = None, seed: int | None = None) -> dict[str, RunRef]:
-    """Resolve every configuration to a run folder (see the module doc for the order).
-
-    Args:
-        profile: the profile whose runs are wanted.
-        runs: explicit configuration -> run folder (absolute, or relative to the models root).
-        models_root: default ``saved_models/``.
-        seed: a training seed: the configurations trained per seed (:attr:`Configuration.seeded`)
-            are then resolved from the per-seed pointer (:func:`seeds_pointer`) and the scan
-            keeps only runs recorded with that seed; the others (stages 10 and 30, the
-            constant) as without a seed. None: the single-seed path.
-
-    Returns:
-        configuration name -> :class:`RunRef`, in :data:`CONFIGURATIONS` order.
-
-    Raises:
-        ParameterError: ``runs`` names an unknown configuration or a folder that does not exist.
-    """
-    root = _models_root(models_root)
-    runs = dict(runs or {})
-    for name, text in runs.items():
-        configuration(name)
-        if not _resolve_path(text, root).is_dir():
-            raise ParameterError(f"RUNS[{name!r}] = {text!r}: no such run folder under {root}")
-    pointer = root / POINTER_DIR / f"{profile}.json"
-    pointed = io.read_json(pointer) if pointer.is_file() else {}
-    per_seed: dict = {}
-    if seed is not None:
-        seeds_file = seeds_pointer(profile, root)
-        per_seed = (io.read_json(seeds_file) if seeds_file.is_file() else {}).get(str(int(seed)), {})
-    scanned = _scan(root, profile, seed) if root.is_dir() else {}
-    refs: dict[str, RunRef] = {}
-    for conf in CONFIGURATIONS:
-        ref = RunRef(conf.name)
-        # A seeded configuration never falls back to the plain pointer: it may hold another seed's run.
-        table, table_name = ((per_seed, f"{seeds_pointer(profile, root).name}[{seed}] pointer")
-                             if seed is not None and conf.seeded else (pointed, f"{pointer.name} pointer"))
-        if conf.name in runs:
-            ref.run_dir, ref.source = _resolve_path(runs[conf.name], root), "RUNS parameter"
-        elif conf.name in table and _resolve_path(table[conf.name], root).is_dir():
-            ref.run_dir, ref.source = _resolve_path(table[conf.name], root), table_name
-        elif conf.name in scanned:
-            ref.run_dir, ref.source = scanned[conf.name], f"newest {EVALUATION_FILE} scan"
-        elif conf.name == "natural_irv2":
-            natural = root / NATURAL_MODEL_NAME / f"latest-{profile}.json"
-            record = io.read_json(natural) if natural.is_file() else {}
-            if isinstance(record, dict) and (root / NATURAL_MODEL_NAME / str(record.get("run_id"))).is_dir():
-                ref.run_dir, ref.source = root / NATURAL_MODEL_NAME / record["run_id"], natural.name
-        if ref.run_dir is None and conf.fallback and refs.get(conf.fallback) and refs[conf.fallback].run_dir:
-            base = refs[conf.fallback]
-            ref.run_dir, ref.source = base.run_dir, f"{conf.fallback} run (same model)"
-        if ref.run_dir is None:
-            seeded = seed is not None and conf.seeded
-            where = (f"RUNS, {seeds_pointer(profile, root) if seeded else pointer}, {root}/*/*/{EVALUATION_FILE} "
-                     f"(configuration {conf.name!r}, profile {profile!r}{f', seed {seed}' if seeded else ''})")
-            if conf.name == "natural_irv2":
-                where += f", {root / NATURAL_MODEL_NAME}/latest-{profile}.json"
-            if conf.fallback:
-                where += f", the {conf.fallback} run"
-            ref.missing = f"missing: no run of {conf.name} (written by {conf.stage}) in {where}"
-        else:
-            try:
-                ref.record = _read_record(ref.run_dir)
-            except DataFormatError as exc:
-                ref.problem = str(exc)
-        refs[conf.name] = ref
-    return refs
 
 
 # --------------------------------------------------------------------------- evaluation sets
@@ -494,10 +173,10 @@ def run_convention(run_dir: Path, record: Mapping[str, Any], set_folder: Path | 
     if record.get("convention") in CONVENTIONS:
         return record["convention"]
     if set_folder is not None and (set_folder / "depth_manifest.json").is_file():
-        manifest = io.read_json(set_folder / "depth_manifest.json")
+        manifest = fileio.read_json(set_folder / "depth_manifest.json")
         if manifest.get("convention") in CONVENTIONS:
             return manifest["convention"]
-    config = io.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    config = fileio.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     output = (config.get("model_info") or {}).get("output") if isinstance(config, dict) else None
     return output if output in CONVENTIONS else "metric"
 
@@ -830,14 +509,6 @@ def _add_relative_db(rows: list[dict], ev: Evaluation, baseline: str) -> None:
             details.update({f"{kind}_db_{k}": v for k, v in scores.items()})
 
 
-def ordering_details_table(ev: Evaluation):
-    """Full ordering statistics per scored configuration (quartiles, std, counts, dB floor/cap)."""
-    import pandas as pd
-
-    rows = [{"configuration": name, **d} for name, d in ev.ordering_details.items()]
-    return pd.DataFrame(rows)
-
-
 def ordering_per_panel(ev: Evaluation):
     """Ordering accuracy and pair counts of every panel for every scored configuration (one row each).
 
@@ -905,7 +576,7 @@ def bar_chart(table, columns=BAR_METRICS, size: float = 3.2, errors: Mapping[str
     return fig
 
 
-def _display_depth(depth: np.ndarray, convention: str) -> np.ndarray:
+def display_depth(depth: np.ndarray, convention: str) -> np.ndarray:
     """A map in depth order (larger = farther), robustly scaled to [0.05, 1] for display."""
     d = np.asarray(depth, dtype=np.float64)
     if convention == "inverse":
@@ -916,71 +587,6 @@ def _display_depth(depth: np.ndarray, convention: str) -> np.ndarray:
     lo, hi = np.percentile(d[finite], [2, 98])
     hi = hi if hi > lo else lo + 1e-6
     return np.where(finite, 0.05 + 0.95 * np.clip((d - lo) / (hi - lo), 0, 1), 0.0)
-
-
-def qualitative_grid(ev: Evaluation, eval_set: EvalSet, n: int = 3, size: float = 2.2):
-    """Input, ground truth (when present) and every scored configuration's depth on the same
-    panels; each map is shown in depth order (near = bright), scaled per map, because the
-    models' units differ (so without colorbars); cells take the panels' shape."""
-    from comicdepth_tf.data.formats.rgbd import decode_depth
-    from comicdepth_tf.viz import depth_grid
-
-    rows = []
-    for item in eval_set.items[:n]:
-        row: dict[str, np.ndarray] = {"input": io.read_image(item.image)}
-        if item.depth_gt is not None:
-            row["ground truth"] = _display_depth(decode_depth(item.depth_gt, item.depth_codec), "metric")
-        for name, maps in ev.shown.items():
-            if item.stem in maps:
-                row[name] = _display_depth(maps[item.stem], ev.conventions.get(name, "metric"))
-        rows.append(row)
-    return depth_grid(rows, size=size, colorbar=False)  # per-map display scales: a colorbar has no unit to read
-
-
-# --------------------------------------------------------------------------- results and submission
-
-
-def results_text(table, when: _dt.datetime | None = None, split: str = "val") -> str:
-    """The seed's results block (``Evaluation written on`` / ``Model`` / three MSE lines) for every
-    configuration that has an AI4VA score, blocks separated by a blank line."""
-    stamp = (when or _dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
-    blocks = []
-    for _, row in table.iterrows():
-        if not (isinstance(row["ai4va_mse_overall"], float) and math.isfinite(row["ai4va_mse_overall"])):
-            continue
-        where = row["run"] or row["found_by"] or "no run"
-        blocks.append(f"Evaluation written on: {stamp}\n"
-                      f"Model: {row['configuration']} ({where}; AI4VA {split}, per-segment matching)\n"
-                      f"MSE of Inter-depth: {float(row['ai4va_mse_inter'])!r}\n"
-                      f"MSE of Intra-depth: {float(row['ai4va_mse_intra'])!r}\n"
-                      f"Overall MSE: {float(row['ai4va_mse_overall'])!r}\n")
-    return "\n".join(blocks)
-
-
-def write_results(folder: str | os.PathLike, table, when: _dt.datetime | None = None, split: str = "val") -> Path:
-    """Write ``<folder>/results/evaluation_<YYYYmmdd-HHMMSS>.txt`` (atomic) and return its path."""
-    when = when or _dt.datetime.now()
-    path = Path(folder) / "results" / f"evaluation_{when.strftime('%Y%m%d-%H%M%S')}.txt"
-    return io.atomic_write_text(path, results_text(table, when, split))
-
-
-def write_submission(ev: Evaluation, test_segments, path: str | os.PathLike, prefer: str = "ai4va_segment",
-                     fallback: str = "ai4va_constant") -> tuple[Path, str]:
-    """Write the AI4VA submission CSV from ``prefer``'s test predictions, else ``fallback``'s.
-
-    Returns:
-        ``(path, configuration used)``.
-
-    Raises:
-        DataFormatError: neither configuration has test predictions, or the table does not
-            cover the test segments exactly (nothing is written).
-    """
-    for name in (prefer, fallback):
-        table = ev.ai4va.get(name, {}).get("test")
-        if table is not None:
-            return submission.write_submission(path, table, test_segments), name
-    raise DataFormatError(path, "", f"test predictions of {prefer} or {fallback} to write a submission",
-                          "neither has ai4va_predictions/test.csv")
 
 
 # --------------------------------------------------------------------------- notebook summaries
@@ -994,27 +600,3 @@ def runs_table(refs: Mapping[str, RunRef]):
                           "run": str(r.run_dir) if r.run_dir else "", "found_by": r.source,
                           "convention": r.record.get("convention", ""), "missing": r.missing or ""}
                          for name, r in refs.items()])
-
-
-#: Per-configuration columns repeated in the stage metrics (shown on the run index).
-SUMMARY_COLUMNS = ("inter_acc", "intra_acc", "inter_db", "comics_delta1", "natural_delta1", "ai4va_mse_overall")
-
-
-def summary_metrics(ev: Evaluation, table=None) -> dict[str, Any]:
-    """Stage metrics: how many configurations were scored, missing or in error, and per metric
-    a ``{configuration: value}`` dict of the scored ones (of ``table``, default ``ev.table``; e.g.
-    the means over seeds of :func:`comicdepth_tf.comparisons.mean_table`)."""
-    table = ev.table if table is None else table
-    status = table["status"].astype(str)
-    out: dict[str, Any] = {
-        "configurations": int(len(table)),
-        "scored": int((status == "ok").sum()),
-        "missing": int(status.str.startswith("missing").sum()),
-        "errors": int(status.str.startswith("error").sum()),
-    }
-    for col in SUMMARY_COLUMNS:
-        values = {c: float(v) for c, v in zip(table["configuration"], table[col])
-                  if isinstance(v, (int, float)) and math.isfinite(v)}
-        if values:
-            out[col] = values
-    return out

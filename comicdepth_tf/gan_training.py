@@ -40,7 +40,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from comicdepth_tf.errors import ParameterError
-from comicdepth_tf.io import atomic_write_json, read_json
+from comicdepth_tf.fileio import atomic_write_json, read_json
 from comicdepth_tf.model_card import write_model_card
 from comicdepth_tf.progress import make_progress
 from comicdepth_tf.training import (
@@ -264,7 +264,7 @@ def make_sample_grids(run_dir, batch: tuple, n: int = 4, every: int = 1):
     import keras
     import tensorflow as tf
 
-    from comicdepth_tf.io import write_image
+    from comicdepth_tf.fileio import write_image
 
     out = Path(run_dir) / SAMPLES_DIR
     tensors = tuple(tf.convert_to_tensor(part) for part in batch)

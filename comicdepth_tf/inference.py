@@ -61,7 +61,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.outputs import (  # noqa: F401 (expand_inputs: API)
     SUFFIXES,
@@ -74,9 +74,10 @@ from comicdepth_tf.outputs import (  # noqa: F401 (expand_inputs: API)
     run_record,
     write_manifest,
 )
+from comicdepth_tf.runs import DEPTH_FILES, NATURAL_MODEL_NAME, resolve_run
 
 #: Folder of the natural depth model under ``saved_models/``.
-MODEL_NAME = "depth_irv2"
+MODEL_NAME = NATURAL_MODEL_NAME
 MANIFEST_FILE = "depth_manifest.json"
 DEFAULT_SIZE = 256
 DEFAULT_MULTIPLE = 8
@@ -199,14 +200,14 @@ def _source_size(source) -> tuple[int, int]:
         if source.ndim not in (2, 3) or source.shape[0] == 0 or source.shape[1] == 0:
             raise ParameterError(f"an image array must be (H, W) or (H, W, C), got shape {source.shape}")
         return int(source.shape[0]), int(source.shape[1])
-    width, height = io.image_size(source)
+    width, height = fileio.image_size(source)
     return height, width
 
 
 def _source_pixels(source) -> np.ndarray:
     """RGB float32 in [0, 1] of an array (uint8 0-255, or float 0-1) or a file."""
     if not isinstance(source, np.ndarray):
-        return io.read_image(source).astype(np.float32) * np.float32(1.0 / 255.0)
+        return fileio.read_image(source).astype(np.float32) * np.float32(1.0 / 255.0)
     image = source
     if image.ndim == 2:
         image = image[..., None]
@@ -486,12 +487,12 @@ def read_depth_prediction(path: str | os.PathLike, manifest: dict | None = None)
     """
     path = Path(path)
     candidates = [manifest] if manifest is not None else [
-        io.read_json(m) for m in (manifest_path(path.parent, t) for t in ("predict", "translate")) if m.is_file()]
+        fileio.read_json(m) for m in (manifest_path(path.parent, t) for t in ("predict", "translate")) if m.is_file()]
     entry = next((e for e in (_manifest_entry(path, m) for m in candidates) if e), None)
     if not entry or "scale" not in entry:
         raise DataFormatError(manifest_path(path.parent, "predict"), f"outputs.*.files.depth = {path.name}",
                               "the entry, with its scale, of this depth PNG (in this or translate_manifest.json)")
-    raw = io.read_raw(path)
+    raw = fileio.read_raw(path)
     if raw.ndim != 2 or raw.dtype != np.uint16:
         raise DataFormatError(path, "pixels", "a single-channel 16-bit depth PNG",
                               f"{raw.dtype} with shape {raw.shape}")
@@ -543,21 +544,21 @@ class DepthWriter:
             The manifest values of the input: size, PNG scale, range.
         """
         scale = self.fixed_scale or png_scale(self.output, values=depth)
-        io.write_image(files["depth"], encode_png16(depth, scale))
+        fileio.write_image(files["depth"], encode_png16(depth, scale))
         nearer_is_larger = self.output == "inverse"
         limits = color_limits(depth, nearer_is_larger)
         rgb = colorize(depth, self.colormap, limits=limits) if {"color", "side_by_side"} & set(files) else None
         if "color" in files:
-            io.write_image(files["color"], rgb)
+            fileio.write_image(files["color"], rgb)
         if "npy" in files:
-            io.write_npy(files["npy"], depth)
+            fileio.write_npy(files["npy"], depth)
         if "pfm" in files:
-            io.write_pfm(files["pfm"], depth)
+            fileio.write_pfm(files["pfm"], depth)
         if "side_by_side" in files:
             from comicdepth_tf.viz import side_by_side
 
-            picture = io.read_image(image) if isinstance(image, (str, os.PathLike)) else image
-            io.write_image(files["side_by_side"], side_by_side(picture, rgb, limits, self.colormap,
+            picture = fileio.read_image(image) if isinstance(image, (str, os.PathLike)) else image
+            fileio.write_image(files["side_by_side"], side_by_side(picture, rgb, limits, self.colormap,
                                                                f"depth, {UNITS[self.output]}"))
         return {"height": int(depth.shape[0]), "width": int(depth.shape[1]), "scale": scale,
                 "min": float(depth.min()), "max": float(depth.max())}
@@ -651,167 +652,25 @@ def predict_files(
     return report
 
 
-# --------------------------------------------------------------------------- saved runs
-
-
-def latest_pointer(profile: str, model_name: str = MODEL_NAME, root: str | os.PathLike | None = None) -> Path:
-    """``<models>/<model_name>/latest-<profile>.json``: which run a profile last saved."""
-    from comicdepth_tf import paths
-
-    base = Path(root) if root is not None else paths.models_dir()
-    return base / model_name / f"latest-{profile}.json"
-
-
-def write_latest_pointer(run_dir: str | os.PathLike, profile: str, model_name: str = MODEL_NAME,
-                         root: str | os.PathLike | None = None) -> Path:
-    """Point ``latest-<profile>.json`` at ``run_dir`` (atomic). The run id is stored, not the
-    absolute path, so the saved-models folder can move."""
-    run_dir = Path(run_dir)
-    record = {"run_id": run_dir.name, "model": model_name, "profile": profile,
-              "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    return io.atomic_write_json(latest_pointer(profile, model_name, root), record)
-
-
-#: The notebook (stage of ``comicdepth run``) that saves the runs of each ``saved_models/`` folder.
-RUN_NOTEBOOKS = {MODEL_NAME: "10_depth_irv2", "text_unet": "20_text_unet", "depth_tiny": "30_cyclegan",
-                 **{f"cyclegan_{v}": "30_cyclegan" for v in ("simple", "depth_aware", "without_text", "add_text")}}
-LATEST_PREFIX = "latest-"
-
-
-def run_maker(model_name: str, profile: str | None = None) -> str:
-    """Which notebook and ``comicdepth run`` stage save runs of ``model_name`` (for error messages)."""
-    notebook = RUN_NOTEBOOKS.get(model_name)
-    if notebook is None:
-        return f"the notebook that saves {model_name} runs"
-    flag = f" --profile {profile}" if profile else ""
-    return f"notebooks/{notebook}.ipynb (`comicdepth run{flag} --only {notebook[:2]}`)"
-
-
-def _is_run(path: Path, files: Sequence[str]) -> bool:
-    """A run folder holding one of ``files``, or a ``.keras`` file when runs are single models."""
-    from comicdepth_tf.models.registry import MODEL_FILE
-
-    if path.is_file():
-        return path.suffix == ".keras" and MODEL_FILE in files
-    return any((path / name).is_file() for name in files)
-
-
-def _run_time(folder: Path, files: Sequence[str]) -> float:
-    return max((folder / name).stat().st_mtime for name in files if (folder / name).is_file())
-
-
-def _ledger_runs(base: Path, profile: str) -> set[str]:
-    """``<model>/<run>`` folders that ``comicdepth run``'s ledger of ``profile`` lists."""
-    from comicdepth_tf.stage_reuse import LEDGER_DIR
-
-    path = base / LEDGER_DIR / f"{profile}.json"
-    try:
-        entries = io.read_json(path) if path.is_file() else {}
-    except DataFormatError:
-        return set()
-    entries = entries if isinstance(entries, dict) else {}
-    return {run for entry in entries.values() if isinstance(entry, dict) for run in entry.get("runs") or []}
-
-
-def _config_profile(folder: Path) -> str | None:
-    path = folder / "config.json"
-    try:
-        config = io.read_json(path) if path.is_file() else {}
-    except DataFormatError:
-        return None
-    return (config.get("PROFILE") or config.get("profile")) if isinstance(config, dict) else None
-
-
-def newest_profile_run(folder: Path, profile: str, files: Sequence[str]) -> Path | None:
-    """The newest run under ``folder`` (``<models>/<model>``) made with ``profile``, or None.
-
-    A run belongs to a profile when ``comicdepth run``'s ledger ``<models>/stages/<profile>.json``
-    lists it, or when its ``config.json`` records that ``PROFILE``. Newest: by the time of its
-    model file.
-    """
-    if not folder.is_dir():
-        return None
-    listed = _ledger_runs(folder.parent, profile)
-    runs = [d for d in folder.iterdir() if d.is_dir() and _is_run(d, files)
-            and (f"{folder.name}/{d.name}" in listed or _config_profile(d) == profile)]
-    return max(runs, key=lambda d: _run_time(d, files), default=None)
-
-
-def _pointed_run(pointer: Path, folder: Path, files: Sequence[str]) -> Path:
-    record = io.read_json(pointer)
-    run_id = record.get("run_id") if isinstance(record, dict) else None
-    if not isinstance(run_id, str) or not _is_run(folder / run_id, files):
-        raise DataFormatError(pointer, "run_id", f"the id of a saved run under {folder}", run_id)
-    return folder / run_id
-
-
-def resolve_run(run: str | os.PathLike, model_name: str = MODEL_NAME, root: str | os.PathLike | None = None, *,
-                files: Sequence[str] | None = None) -> Path:
-    """Find a saved run of ``model_name``: a run folder, a run id, or ``latest-<profile>``.
-
-    The one resolver of every command's run arguments. Looked up in order: ``run`` as a path;
-    ``<models>/<run>`` (e.g. ``cyclegan_simple/<id>``); ``<models>/<model_name>/<run>``; the
-    pointer ``<models>/<model_name>/<run>.json`` (``latest-<profile>.json``, written by notebook
-    10); for ``latest-<profile>`` without a pointer, :func:`newest_profile_run`.
+def load_depth_model(run: str | os.PathLike, model_name: str = MODEL_NAME) -> tuple[Any, dict]:
+    """Load a saved depth model and its run configuration: the one loader of depth runs.
 
     Args:
-        run: the run argument.
-        model_name: the ``saved_models/`` folder of such runs (``depth_irv2``, ``text_unet``,
-            ``cyclegan_simple``…).
-        root: the saved-models root (default :func:`comicdepth_tf.paths.models_dir`).
-        files: a folder is a run when it holds one of them (default ``model.keras``; then a
-            ``.keras`` file is accepted too).
+        run: a run folder, run id or ``latest-<profile>`` (:func:`comicdepth_tf.runs.resolve_run`),
+            or a ``.keras`` file. A run's ``model.keras`` is loaded, else ``best.keras``, else
+            ``last.keras`` (:data:`comicdepth_tf.runs.DEPTH_FILES`).
+        model_name: the ``saved_models/`` folder run ids are looked up in.
 
     Returns:
-        The run folder (or ``.keras`` file).
-
-    Raises:
-        DataFormatError: nothing found; the message names every place looked at and the
-            notebook that saves such runs.
-    """
-    from comicdepth_tf import paths
-    from comicdepth_tf.models.registry import MODEL_FILE
-
-    files = tuple(files or (MODEL_FILE,))
-    base = Path(root) if root is not None else paths.models_dir()
-    folder, text = base / model_name, os.fspath(run)
-    candidates = list(dict.fromkeys([Path(text).expanduser(), base / text, folder / text])) if text else []
-    for candidate in candidates:
-        if _is_run(candidate, files):
-            return candidate
-    pointer = folder / f"{text}.json" if text and "/" not in text and os.sep not in text else None
-    if pointer is not None and pointer.is_file():
-        return _pointed_run(pointer, folder, files)
-    profile = text[len(LATEST_PREFIX):] if text.startswith(LATEST_PREFIX) else None
-    found = newest_profile_run(folder, profile, files) if profile else None
-    if found is not None:
-        return found
-    looked = [c.absolute() for c in candidates] + ([pointer] if pointer else [])
-    raise DataFormatError(text or "''", "", _not_found(folder, files, looked, profile))
-
-
-def _not_found(folder: Path, files: Sequence[str], looked: Sequence[Path], profile: str | None) -> str:
-    """The ``expected`` part of :func:`resolve_run`'s error: what, where, and who makes such runs."""
-    from comicdepth_tf.models.registry import MODEL_FILE
-
-    what = " or ".join(files) + (", or a .keras file" if MODEL_FILE in files else "")
-    places = [str(p) for p in looked] + ([f"the runs of profile {profile} under {folder}"] if profile else [])
-    return (f"a saved {folder.name} run (a folder with {what}, a run id under {folder}, or latest-<profile>); "
-            f"looked at {', '.join(places)}; {folder.name} runs are saved by {run_maker(folder.name, profile)}")
-
-
-def load_depth_model(run: str | os.PathLike, model_name: str = MODEL_NAME) -> tuple[Any, dict]:
-    """Load a saved depth model and its run configuration.
-
-    Returns:
-        ``(model, config)``; ``config`` is ``{}`` for a bare ``.keras`` file.
+        ``(model, config)``; ``config`` is ``{}`` for a bare ``.keras`` file (plus ``run_dir``).
     """
     from comicdepth_tf.models.registry import load_model, read_run
 
-    path = resolve_run(run, model_name)
-    config = read_run(path)["config"] if path.is_dir() else {}
-    config = {**config, "run_dir": str(path)}
-    return load_model(path), config
+    path = resolve_run(run, model_name, files=DEPTH_FILES)
+    if path.is_file():
+        return load_model(path), {"run_dir": str(path)}
+    config = {**read_run(path)["config"], "run_dir": str(path)}
+    return load_model(path, file=next(name for name in DEPTH_FILES if (path / name).is_file())), config
 
 
 def recorded_size(config: dict) -> int | tuple[int, int] | None:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from comicdepth_tf.io import atomic_write_text
+from comicdepth_tf.fileio import atomic_write_text
 
 CARD_FILE = "MODEL_CARD.md"
 

@@ -2,7 +2,7 @@
 
 * **Arguments** (:func:`add_command_arguments`): ``INPUT…`` (files, folders, globs),
   ``--run`` (required: a run folder, a run id or ``latest-<profile>``, all resolved by
-  :func:`comicdepth_tf.inference.resolve_run`), ``--out``, ``--recursive``, ``--quiet``,
+  :func:`comicdepth_tf.runs.resolve_run`), ``--out``, ``--recursive``, ``--quiet``,
   ``--overwrite``.
 * **Names**: every output file is ``<name>_<what>.<ext>`` (:data:`SUFFIXES`), ``<name>`` being
   the input's stem (its path inside a folder input with ``--recursive``).
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import DataFormatError, OutputConflictError, ParameterError
 
 #: The suffix of each kind of output file: ``<name><suffix>``.
@@ -196,7 +196,7 @@ def _expand_one(text: str, recursive: bool) -> tuple[list[tuple[Path, str]], str
     """The files of one input and, when it names none, why."""
     path = Path(text).expanduser()
     if path.is_dir():
-        files = [(p, p.relative_to(path).with_suffix("").as_posix()) for p in io.list_images(path, recursive)]
+        files = [(p, p.relative_to(path).with_suffix("").as_posix()) for p in fileio.list_images(path, recursive)]
         return files, None if files else "no images in folder"
     if path.is_file():
         return [(path, path.stem)], None
@@ -208,7 +208,7 @@ def _expand_one(text: str, recursive: bool) -> tuple[list[tuple[Path, str]], str
         if p.is_file():
             files.append((p, p.stem))
         elif p.is_dir():
-            files.extend((q, q.stem) for q in io.list_images(p))
+            files.extend((q, q.stem) for q in fileio.list_images(p))
     return files, None if files else "no file matches the pattern"
 
 
@@ -378,7 +378,7 @@ def previous_manifest(path: Path, overwrite: bool) -> dict:
     if not path.exists() and not path.is_symlink():
         return {}
     try:
-        data = io.read_json(path)
+        data = fileio.read_json(path)
     except DataFormatError:
         data = None
     if isinstance(data, dict) and data.get("format") in (MANIFEST_FORMAT, *LEGACY_FORMATS):
@@ -402,7 +402,7 @@ def write_manifest(
     """
     if previous.get("format") == MANIFEST_FORMAT and all(previous.get(k) == record.get(k) for k in same):
         record = {**record, "outputs": dict(sorted({**previous.get("outputs", {}), **record["outputs"]}.items()))}
-    return io.atomic_write_json(path, record)
+    return fileio.atomic_write_json(path, record)
 
 
 def each_image(report: Report, found: Sequence[tuple[Path, str]], plan: OutputPlan, roles: Sequence[str],
@@ -421,7 +421,7 @@ def each_image(report: Report, found: Sequence[tuple[Path, str]], plan: OutputPl
         if index in plan.errors:
             continue
         try:
-            image = io.read_image(path)
+            image = fileio.read_image(path)
         except DataFormatError as exc:
             report.fail(path, str(exc))
             continue

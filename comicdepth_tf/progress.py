@@ -11,7 +11,7 @@ with the key that picks the best epoch after ``loss`` (``val_iou50 0.1066 *  val
 when it is not ``val_loss``); ``*`` marks an epoch better than every earlier one on that key.
 Everything else an epoch logs is in ``history.csv`` and TensorBoard. The lines go to stdout,
 so an executed notebook keeps them (its report is compact: one line per epoch), and the runner
-(:mod:`comicdepth_tf.runner`) passes exactly the lines :data:`CONSOLE_LINE` matches on to the
+(:mod:`comicdepth_tf.chain.runner`) passes exactly the lines :data:`CONSOLE_LINE` matches on to the
 console while a stage runs.
 """
 

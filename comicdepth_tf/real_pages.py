@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from comicdepth_tf import io, metrics
+from comicdepth_tf import fileio, metrics, runs
 from comicdepth_tf.data.formats.ordering import OrderingPoints, read_ordering
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
@@ -192,7 +192,7 @@ def _parse_page(path: Path, root: Path, where: str, raw: Any, real_dir: Path) ->
     _require(isinstance(licence, str) and licence != "", path, f"{where}.licence", "a licence id", licence)
     image = _find_image(path, root, where, raw, real_dir)
     if image is not None:
-        size = io.image_size(image)
+        size = fileio.image_size(image)
         _require(tuple(size) == (width, height), path, f"{where}.width/height",
                  f"the size of {image} ({size[0]}x{size[1]})", f"{width}x{height}")
     panels_raw = raw.get("panels")
@@ -221,7 +221,7 @@ def load_check(root: str | os.PathLike = DATA_DIR, real_dir: str | os.PathLike |
     root = Path(root)
     real_dir = Path(real_dir) if real_dir is not None else shared_real_dir()
     path = root / PAGES_FILE
-    data = io.read_json(path) if path.is_file() else None
+    data = fileio.read_json(path) if path.is_file() else None
     _require(data is not None, path, "", "the check's pages.json")
     _require(isinstance(data, dict) and isinstance(data.get("pages"), list) and data["pages"], path, "pages",
              "a non-empty list of pages", data if not isinstance(data, dict) else data.get("pages"))
@@ -333,7 +333,7 @@ def predict_check(check: RealCheck, predict: Predictor) -> dict[str, dict[str, n
     """Maps of one predictor: ``{"panel": {panel name: map of the crop}, "page": {page id: map}}``."""
     maps: dict[str, dict[str, np.ndarray]] = {"panel": {}, "page": {}}
     for page in check.pages:
-        image = io.read_image(page.image)
+        image = fileio.read_image(page.image)
         maps["page"][page.id] = _check_map(predict(image), image.shape[:2], page.id)
         for panel in page.panels:
             crop = _crop(image, panel.box)
@@ -425,7 +425,7 @@ def run_predictor(run: str | os.PathLike, size: int | Sequence[int] | None = Non
 
     Args:
         run: a run folder, ``.keras`` file, run id or pointer (see
-            :func:`comicdepth_tf.inference.resolve_run`).
+            :func:`comicdepth_tf.runs.resolve_run`).
         size: network size; default: the run's ``evaluation.json`` ``image_size``, else its
             recorded size (:func:`comicdepth_tf.inference.default_size`).
 
@@ -437,7 +437,7 @@ def run_predictor(run: str | os.PathLike, size: int | Sequence[int] | None = Non
     model, config = inference.load_depth_model(run)
     run_dir = Path(config["run_dir"])
     folder = run_dir if run_dir.is_dir() else run_dir.parent
-    record = evaluation._read_record(folder)
+    record = runs.read_record(folder)
     convention = evaluation.ordering_convention(evaluation.run_convention(folder, record))
     size = size or record.get("image_size") or inference.default_size(config)
     predict_fn = inference.make_predict_fn(model)
@@ -486,7 +486,7 @@ def approach1_predictor(gan_run: str | os.PathLike, depth_run: str | os.PathLike
     model, config = inference.load_depth_model(depth_run)
     folder = Path(config["run_dir"])
     folder = folder if folder.is_dir() else folder.parent
-    record = evaluation._read_record(folder)  # noqa: SLF001 (the evaluation module's own reader)
+    record = runs.read_record(folder)  # noqa: SLF001 (the evaluation module's own reader)
     convention = evaluation.ordering_convention(evaluation.run_convention(folder, record))
     depth_size = size or record.get("image_size") or inference.default_size(config)
     forward = inference.make_predict_fn(model)
@@ -500,7 +500,7 @@ def approach1_predictor(gan_run: str | os.PathLike, depth_run: str | os.PathLike
 
 def _predictor_for(name: str, ref, refs: Mapping[str, Any], size) -> tuple[Path, Callable | None]:
     """Which run scores configuration ``name`` and, for approach 1, how (None: its ``model.keras``)."""
-    from comicdepth_tf.cyclegan_experiment import APPROACH1_CONFIGURATIONS
+    from comicdepth_tf.runs import APPROACH1_CONFIGURATIONS
 
     natural = refs.get("natural_irv2")
     natural_dir = getattr(natural, "run_dir", None)
@@ -512,7 +512,7 @@ def _predictor_for(name: str, ref, refs: Mapping[str, Any], size) -> tuple[Path,
 
 
 def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, seed: int = 0) -> Scored:
-    """Score every depth configuration of notebook 50 (``evaluation.find_runs``) and the rules.
+    """Score every depth configuration of notebook 50 (``runs.find_runs``) and the rules.
 
     Approach 1 runs its CycleGAN's comics → natural generator, then the natural model;
     ``no_batchnorm_trick`` is the natural model itself. Any other configuration without a run or
@@ -522,7 +522,7 @@ def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, s
     """
     import pandas as pd
 
-    from comicdepth_tf import evaluation
+    from comicdepth_tf import runs
 
     lower = predict_check(check, lower_is_nearer)
     frames = [score_maps(check, lower, RULE_LOWER),
@@ -530,7 +530,7 @@ def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, s
     scored = Scored(rows=None, maps={RULE_LOWER: lower["page"]}, conventions={RULE_LOWER: "inverse"})
     done: dict[Path, tuple[Any, dict, str]] = {}
     for name, ref in refs.items():
-        if evaluation.configuration(name).kind != "depth":
+        if runs.configuration(name).kind != "depth":
             continue
         run_dir, approach1 = _predictor_for(name, ref, refs, size)
         if approach1 is None and (run_dir is None or not (run_dir / "model.keras").is_file()):
@@ -598,7 +598,7 @@ def plot_pages(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]],
     fig, axes = plt.subplots(len(shown), len(names) + 1, figsize=(size * (len(names) + 1), size * 1.4 * len(shown)),
                              squeeze=False)
     for r, page in enumerate(shown):
-        image = io.read_image(page.image)
+        image = fileio.read_image(page.image)
         points = _concat([panel.page_points() for panel in page.panels])
         axes[r, 0].imshow(image)
         for panel in page.panels:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import atomic_write_text
+from comicdepth_tf.fileio import atomic_write_text
 from comicdepth_tf.metrics import PRED_COLUMNS, prediction_table
 
 #: Column order of the written CSV.

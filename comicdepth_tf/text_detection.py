@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io as _stdio
+import io
 import math
 import os
 import sys
@@ -48,7 +48,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.outputs import (
     SUFFIXES,
@@ -213,7 +213,7 @@ def select_best_epoch(
 def best_epoch_state(run_dir: str | os.PathLike) -> dict:
     """``best_iou50.json`` of a run: ``monitor``, ``mode``, ``best``, ``best_epoch`` ({} when absent)."""
     path = Path(run_dir) / BEST_STATE_FILE
-    return io.read_json(path) if path.exists() else {}
+    return fileio.read_json(path) if path.exists() else {}
 
 
 def make_best_epoch_checkpoint(run_dir: str | os.PathLike, monitor: str = MONITOR, mode: str = "max"):
@@ -247,7 +247,7 @@ def make_best_epoch_checkpoint(run_dir: str | os.PathLike, monitor: str = MONITO
             if is_better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
                 atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
-                io.atomic_write_json(run_dir / BEST_STATE_FILE, {"monitor": self.monitor, "mode": self.mode,
+                fileio.atomic_write_json(run_dir / BEST_STATE_FILE, {"monitor": self.monitor, "mode": self.mode,
                                                                   "best": self.best, "best_epoch": self.best_epoch})
 
     return BestEpochCheckpoint()
@@ -415,9 +415,9 @@ class TextDetector:
 
 def load_text_detector(run: str | os.PathLike, root: str | os.PathLike | None = None) -> TextDetector:
     """Load a saved text detector: a run folder, a run id under ``saved_models/text_unet`` or
-    ``latest-<profile>`` (see :func:`comicdepth_tf.inference.resolve_run`)."""
-    from comicdepth_tf.inference import resolve_run
+    ``latest-<profile>`` (see :func:`comicdepth_tf.runs.resolve_run`)."""
     from comicdepth_tf.models.registry import load_model, read_run
+    from comicdepth_tf.runs import resolve_run
 
     run_dir = resolve_run(run, MODEL_NAME, root)
     config = read_run(run_dir)["config"]
@@ -505,7 +505,7 @@ def _detector(model, tile: int | None, scale: float, overlap: float, threshold: 
 
 
 def _csv_text(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    buffer = _stdio.StringIO()
+    buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
@@ -544,7 +544,7 @@ def text_free_crops(model, inputs, out_dir: str | os.PathLike, *, size: int = 38
     rows = []
     for index, path in enumerate(_progress(files, "text-free crops")):
         try:
-            image = io.read_image(path)
+            image = fileio.read_image(path)
         except DataFormatError as exc:
             skipped.append((str(path), str(exc)))
             continue
@@ -556,13 +556,13 @@ def text_free_crops(model, inputs, out_dir: str | os.PathLike, *, size: int = 38
             if crop is None:
                 break
             name = f"{path.stem}_{k + 1}.png"
-            io.write_image(out_dir / name, image[crop.y : crop.y + crop.size, crop.x : crop.x + crop.size])
+            fileio.write_image(out_dir / name, image[crop.y : crop.y + crop.size, crop.x : crop.x + crop.size])
             rows.append({"file": name, "source": str(path), "x": crop.x, "y": crop.y, "size": crop.size,
                          "max_prob": round(crop.max_prob, 6), "attempts": crop.attempts})
             found += 1
         if found == 0:
             skipped.append((str(path), f"no square of {min_size}-{size} px with text probability < {max_prob}"))
-    manifest = io.atomic_write_text(out_dir / MANIFEST_FILE,
+    manifest = fileio.atomic_write_text(out_dir / MANIFEST_FILE,
                                     _csv_text([[r[c] for c in MANIFEST_COLUMNS] for r in rows], MANIFEST_COLUMNS))
     return {"manifest": manifest, "rows": rows, "skipped": skipped}
 
@@ -631,9 +631,9 @@ def predict_text_masks(model, inputs, out_dir: str | os.PathLike | None = None, 
     def write(image: np.ndarray, files: dict[str, Path]) -> dict:
         prob = det.probability(image)
         mask = prob >= det.threshold
-        io.write_image(files["mask"], mask.astype(np.uint8) * 255)
+        fileio.write_image(files["mask"], mask.astype(np.uint8) * 255)
         if "probability" in files:
-            io.write_image(files["probability"], np.round(prob * 255).astype(np.uint8))
+            fileio.write_image(files["probability"], np.round(prob * 255).astype(np.uint8))
         return {"height": int(mask.shape[0]), "width": int(mask.shape[1]), "text_fraction": float(mask.mean())}
 
     each_image(report, found, plan, roles, write)
@@ -659,7 +659,7 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _mask_command(args: argparse.Namespace) -> Report:
-    from comicdepth_tf.inference import resolve_run
+    from comicdepth_tf.runs import resolve_run
 
     manifest = manifest_path(args.out, "text-mask")
     previous = previous_manifest(manifest, args.overwrite)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io as _io
+import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from comicdepth_tf.errors import ParameterError, TrainingDivergedError
-from comicdepth_tf.io import atomic_write_json, atomic_write_text, read_json
+from comicdepth_tf.fileio import atomic_write_json, atomic_write_text, read_json
 from comicdepth_tf.progress import make_progress
 
 BEST_FILE = "best.keras"
@@ -723,7 +723,7 @@ def truncate_history(run_dir: Path, epochs_kept: int) -> None:
         return
     header, body = rows[0], rows[1:]
     body = [r for r in body if r and int(float(r[0])) < epochs_kept]
-    buffer = _io.StringIO()
+    buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(body)

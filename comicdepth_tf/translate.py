@@ -35,7 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.outputs import (
     SUFFIXES,
@@ -49,9 +49,9 @@ from comicdepth_tf.outputs import (
     run_record,
     write_manifest,
 )
+from comicdepth_tf.runs import DEPTH_FILES, resolve_run
 
 DIRECTIONS = ("comics2natural", "natural2comics")
-DEPTH_FILES = ("model.keras", "best.keras", "last.keras")
 #: CycleGAN variants (``saved_models/cyclegan_<variant>``) whose runs hold both generators.
 GAN_VARIANTS = ("simple", "depth_aware", "without_text")
 #: A folder holding one of these is a run folder of some kind (GAN or depth).
@@ -63,49 +63,22 @@ RUN_FILES = ("config.json", *DEPTH_FILES)
 # --------------------------------------------------------------------------------------------
 
 
-def resolve_run(run: str | os.PathLike) -> Path:
-    """A run folder of any kind (GAN or depth): a path, a path under ``saved_models/``
-    (``cyclegan_simple/<id>``), a ``cyclegan_simple`` run id or ``latest-<profile>``
-    (see :func:`comicdepth_tf.inference.resolve_run`).
-
-    Raises:
-        DataFormatError: nothing found.
-    """
-    from comicdepth_tf.inference import resolve_run as resolve
-
-    return resolve(run, "cyclegan_simple", files=RUN_FILES)
-
-
 def load_generator(run: str | os.PathLike, direction: str = "comics2natural", model_name: str = "cyclegan_simple"):
     """Load one generator of a CycleGAN run (or the ``add_text`` generator of an add-text run).
 
     Args:
         run: a run folder, a run id under ``saved_models/<model_name>`` or ``latest-<profile>``
-            (see :func:`comicdepth_tf.inference.resolve_run`).
+            (see :func:`comicdepth_tf.runs.resolve_run`).
         direction: ``comics2natural``, ``natural2comics`` or ``add_text``.
         model_name: where run ids are looked up (``cyclegan_<variant>``).
     """
-    from comicdepth_tf.inference import resolve_run as resolve
     from comicdepth_tf.models import cyclegan  # registers ReflectionPadding2D before loading
     from comicdepth_tf.models.registry import load_model
 
     files = {**cyclegan.CYCLEGAN_FILES, **cyclegan.ADD_TEXT_FILES}
     if direction not in (*DIRECTIONS, "add_text"):
         raise ParameterError(f"direction must be one of {DIRECTIONS + ('add_text',)}, got {direction!r}")
-    return load_model(resolve(run, model_name, files=(files[direction],)), file=files[direction])
-
-
-def load_depth_model(run: str | os.PathLike):
-    """Load a natural depth model: a run (folder, id or ``latest-<profile>`` of ``depth_irv2``;
-    its ``model.keras``, else ``best.keras``, ``last.keras``) or a ``.keras`` file."""
-    from comicdepth_tf.inference import MODEL_NAME
-    from comicdepth_tf.inference import resolve_run as resolve
-    from comicdepth_tf.models.registry import load_model
-
-    folder = resolve(run, MODEL_NAME, files=DEPTH_FILES)
-    if folder.is_file():
-        return load_model(folder)
-    return load_model(folder, file=next(name for name in DEPTH_FILES if (folder / name).is_file()))
+    return load_model(resolve_run(run, model_name, files=(files[direction],)), file=files[direction])
 
 
 def run_image_size(run: str | os.PathLike, default: int | None = None) -> int | None:
@@ -117,8 +90,8 @@ def run_image_size(run: str | os.PathLike, default: int | None = None) -> int | 
     """
     from comicdepth_tf.inference import recorded_size
 
-    path = resolve_run(run) / "config.json"
-    config = io.read_json(path) if path.is_file() else {}
+    path = resolve_run(run, "cyclegan_simple", files=RUN_FILES) / "config.json"
+    config = fileio.read_json(path) if path.is_file() else {}
     if not isinstance(config, dict):
         return default
     recorded = recorded_size(config)
@@ -290,18 +263,17 @@ class _Models:
 
 def _load_models(args: argparse.Namespace) -> _Models:
     """Resolve both runs (before loading either, so a wrong one fails at once), then load them."""
-    from comicdepth_tf.inference import MODEL_NAME
-    from comicdepth_tf.inference import resolve_run as resolve
+    from comicdepth_tf.inference import MODEL_NAME, load_depth_model
     from comicdepth_tf.models.cyclegan import CYCLEGAN_FILES
 
-    run_dir = resolve(args.run, f"cyclegan_{args.variant}", files=(CYCLEGAN_FILES[args.direction],))
-    depth_dir = resolve(args.depth_run, MODEL_NAME, files=DEPTH_FILES) if args.depth_run else None
+    run_dir = resolve_run(args.run, f"cyclegan_{args.variant}", files=(CYCLEGAN_FILES[args.direction],))
+    depth_dir = resolve_run(args.depth_run, MODEL_NAME, files=DEPTH_FILES) if args.depth_run else None
     size = args.size or run_image_size(run_dir)
     if size is None:
         raise ParameterError(f"{run_dir / 'config.json'} records no image_size: give --size")
     models = _Models(load_generator(run_dir, args.direction), run_dir, size)
     if depth_dir is not None:
-        models.depth, models.depth_dir = load_depth_model(depth_dir), depth_dir
+        models.depth, models.depth_dir = load_depth_model(depth_dir)[0], depth_dir
         models.depth_size = args.depth_size or run_image_size(depth_dir, size)
     return models
 
@@ -329,7 +301,7 @@ def _translate_command(args: argparse.Namespace) -> Report:
 
     def write(image: np.ndarray, files: dict[str, Path]) -> dict:
         translated = translate_images(models.generator, [image], models.size, args.batch_size)[0]
-        io.write_image(files["translated"], (translated * 255.0).round().astype(np.uint8))
+        fileio.write_image(files["translated"], (translated * 255.0).round().astype(np.uint8))
         if writer is None:
             return {}
         depth = predict_depth_maps(models.depth, [translated], models.depth_size, predict_fn=forward)[0]

@@ -13,7 +13,7 @@ Depth colouring convention: near is bright (``magma_r`` on metric depth); pass
 
 from __future__ import annotations
 
-import io as _stdio
+import io
 import math
 import os
 import sys
@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import cv2
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 
 _INVALID_GREY = (0.5, 0.5, 0.5)
 
@@ -517,9 +517,9 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100, close: bool = Fals
         The written path.
     """
     fig = getattr(fig, "figure", fig)
-    buf = _stdio.BytesIO()
+    buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    written = io.atomic_write_bytes(Path(path).with_suffix(".png"), buf.getvalue())
+    written = fileio.atomic_write_bytes(Path(path).with_suffix(".png"), buf.getvalue())
     if close:
         pyplot().close(fig)
     return written

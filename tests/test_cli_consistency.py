@@ -19,7 +19,14 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from comicdepth_tf import __version__, cli, inference, io, outputs  # noqa: E402
+from comicdepth_tf import (  # noqa: E402
+    __version__,
+    cli,
+    fileio,
+    inference,
+    outputs,
+    runs,  # noqa: E402
+)
 from comicdepth_tf.errors import DataFormatError  # noqa: E402
 from comicdepth_tf.models import registry  # noqa: E402
 from comicdepth_tf.models.cyclegan import CYCLEGAN_FILES  # noqa: E402
@@ -50,7 +57,7 @@ def models(tmp_path_factory):
     keras.utils.set_random_seed(0)
     depth = registry.save_model(build_depth_unet("tiny", decoder_filters=(8, 8, 8, 8)), root / "depth_irv2" / "d1",
                                 {"input_size": [64, 64], "predict_size": 64})
-    inference.write_latest_pointer(depth, "smoke", root=root)
+    runs.write_latest_pointer(depth, "smoke", root=root)
     registry.save_model(_one_by_one(1, "sigmoid"), root / "text_unet" / "t1",
                         {"threshold": 0.5, "image_size": 16, "page_scale": 1.0, "PROFILE": "smoke"})
     registry.atomic_save_keras(
@@ -58,8 +65,9 @@ def models(tmp_path_factory):
         root / "cyclegan_simple" / "g1" / CYCLEGAN_FILES["comics2natural"],
         include_optimizer=False,
     )
-    io.atomic_write_json(root / "cyclegan_simple" / "g1" / "config.json", {"image_size": 16})
-    io.atomic_write_json(root / "stages" / "smoke.json", {"30": {"fingerprint": "x", "runs": ["cyclegan_simple/g1"]}})
+    fileio.atomic_write_json(root / "cyclegan_simple" / "g1" / "config.json", {"image_size": 16})
+    ledger = {"30": {"fingerprint": "x", "runs": ["cyclegan_simple/g1"]}}
+    fileio.atomic_write_json(root / "stages" / "smoke.json", ledger)
     return root
 
 
@@ -69,7 +77,7 @@ def pages(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pages")
     rng = np.random.default_rng(0)
     for name, shape in SHAPES.items():
-        io.write_image(folder / name, rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+        fileio.write_image(folder / name, rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
     return folder
 
 
@@ -94,7 +102,7 @@ def test_every_run_form_names_manifest_and_progress_alike(tool, form, models, pa
     assert sorted(p.name for p in out.iterdir()) == sorted(expected + [MANIFESTS[tool]])
     for name, shape in SHAPES.items():
         stem = name.split(".")[0]
-        assert io.read_raw(out / f"{stem}{FILES[tool][0]}").shape[:2] == shape
+        assert fileio.read_raw(out / f"{stem}{FILES[tool][0]}").shape[:2] == shape
         assert f"] {pages / name} -> {out / stem}{FILES[tool][0]}" in captured.err  # one line per input
     assert captured.err.count("\n") == 2 and f"{tool}: wrote 2 of 2 input(s) into {out}" in captured.out
 
@@ -140,10 +148,10 @@ def test_a_missing_run_is_a_usage_error_naming_where_and_which_notebook(tool, pa
 def test_a_missing_run_message_is_whole(tmp_path):
     missing = tmp_path / ("a-long-folder-name-" * 8) / "no-such-run"
     with pytest.raises(DataFormatError) as err:
-        inference.resolve_run(missing, root=tmp_path)
+        runs.resolve_run(missing, root=tmp_path)
     assert f"looked at {missing}; depth_irv2 runs are saved by notebooks/10_depth_irv2.ipynb" in str(err.value)
     with pytest.raises(DataFormatError) as err:
-        inference.resolve_run("latest-cpu", root=tmp_path)
+        runs.resolve_run("latest-cpu", root=tmp_path)
     folder = tmp_path / "depth_irv2"
     assert (f"looked at {Path.cwd() / 'latest-cpu'}, {tmp_path / 'latest-cpu'}, {folder / 'latest-cpu'}, "
             f"{folder / 'latest-cpu.json'}, the runs of profile cpu under {folder}; ") in str(err.value)
@@ -180,29 +188,29 @@ def test_predict_side_by_side_and_float_outputs(pages, tmp_path):
     for name, (h, w) in SHAPES.items():
         stem = name.split(".")[0]
         exact = np.load(out / f"{stem}_depth.npy")
-        pfm = io.read_pfm(out / f"{stem}_depth.pfm")
+        pfm = fileio.read_pfm(out / f"{stem}_depth.pfm")
         assert exact.shape == (h, w) and pfm.dtype == np.float32
         np.testing.assert_array_equal(pfm, exact)  # the PFM holds the float32 map exactly
-        picture = io.read_image(out / f"{stem}_side_by_side.png")
+        picture = fileio.read_image(out / f"{stem}_side_by_side.png")
         assert picture.shape[0] >= h and picture.shape[1] > 2 * w  # input, colour depth, colour bar
         assert set(manifest["outputs"][stem]["files"]) == {"depth", "color", "npy", "pfm", "side_by_side"}
 
 
 def test_pfm_layout_and_round_trip(tmp_path):
     depth = np.arange(6, dtype=np.float32).reshape(2, 3) / 7
-    io.write_pfm(tmp_path / "d.pfm", depth)
+    fileio.write_pfm(tmp_path / "d.pfm", depth)
     raw = (tmp_path / "d.pfm").read_bytes()
     header = b"Pf\n3 2\n-1.0\n"
     assert raw.startswith(header)
     # Little-endian float32, bottom row first.
     np.testing.assert_array_equal(np.frombuffer(raw[len(header):], "<f4").reshape(2, 3), depth[::-1])
-    np.testing.assert_array_equal(io.read_pfm(tmp_path / "d.pfm"), depth)
+    np.testing.assert_array_equal(fileio.read_pfm(tmp_path / "d.pfm"), depth)
     colour = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(np.float32)
-    io.write_pfm(tmp_path / "c.pfm", colour)
-    np.testing.assert_array_equal(io.read_pfm(tmp_path / "c.pfm"), colour)
+    fileio.write_pfm(tmp_path / "c.pfm", colour)
+    np.testing.assert_array_equal(fileio.read_pfm(tmp_path / "c.pfm"), colour)
     big_endian = b"Pf\n3 2\n1.0\n" + depth[::-1].astype(">f4").tobytes()
     (tmp_path / "be.pfm").write_bytes(big_endian)
-    np.testing.assert_array_equal(io.read_pfm(tmp_path / "be.pfm"), depth)
+    np.testing.assert_array_equal(fileio.read_pfm(tmp_path / "be.pfm"), depth)
 
 
 @pytest.mark.parametrize(
@@ -216,4 +224,4 @@ def test_pfm_layout_and_round_trip(tmp_path):
 def test_a_bad_pfm_names_the_file_and_field(tmp_path, content, field):
     (tmp_path / "bad.pfm").write_bytes(content)
     with pytest.raises(DataFormatError, match=f"bad.pfm: field '{field}'"):
-        io.read_pfm(tmp_path / "bad.pfm")
+        fileio.read_pfm(tmp_path / "bad.pfm")

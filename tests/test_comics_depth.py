@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from comicdepth_tf import comics_depth as cd
-from comicdepth_tf import comics_depth_experiment as cx
+from comicdepth_tf import approach2 as cd
+from comicdepth_tf import runs as R
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.stages import comics_depth as cx
 
 S = 32
 
@@ -110,7 +111,7 @@ def test_lr_search_picks_the_lowest_validation_loss_and_skips_a_diverging_rate(t
 @pytest.mark.slow
 def test_a_finished_lr_search_drops_its_resume_files_and_is_not_run_again(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import training
-    from comicdepth_tf.io import read_json
+    from comicdepth_tf.fileio import read_json
 
     train = cd.Pairs(tiny["images"][:4], tiny["depth"][:4])
     val = cd.Pairs(tiny["images"][4:], tiny["depth"][4:])
@@ -133,7 +134,7 @@ def test_a_finished_lr_search_drops_its_resume_files_and_is_not_run_again(tiny, 
 @pytest.mark.slow
 def test_pairs_subset_is_seeded_and_an_lr_search_limit_trains_on_it(tiny, tmp_path, monkeypatch):
     from comicdepth_tf import training
-    from comicdepth_tf.io import read_json
+    from comicdepth_tf.fileio import read_json
 
     mask = np.zeros_like(tiny["depth"][:4])
     pairs = cd.Pairs(tiny["images"][:4], tiny["depth"][:4], mask)
@@ -159,8 +160,7 @@ def test_pairs_subset_is_seeded_and_an_lr_search_limit_trains_on_it(tiny, tmp_pa
 
 @pytest.mark.slow
 def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monkeypatch):
-    from comicdepth_tf import evaluation
-    from comicdepth_tf.io import image_size, read_json
+    from comicdepth_tf.fileio import image_size, read_json
 
     monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "models"))
     up = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric",
@@ -179,9 +179,9 @@ def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monk
         assert (res.run_dir / "model.keras").is_file()
         maps = cd.read_depth_maps(res.run_dir, data.eval_set)
         assert {k: v.shape for k, v in maps.items()} == sizes  # original sizes
-        assert read_json(res.run_dir / evaluation.EVALUATION_FILE)["configuration"] == f"approach2_{variant}"
+        assert read_json(res.run_dir / R.EVALUATION_FILE)["configuration"] == f"approach2_{variant}"
         assert 0.0 <= res.row["inter_acc"] <= 1.0 and res.row["images"] == 2
-    pointer = read_json(tmp_path / "models" / evaluation.POINTER_DIR / "smoke.json")
+    pointer = read_json(tmp_path / "models" / R.POINTER_DIR / "smoke.json")
     assert set(pointer) == {f"approach2_{v}" for v in cd.VARIANTS}
 
 
@@ -258,8 +258,8 @@ def test_pairs_keep_the_natural_models_aspect(tiny, smoke_data):
 
 
 def test_upstream_inherits_the_natural_models_size_and_loss(tiny, tmp_path, monkeypatch):
-    from comicdepth_tf.inference import write_latest_pointer
     from comicdepth_tf.models.registry import save_model
+    from comicdepth_tf.runs import write_latest_pointer
 
     monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path))
     run = save_model(tiny["natural"], tmp_path / cd.NATURAL_MODEL_NAME / "n",
@@ -271,8 +271,7 @@ def test_upstream_inherits_the_natural_models_size_and_loss(tiny, tmp_path, monk
 
 @pytest.mark.slow
 def test_an_extra_seed_trains_under_its_own_run_id_and_is_reused(tiny, tmp_path, monkeypatch):
-    from comicdepth_tf import evaluation
-    from comicdepth_tf.io import read_json
+    from comicdepth_tf.fileio import read_json
 
     monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "models"))
     up = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric", {"simple": tiny["gen"]})
@@ -285,10 +284,10 @@ def test_an_extra_seed_trains_under_its_own_run_id_and_is_reused(tiny, tmp_path,
     first = cx.run_seed(up, data, settings, run_id=run_id, profile="smoke", seed=1, log=lambda *_: None)
     assert not first["reused"] and first["best"] == "simple"
     assert first["run_dirs"]["simple"] == str(tmp_path / "models" / cd.MODEL_NAME / "smoke-0-seed1-simple")
-    per_seed = read_json(evaluation.seeds_pointer("smoke"))
+    per_seed = read_json(R.seeds_pointer("smoke"))
     assert set(per_seed["1"]) == {"no_batchnorm_trick", "batchnorm_trick", "approach2_simple", "ai4va_segment",
                                   "ai4va_page_baseline"}
-    assert not (tmp_path / "models" / evaluation.POINTER_DIR / "smoke.json").exists()  # not the primary seed
+    assert not (tmp_path / "models" / R.POINTER_DIR / "smoke.json").exists()  # not the primary seed
 
     def boom(*args, **kwargs):
         raise AssertionError("a finished seed must not train again")

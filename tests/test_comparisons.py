@@ -10,7 +10,9 @@ import pytest
 
 from comicdepth_tf import comparisons as C
 from comicdepth_tf import evaluation as E
-from comicdepth_tf import metrics, reporting, submission
+from comicdepth_tf import metrics, submission
+from comicdepth_tf import runs as R
+from comicdepth_tf.chain import reporting
 from comicdepth_tf.data.formats import ai4va
 from comicdepth_tf.data.formats.rgbd import decode_depth
 from comicdepth_tf.errors import ParameterError
@@ -35,16 +37,16 @@ def scored(smoke_data, tmp_path_factory):
         rng = np.random.default_rng(seed)
         runs = {name: root / "m" / f"{name}-{seed}" for name in ("nobn", "bn", "simple", "seg", "page")}
         for name, conf in (("nobn", "no_batchnorm_trick"), ("bn", "batchnorm_trick")):
-            E.save_depth_maps(runs[name], "panels_val", {k: 1.0 / np.maximum(v, 0.1) for k, v in gt.items()})
-            E.register_configuration(runs[name], conf, "smoke", "inverse", models_root=root, seed=seed)
-        E.save_depth_maps(runs["simple"], "panels_val", {k: v + rng.normal(0, 0.5, v.shape) for k, v in gt.items()})
-        E.register_configuration(runs["simple"], "approach2_simple", "smoke", "metric", models_root=root, seed=seed)
+            R.save_depth_maps(runs[name], "panels_val", {k: 1.0 / np.maximum(v, 0.1) for k, v in gt.items()})
+            R.register_configuration(runs[name], conf, "smoke", "inverse", models_root=root, seed=seed)
+        R.save_depth_maps(runs["simple"], "panels_val", {k: v + rng.normal(0, 0.5, v.shape) for k, v in gt.items()})
+        R.register_configuration(runs["simple"], "approach2_simple", "smoke", "metric", models_root=root, seed=seed)
         for name, conf, d_intra in (("seg", "ai4va_segment", 0.0), ("page", "ai4va_page_baseline", 1.0)):
             table = submission.prediction_rows(val, [s.interdepth + 1.0 for s in val.segments],
                                                [s.intradepth + d_intra for s in val.segments])
-            E.save_ai4va_predictions(runs[name], "val", table, val)
-            E.register_configuration(runs[name], conf, "smoke", models_root=root, seed=seed)
-    evs = {s: E.evaluate_all(E.find_runs("smoke", models_root=root, seed=s), sets, splits) for s in SEEDS}
+            R.save_ai4va_predictions(runs[name], "val", table, val)
+            R.register_configuration(runs[name], conf, "smoke", models_root=root, seed=seed)
+    evs = {s: E.evaluate_all(R.find_runs("smoke", models_root=root, seed=s), sets, splits) for s in SEEDS}
     tables = C.item_tables(evs, sets, splits["val"], "val", "median")
     return {"evs": evs, "sets": sets, "splits": splits, "gt": gt, "tables": tables, "root": root,
             "intervals": C.comparison_intervals(tables, seed=0)}
@@ -120,7 +122,7 @@ def test_per_item_tables_give_the_table_numbers(scored, tmp_path, monkeypatch):
         mine = ordering[(ordering["configuration"] == "approach2_simple") & (ordering["seed"] == s)]
         assert mine["inter"].mean() == pytest.approx(t.loc["approach2_simple", "inter_acc"])
         # Pair-weighted, the CSV gives the pooled accuracy of the saved maps.
-        maps = E.read_maps(E.find_runs("smoke", models_root=scored["root"], seed=s)["approach2_simple"],
+        maps = E.read_maps(R.find_runs("smoke", models_root=scored["root"], seed=s)["approach2_simple"],
                            scored["sets"]["panels_val"], [i.stem for i in panels])[0]
         results = [metrics.ordering_accuracy(maps[i.stem], i.points, "depth") for i in panels]
         pooled = sum(r["inter"] * r["inter_pairs"] for r in results if r["inter_pairs"]) / sum(
@@ -217,7 +219,7 @@ def test_bar_chart_with_error_bars_and_worst_panels(scored):
     worst = C.worst_panels(ordering, "approach2_simple", 0, n=2)
     mine = ordering[(ordering["configuration"] == "approach2_simple") & (ordering["seed"] == 0)].set_index("panel")
     assert len(worst) == 2 and mine.loc[worst[0], "inter"] == mine["inter"].min()
-    ref = E.find_runs("smoke", models_root=scored["root"], seed=0)["approach2_simple"]
+    ref = R.find_runs("smoke", models_root=scored["root"], seed=0)["approach2_simple"]
     maps, convention = E.read_maps(ref, scored["sets"]["panels_val"], worst)
     fig = C.worst_panels_figure(scored["sets"]["panels_val"], maps, convention, worst, title="worst")
     assert len(fig.axes) == 4 and [fig.axes[0].get_title(), fig.axes[1].get_title()] == worst

@@ -1,4 +1,4 @@
-"""Frozen configs, profile files and typed overrides (comicdepth_tf.config)."""
+"""Frozen configs, profile files and typed overrides (comicdepth_tf.chain.config)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from comicdepth_tf import config
+from comicdepth_tf.chain import config
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
 

@@ -12,12 +12,12 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from comicdepth_tf import cyclegan_experiment as ce  # noqa: E402
 from comicdepth_tf import gan_training as gt  # noqa: E402
-from comicdepth_tf import translate  # noqa: E402
+from comicdepth_tf import runs, translate  # noqa: E402
 from comicdepth_tf.data.formats.ordering import OrderingPoints  # noqa: E402
 from comicdepth_tf.errors import DataFormatError, ParameterError  # noqa: E402
 from comicdepth_tf.models import cyclegan as cg  # noqa: E402
+from comicdepth_tf.stages import cyclegan as ce  # noqa: E402
 
 TINY = dict(image_size=32, filters=4, residual_blocks=1, disc_filters=4, disc_layers=2, pool_size=4)
 
@@ -213,12 +213,12 @@ def test_spearman_and_geometry_check_with_an_identity_generator(tmp_path):
     assert ce.spearman(np.arange(10), np.arange(10) ** 2) == pytest.approx(1.0)
     assert ce.spearman(np.arange(10), -np.arange(10)) == pytest.approx(-1.0)
     assert math.isnan(ce.spearman(np.ones(4), np.arange(4)))
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
 
     samples = []
     for i in range(3):
         image = (np.random.default_rng(i).random((24, 40, 3)) * 255).astype(np.uint8)
-        samples.append({"name": f"n{i}", "image": str(io.write_image(tmp_path / f"n{i}.png", image))})
+        samples.append({"name": f"n{i}", "image": str(fileio.write_image(tmp_path / f"n{i}.png", image))})
     # A "depth model" (a Keras model, as inference.predict_depth needs) with no constant output:
     # mean colour plus row index.
     inputs = keras.Input((None, None, 3))
@@ -231,15 +231,15 @@ def test_spearman_and_geometry_check_with_an_identity_generator(tmp_path):
 
 
 def test_text_free_crops_avoid_the_mask(tmp_path):
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
 
     image = (np.random.default_rng(0).random((40, 70, 3)) * 255).astype(np.uint8)
     mask = np.zeros((40, 70), np.uint8)
     mask[:, :35] = 255
-    sample = {"name": "p", "image": str(io.write_image(tmp_path / "p.png", image)),
-              "text_mask": str(io.write_image(tmp_path / "m.png", mask))}
+    sample = {"name": "p", "image": str(fileio.write_image(tmp_path / "p.png", image)),
+              "text_mask": str(fileio.write_image(tmp_path / "m.png", mask))}
     (crop,) = ce.text_free_crops_from_masks([sample], tmp_path / "out", min_size=16)
-    cut = io.read_image(crop["image"])
+    cut = fileio.read_image(crop["image"])
     assert cut.shape[0] == cut.shape[1] >= 16
     # The crop is a piece of the right (text-free) half: find it there.
     right = image[:, 35:]
@@ -549,7 +549,7 @@ def test_approach1_depth_keeps_the_aspect_ratio(trained):
 @pytest.mark.slow
 def test_approach1_maps_are_registered_for_the_evaluation(trained, smoke_data, tmp_path, monkeypatch):
     """Stage 30's approach-1 maps are what notebook 50_evaluate discovers, at the panels' sizes."""
-    from comicdepth_tf import evaluation, io
+    from comicdepth_tf import evaluation, fileio
     from comicdepth_tf.data.formats.coco_images import image_size
 
     models = tmp_path / "saved_models"
@@ -561,9 +561,9 @@ def test_approach1_maps_are_registered_for_the_evaluation(trained, smoke_data, t
                                        set_name=domains.eval_set)
     assert registered == {"approach1_simple": trained["runs"]["simple"],
                           "approach1_depth_aware": trained["runs"]["depth_aware"]}
-    assert set(io.read_json(models / "configurations" / "smoke.json")) == set(registered)
+    assert set(fileio.read_json(models / "configurations" / "smoke.json")) == set(registered)
 
-    refs = evaluation.find_runs("smoke")
+    refs = runs.find_runs("smoke")
     sets = evaluation.load_eval_sets(smoke_data)
     panels = sets["panels_val"]
     for name, run_dir in registered.items():
@@ -587,17 +587,17 @@ def test_approach1_maps_are_registered_for_the_evaluation(trained, smoke_data, t
 
 @pytest.mark.slow
 def test_translate_cli(trained, tmp_path, capsys):
-    from comicdepth_tf import inference, io
+    from comicdepth_tf import fileio, inference
     from comicdepth_tf.cli import main
 
     for i in range(2):
-        io.write_image(tmp_path / "in" / f"c{i}.png", (_rand((24, 36, 3), i) * 255).astype(np.uint8))
+        fileio.write_image(tmp_path / "in" / f"c{i}.png", (_rand((24, 36, 3), i) * 255).astype(np.uint8))
     code = main(["translate", str(tmp_path / "in"), "--run", str(trained["runs"]["simple"]), "--out",
                  str(tmp_path / "out"), "--depth-run", str(trained["depth"].run_dir)])
     assert code == 0
-    assert io.read_image(tmp_path / "out" / "c0_translated.png").shape == (24, 36, 3)
+    assert fileio.read_image(tmp_path / "out" / "c0_translated.png").shape == (24, 36, 3)
     assert inference.read_depth_prediction(tmp_path / "out" / "c1_depth.png").shape == (24, 36)
-    assert io.read_image(tmp_path / "out" / "c1_depth_color.png").shape == (24, 36, 3)
+    assert fileio.read_image(tmp_path / "out" / "c1_depth_color.png").shape == (24, 36, 3)
     assert main(["translate", str(tmp_path / "in"), "--run", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "nope") in err and "notebooks/30_cyclegan.ipynb" in err
@@ -606,14 +606,14 @@ def test_translate_cli(trained, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def tiny_gan_run(tmp_path_factory):
     """A run folder with a 1x1-convolution comics2natural generator (no training needed)."""
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
     from comicdepth_tf.models.registry import atomic_save_keras
 
     run = tmp_path_factory.mktemp("gan") / "run"
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="sigmoid")(inputs))
     atomic_save_keras(model, run / cg.CYCLEGAN_FILES["comics2natural"], include_optimizer=False)
-    io.atomic_write_json(run / "config.json", {"image_size": 16})
+    fileio.atomic_write_json(run / "config.json", {"image_size": 16})
     return run
 
 
@@ -624,15 +624,15 @@ def _translate_cli(run, *args):
 
 
 def _pages(folder, *names):
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
 
     for i, name in enumerate(names):
-        io.write_image(folder / name, (_rand((20, 30, 3), i) * 255).astype(np.uint8))
+        fileio.write_image(folder / name, (_rand((20, 30, 3), i) * 255).astype(np.uint8))
     return {name: (folder / name).read_bytes() for name in names}
 
 
 def test_translate_cli_never_overwrites_inputs_or_files_it_did_not_write(tiny_gan_run, tmp_path, capsys):
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
 
     pages = tmp_path / "pages"
     before = _pages(pages, "a.png", "a_translated.png")
@@ -651,9 +651,9 @@ def test_translate_cli_never_overwrites_inputs_or_files_it_did_not_write(tiny_ga
     captured = capsys.readouterr()
     assert (out / "a_translated.png").read_bytes() == b"someone else's file" and "--overwrite" in captured.err
     assert f"{pages / 'a_translated.png'} -> {out / 'a_translated_translated.png'}" in captured.err
-    assert io.read_image(out / "a_translated_translated.png").shape == (20, 30, 3)
+    assert fileio.read_image(out / "a_translated_translated.png").shape == (20, 30, 3)
     assert _translate_cli(tiny_gan_run, pages / "a.png", "--out", out, "--overwrite") == 0
-    assert io.read_image(out / "a_translated.png").shape == (20, 30, 3)
+    assert fileio.read_image(out / "a_translated.png").shape == (20, 30, 3)
 
 
 def test_translate_cli_same_stem_in_two_folders_writes_and_reports_each(tiny_gan_run, depth_run, tmp_path, capsys):
@@ -673,21 +673,21 @@ def test_translate_cli_same_stem_in_two_folders_writes_and_reports_each(tiny_gan
 
 
 def test_missing_text_masks_are_named(tmp_path):
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
 
-    io.write_image(tmp_path / "comics" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    fileio.write_image(tmp_path / "comics" / "a.png", np.zeros((8, 8, 3), np.uint8))
     (tmp_path / "masks").mkdir()
     with pytest.raises(DataFormatError, match="a.png"):
         ce._with_masks(ce._folder_samples(tmp_path / "comics"), tmp_path / "masks")
 
 
 def test_text_masks_written_by_the_text_mask_command_are_found(tmp_path):
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
 
     for stem in ("a", "b"):
-        io.write_image(tmp_path / "comics" / f"{stem}.png", np.zeros((8, 8, 3), np.uint8))
-    io.write_image(tmp_path / "masks" / "a_text_mask.png", np.zeros((8, 8), np.uint8))  # comicdepth text-mask
-    io.write_image(tmp_path / "masks" / "b.png", np.zeros((8, 8), np.uint8))  # notebook 20's pred_text_masks
+        fileio.write_image(tmp_path / "comics" / f"{stem}.png", np.zeros((8, 8, 3), np.uint8))
+    fileio.write_image(tmp_path / "masks" / "a_text_mask.png", np.zeros((8, 8), np.uint8))  # comicdepth text-mask
+    fileio.write_image(tmp_path / "masks" / "b.png", np.zeros((8, 8), np.uint8))  # notebook 20's pred_text_masks
     found = ce._with_masks(ce._folder_samples(tmp_path / "comics"), tmp_path / "masks")
     assert [Path(s["text_mask"]).name for s in found] == ["a_text_mask.png", "b.png"]
 

@@ -7,10 +7,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from comicdepth_tf import config, inference  # noqa: E402
-from comicdepth_tf import depth_experiment as de  # noqa: E402
+from comicdepth_tf import inference, runs  # noqa: E402
+from comicdepth_tf.chain import config  # noqa: E402
 from comicdepth_tf.errors import DataFormatError  # noqa: E402
 from comicdepth_tf.models import registry  # noqa: E402
+from comicdepth_tf.stages import depth as de  # noqa: E402
 
 SIZE = (64, 96)
 
@@ -83,7 +84,7 @@ def test_save_run_writes_the_run_and_the_latest_pointer(trained, data, tmp_path,
     saved = registry.read_run(run_dir)
     assert saved["config"]["input_size"] == list(SIZE) and saved["config"]["predict_size"] == 96
     assert saved["metrics"]["val_abs_rel"] == pytest.approx(metrics["val_abs_rel"])
-    assert inference.resolve_run("latest-smoke") == run_dir
+    assert runs.resolve_run("latest-smoke") == run_dir
     model, run_config = inference.load_depth_model("latest-smoke")
     rgb = np.random.default_rng(0).integers(0, 256, (70, 100, 3), dtype=np.uint8)
     (a,), (b,) = inference.predict_depth(model, [rgb], size=96), inference.predict_depth(result.model, [rgb], size=96)

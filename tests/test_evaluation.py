@@ -10,10 +10,12 @@ import pytest
 
 from comicdepth_tf import evaluation as E
 from comicdepth_tf import metrics, submission
+from comicdepth_tf import runs as R
 from comicdepth_tf.data.formats import ai4va
 from comicdepth_tf.data.formats.rgbd import decode_depth
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import read_json
+from comicdepth_tf.fileio import read_json
+from comicdepth_tf.stages import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +26,14 @@ def data(smoke_data):
 
 
 def test_eval_sets_of_the_embedded_dataset(data):
-    panels, natural = data["sets"]["panels_val"], data["sets"][E.NATURAL_SET]
+    panels, natural = data["sets"]["panels_val"], data["sets"][R.NATURAL_SET]
     assert len(panels) > 0 and all(i.points is not None and i.depth_gt is not None for i in panels.items)
     assert len(natural) > 0 and all(i.points is None and i.depth_gt is not None for i in natural.items)
 
 
 def test_every_configuration_is_missing_without_runs(tmp_path, data):
-    refs = E.find_runs("smoke", models_root=tmp_path)
-    assert list(refs) == [c.name for c in E.CONFIGURATIONS]
+    refs = R.find_runs("smoke", models_root=tmp_path)
+    assert list(refs) == [c.name for c in R.CONFIGURATIONS]
     assert all(r.run_dir is None for name, r in refs.items())
     msg = refs["approach2_simple"].missing
     assert msg.startswith("missing:") and "40_comics_depth" in msg
@@ -39,10 +41,10 @@ def test_every_configuration_is_missing_without_runs(tmp_path, data):
     assert "latest-smoke.json" in refs["natural_irv2"].missing
     ev = E.evaluate_all(refs, data["sets"], data["ai4va"])
     table = ev.table.set_index("configuration")
-    assert list(table.index) == [c.name for c in E.CONFIGURATIONS]  # nothing dropped
+    assert list(table.index) == [c.name for c in R.CONFIGURATIONS]  # nothing dropped
     assert all(s.startswith("missing:") for s in table["status"].drop("ai4va_constant"))
     assert table.loc["ai4va_constant", "status"] == "ok"  # training means, computed here
-    path, used = E.write_submission(ev, data["ai4va"]["test"], tmp_path / "submission.csv")
+    path, used = evaluate.write_submission(ev, data["ai4va"]["test"], tmp_path / "submission.csv")
     assert used == "ai4va_constant"
     assert len(submission.read_predictions(path, data["ai4va"]["test"])) == len(data["ai4va"]["test"].segments)
 
@@ -53,23 +55,24 @@ def test_discovery_order_runs_pointer_scan_and_fallback(tmp_path):
     natural = tmp_path / "depth_irv2" / "n1"
     for d in (a, b, natural):
         d.mkdir(parents=True)
-    E.register_configuration(a, "approach2_simple", "smoke", "metric", models_root=tmp_path)
+    (natural / "config.json").write_text("{}")  # a run folder: what the pointer names must be one
+    R.register_configuration(a, "approach2_simple", "smoke", "metric", models_root=tmp_path)
     assert (tmp_path / "configurations" / "smoke.json").is_file()
     # b says it is batchnorm_trick but is not in the pointer: found by the scan.
-    (b / E.EVALUATION_FILE).write_text('{"configuration": "batchnorm_trick", "profile": "smoke"}')
+    (b / R.EVALUATION_FILE).write_text('{"configuration": "batchnorm_trick", "profile": "smoke"}')
     (tmp_path / "depth_irv2" / "latest-smoke.json").write_text('{"run_id": "n1"}')
-    refs = E.find_runs("smoke", models_root=tmp_path)
+    refs = R.find_runs("smoke", models_root=tmp_path)
     assert refs["approach2_simple"].run_dir == a and "pointer" in refs["approach2_simple"].source
     assert refs["batchnorm_trick"].run_dir == b and "scan" in refs["batchnorm_trick"].source
     assert refs["natural_irv2"].run_dir == natural
     assert refs["no_batchnorm_trick"].run_dir == natural and "natural_irv2" in refs["no_batchnorm_trick"].source
-    assert E.find_runs("cpu", models_root=tmp_path)["approach2_simple"].run_dir is None  # other profile
-    refs = E.find_runs("smoke", runs={"approach2_simple": "comics_depth/b"}, models_root=tmp_path)
+    assert R.find_runs("cpu", models_root=tmp_path)["approach2_simple"].run_dir is None  # other profile
+    refs = R.find_runs("smoke", runs={"approach2_simple": "comics_depth/b"}, models_root=tmp_path)
     assert refs["approach2_simple"].run_dir == b and refs["approach2_simple"].source == "RUNS parameter"
     with pytest.raises(ParameterError, match="no such run folder"):
-        E.find_runs("smoke", runs={"approach2_simple": "nowhere"}, models_root=tmp_path)
+        R.find_runs("smoke", runs={"approach2_simple": "nowhere"}, models_root=tmp_path)
     with pytest.raises(ParameterError, match="unknown configuration"):
-        E.register_configuration(a, "approach3", "smoke", models_root=tmp_path)
+        R.register_configuration(a, "approach3", "smoke", models_root=tmp_path)
 
 
 def test_seed_runs_are_found_per_seed_and_never_from_another_seed(tmp_path):
@@ -81,30 +84,31 @@ def test_seed_runs_are_found_per_seed_and_never_from_another_seed(tmp_path):
         d.mkdir(parents=True)
     natural = tmp_path / "depth_irv2" / "n1"
     natural.mkdir(parents=True)
+    (natural / "config.json").write_text("{}")
     (tmp_path / "depth_irv2" / "latest-cpu.json").write_text('{"run_id": "n1"}')
     # Seed 0 is the single-seed run (primary); seeds 1 and 2 only go to the per-seed pointer.
-    E.register_configuration(runs["cpu-0-simple"], "approach2_simple", "cpu", "metric", models_root=tmp_path, seed=0)
+    R.register_configuration(runs["cpu-0-simple"], "approach2_simple", "cpu", "metric", models_root=tmp_path, seed=0)
     for s in (1, 2):
-        E.register_configuration(runs[f"cpu-0-seed{s}-simple"], "approach2_simple", "cpu", "metric",
+        R.register_configuration(runs[f"cpu-0-seed{s}-simple"], "approach2_simple", "cpu", "metric",
                                  models_root=tmp_path, seed=s, primary=False)
     # Seed 3: registered in no pointer, found by the scan of records with that seed.
-    (runs["cpu-0-seed3-simple"] / E.EVALUATION_FILE).write_text(
+    (runs["cpu-0-seed3-simple"] / R.EVALUATION_FILE).write_text(
         '{"configuration": "approach2_simple", "profile": "cpu", "seed": 3}')
-    pointer = E.seeds_pointer("cpu", tmp_path)
+    pointer = R.seeds_pointer("cpu", tmp_path)
     assert sorted(read_json(pointer)) == ["0", "1", "2"]
     assert read_json(tmp_path / "configurations" / "cpu.json")["approach2_simple"] == "comics_depth/cpu-0-simple"
     # The single-seed path is unchanged: the plain pointer.
-    assert E.find_runs("cpu", models_root=tmp_path)["approach2_simple"].run_dir == runs["cpu-0-simple"]
+    assert R.find_runs("cpu", models_root=tmp_path)["approach2_simple"].run_dir == runs["cpu-0-simple"]
     for s, name in ((0, "cpu-0-simple"), (1, "cpu-0-seed1-simple"), (2, "cpu-0-seed2-simple")):
-        ref = E.find_runs("cpu", models_root=tmp_path, seed=s)["approach2_simple"]
+        ref = R.find_runs("cpu", models_root=tmp_path, seed=s)["approach2_simple"]
         assert ref.run_dir == runs[name] and "seeds.json" in ref.source and ref.record["seed"] == s
-    assert E.find_runs("cpu", models_root=tmp_path, seed=3)["approach2_simple"].run_dir == runs["cpu-0-seed3-simple"]
-    refs = E.find_runs("cpu", models_root=tmp_path, seed=4)
+    assert R.find_runs("cpu", models_root=tmp_path, seed=3)["approach2_simple"].run_dir == runs["cpu-0-seed3-simple"]
+    refs = R.find_runs("cpu", models_root=tmp_path, seed=4)
     assert refs["approach2_simple"].run_dir is None and "seed 4" in refs["approach2_simple"].missing
     # Stages 10 and 30 are not re-seeded: the same natural run for every seed.
     assert refs["natural_irv2"].run_dir == natural and refs["no_batchnorm_trick"].run_dir == natural
     with pytest.raises(ParameterError, match="needs its seed"):
-        E.register_configuration(runs["cpu-0-simple"], "approach2_simple", "cpu", models_root=tmp_path, primary=False)
+        R.register_configuration(runs["cpu-0-simple"], "approach2_simple", "cpu", models_root=tmp_path, primary=False)
 
 
 def test_scores_from_saved_maps(tmp_path, data):
@@ -112,17 +116,17 @@ def test_scores_from_saved_maps(tmp_path, data):
     bn, nobn, seg = tmp_path / "m" / "bn", tmp_path / "m" / "nobn", tmp_path / "p" / "seg"
     rng = np.random.default_rng(0)
     noisy = {k: v + rng.normal(0, 0.5, v.shape) for k, v in gt.items()}
-    E.save_depth_maps(bn, "panels_val", noisy)
-    E.register_configuration(bn, "batchnorm_trick", "smoke", "metric", models_root=tmp_path)
-    E.save_depth_maps(nobn, "panels_val", {k: 1.0 / np.maximum(v, 0.1) for k, v in gt.items()})
-    E.register_configuration(nobn, "no_batchnorm_trick", "smoke", "inverse", models_root=tmp_path)
+    R.save_depth_maps(bn, "panels_val", noisy)
+    R.register_configuration(bn, "batchnorm_trick", "smoke", "metric", models_root=tmp_path)
+    R.save_depth_maps(nobn, "panels_val", {k: 1.0 / np.maximum(v, 0.1) for k, v in gt.items()})
+    R.register_configuration(nobn, "no_batchnorm_trick", "smoke", "inverse", models_root=tmp_path)
     val = data["ai4va"]["val"]
     table = submission.prediction_rows(val, [s.interdepth + 1.0 for s in val.segments],
                                        [s.intradepth for s in val.segments])
-    E.save_ai4va_predictions(seg, "val", table, val)
-    E.register_configuration(seg, "ai4va_segment", "smoke", models_root=tmp_path)
+    R.save_ai4va_predictions(seg, "val", table, val)
+    R.register_configuration(seg, "ai4va_segment", "smoke", models_root=tmp_path)
 
-    ev = E.evaluate_all(E.find_runs("smoke", models_root=tmp_path), data["sets"], data["ai4va"], n_show=2)
+    ev = E.evaluate_all(R.find_runs("smoke", models_root=tmp_path), data["sets"], data["ai4va"], n_show=2)
     t = ev.table.set_index("configuration")
     items = data["sets"]["panels_val"].items
     want = metrics.ordering_scores(metrics.ordering_accuracy(noisy[i.stem], i.points, "depth") for i in items)
@@ -147,26 +151,26 @@ def test_scores_from_saved_maps(tmp_path, data):
     assert t.loc["approach2_simple", "status"].startswith("missing:")
     assert set(ev.shown["batchnorm_trick"]) == {items[0].stem, items[1].stem}
 
-    text = E.results_text(ev.table, when=dt.datetime(2024, 9, 16, 17, 31))
+    text = evaluate.results_text(ev.table, when=dt.datetime(2024, 9, 16, 17, 31))
     block = text.split("\n\n")[0].splitlines()
     assert block[0] == "Evaluation written on: 2024-09-16 17:31"
     assert block[1].startswith("Model: ai4va_segment (")
     assert block[2:] == ["MSE of Inter-depth: 1.0", "MSE of Intra-depth: 0.0", "Overall MSE: 0.5"]
     assert text.count("Evaluation written on:") == 2  # ai4va_segment and the constant
-    path = E.write_results(tmp_path / "stage", ev.table)
+    path = evaluate.write_results(tmp_path / "stage", ev.table)
     assert re.fullmatch(r"evaluation_\d{8}-\d{6}\.txt", path.name) and path.parent.name == "results"
     with pytest.raises(DataFormatError, match="test predictions"):
-        E.write_submission(ev, data["ai4va"]["test"], tmp_path / "s.csv", prefer="ai4va_segment",
+        evaluate.write_submission(ev, data["ai4va"]["test"], tmp_path / "s.csv", prefer="ai4va_segment",
                            fallback="ai4va_page_baseline")
     fig = E.bar_chart(ev.table)
     assert len(fig.axes) == len(E.BAR_METRICS)
     n = len(ev.table)
     fig = E.bar_chart(ev.table, errors={"inter_acc": [(0.4, 0.6)] * n}, title="means")
     assert len(fig.axes) == len(E.BAR_METRICS) and fig._suptitle.get_text() == "means"
-    maps, convention = E.read_maps(E.find_runs("smoke", models_root=tmp_path)["no_batchnorm_trick"],
+    maps, convention = E.read_maps(R.find_runs("smoke", models_root=tmp_path)["no_batchnorm_trick"],
                                    data["sets"]["panels_val"], [items[1].stem])
     assert list(maps) == [items[1].stem] and convention == "inverse"
-    fig = E.qualitative_grid(ev, data["sets"]["panels_val"], n=2)
+    fig = evaluate.qualitative_grid(ev, data["sets"]["panels_val"], n=2)
     assert len(fig.axes) >= 2 * 4  # input, ground truth, two configurations per row
 
 
@@ -174,9 +178,9 @@ def test_bad_saved_maps_make_an_error_row_not_a_crash(tmp_path, data):
     gt = data["gt"]
     stems = sorted(gt)
     partial, wrong = tmp_path / "partial", tmp_path / "wrong"
-    E.save_depth_maps(partial, "panels_val", {k: gt[k] for k in stems[1:]})
-    E.save_depth_maps(wrong, "panels_val", {k: gt[k][:-1] for k in stems})
-    refs = E.find_runs("smoke", runs={"approach2_simple": str(partial), "approach2_add_text": str(wrong)},
+    R.save_depth_maps(partial, "panels_val", {k: gt[k] for k in stems[1:]})
+    R.save_depth_maps(wrong, "panels_val", {k: gt[k][:-1] for k in stems})
+    refs = R.find_runs("smoke", runs={"approach2_simple": str(partial), "approach2_add_text": str(wrong)},
                        models_root=tmp_path)
     t = E.evaluate_all(refs, data["sets"], data["ai4va"]).table.set_index("configuration")
     assert t.loc["approach2_simple", "status"].startswith("error:")
@@ -184,11 +188,11 @@ def test_bad_saved_maps_make_an_error_row_not_a_crash(tmp_path, data):
     assert "original size" in t.loc["approach2_add_text", "status"]
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / E.EVALUATION_FILE).write_text("{not json")
-    refs = E.find_runs("smoke", runs={"batchnorm_trick": str(broken)}, models_root=tmp_path)
+    (broken / R.EVALUATION_FILE).write_text("{not json")
+    refs = R.find_runs("smoke", runs={"batchnorm_trick": str(broken)}, models_root=tmp_path)
     t = E.evaluate_all(refs, data["sets"], data["ai4va"]).table.set_index("configuration")
     assert t.loc["batchnorm_trick", "status"].startswith("error:")
-    assert str(broken / E.EVALUATION_FILE) in t.loc["batchnorm_trick", "status"]
+    assert str(broken / R.EVALUATION_FILE) in t.loc["batchnorm_trick", "status"]
 
 
 def test_maps_are_predicted_from_a_saved_model(tmp_path, data):
@@ -197,8 +201,8 @@ def test_maps_are_predicted_from_a_saved_model(tmp_path, data):
 
     run = registry.new_run_dir("comics_depth", "tiny", root=tmp_path)
     registry.save_model(build_depth_unet("tiny", output="inverse"), run, {"input_size": [64, 64]})
-    E.register_configuration(run, "approach2_simple", "smoke", models_root=tmp_path)
-    refs = E.find_runs("smoke", models_root=tmp_path)
+    R.register_configuration(run, "approach2_simple", "smoke", models_root=tmp_path)
+    refs = R.find_runs("smoke", models_root=tmp_path)
     assert E.run_convention(run, refs["approach2_simple"].record) == "inverse"  # from the model's config
     ev = E.evaluate_all(refs, data["sets"], data["ai4va"], n_show=1)
     row = ev.table.set_index("configuration").loc["approach2_simple"]
@@ -215,9 +219,9 @@ def test_maps_written_by_comicdepth_predict_are_read(tmp_path, data):
     model = build_depth_unet("tiny", output="inverse")
     panels = data["sets"]["panels_val"]
     run = tmp_path / "predicted"
-    inference.predict_files(model, [str(i.image) for i in panels.items], run / E.DEPTH_MAPS_DIR / "panels_val",
+    inference.predict_files(model, [str(i.image) for i in panels.items], run / R.DEPTH_MAPS_DIR / "panels_val",
                             size=64, npy=False, color=False)
-    refs = E.find_runs("smoke", runs={"approach2_add_text": str(run)}, models_root=tmp_path)
+    refs = R.find_runs("smoke", runs={"approach2_add_text": str(run)}, models_root=tmp_path)
     ev = E.evaluate_all(refs, data["sets"], data["ai4va"], n_show=len(panels))
     row = ev.table.set_index("configuration").loc["approach2_add_text"]
     assert row["status"] == "ok" and ev.conventions["approach2_add_text"] == "inverse"  # from depth_manifest.json

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from comicdepth_tf import explore
 from comicdepth_tf.data.formats import ai4va
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.stages import explore
 
 
 def test_find_sources_rejects_unknown_kind_and_missing_folder(tmp_path):

@@ -9,12 +9,12 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from comicdepth_tf import fg_experiment as fx  # noqa: E402
-from comicdepth_tf import io  # noqa: E402
+from comicdepth_tf import fileio  # noqa: E402
 from comicdepth_tf.data.formats import modest  # noqa: E402
 from comicdepth_tf.errors import ParameterError  # noqa: E402
 from comicdepth_tf.models import fg_mask_depth as fmd  # noqa: E402
 from comicdepth_tf.models import registry  # noqa: E402
+from comicdepth_tf.stages import fg as fx  # noqa: E402
 
 # base_filters below 16 trips a oneDNN memory corruption in TF 2.21 on CPU (see the report).
 FILTERS = 16
@@ -202,7 +202,7 @@ def _write_modest(root, bg_depth, fg_boxes, seed=0):
     rng = np.random.default_rng(seed)
     h, w = bg_depth.shape
     bg = (rng.random((h, w, 3)) * 255).astype(np.uint8)
-    io.write_image(root / "bg" / "bg_1.png", bg)
+    fileio.write_image(root / "bg" / "bg_1.png", bg)
     rows = []
     for k, (y0, y1, x0, x1) in enumerate(fg_boxes):
         mask = np.zeros((h, w), np.uint8)
@@ -210,11 +210,11 @@ def _write_modest(root, bg_depth, fg_boxes, seed=0):
         comp = bg.copy()
         comp[mask > 0] = (255, 0, 0)
         depth = np.where(mask > 0, 1.0, bg_depth)
-        io.write_image(root / "bg_fg" / f"fg_bg_{k}.png", comp)
-        io.write_image(root / "bg_fg_mask" / f"fg_bg_mask_{k}.png", mask)
-        io.write_image(root / "bg_fg_depth_map" / f"depth_{k}.png", np.round(depth / 10 * 255).astype(np.uint8))
+        fileio.write_image(root / "bg_fg" / f"fg_bg_{k}.png", comp)
+        fileio.write_image(root / "bg_fg_mask" / f"fg_bg_mask_{k}.png", mask)
+        fileio.write_image(root / "bg_fg_depth_map" / f"depth_{k}.png", np.round(depth / 10 * 255).astype(np.uint8))
         rows.append(f"bg_1\tfg_bg_{k}\tfg_bg_mask_{k}\tdepth_{k}")
-    io.atomic_write_text(root / "file_map.txt", "\n".join(rows) + "\n")
+    fileio.atomic_write_text(root / "file_map.txt", "\n".join(rows) + "\n")
     return modest.load_modest(root)
 
 

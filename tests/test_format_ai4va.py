@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 
 from comicdepth_tf.data.formats import ai4va
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import read_depth_png16, read_mask, write_depth_png16, write_image
+from comicdepth_tf.fileio import read_depth_png16, read_mask, write_depth_png16, write_image
 
 PAGE_A = (40, 30)  # width, height
 PAGE_B = (50, 40)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.data.formats import dcm
 from comicdepth_tf.errors import DataFormatError
 
@@ -28,8 +28,8 @@ def write_page(root: Path, name: str, groundtruth: str = GROUNDTRUTH, size=(W, H
     image = np.zeros((size[1], size[0], 3), np.uint8)
     image[..., 0] = np.arange(size[0], dtype=np.uint8)[None, :]  # column index, to check crop offsets
     image[..., 1] = np.arange(size[1], dtype=np.uint8)[:, None]  # row index
-    io.write_image(root / "images" / f"{name}.png", image)  # lossless, so offsets can be checked
-    io.atomic_write_text(root / "groundtruth" / f"{name}.txt", groundtruth)
+    fileio.write_image(root / "images" / f"{name}.png", image)  # lossless, so offsets can be checked
+    fileio.atomic_write_text(root / "groundtruth" / f"{name}.txt", groundtruth)
     return image
 
 
@@ -76,7 +76,7 @@ def test_export_panel_crops(dataset, tmp_path):
     names = dcm.export_panel_crops(dataset, out)
     assert names == ["1_1_1", "1_1_2", "1_1_3", "2_5_1"]
     assert sorted(p.stem for p in (out / "images").glob("*.png")) == names
-    assert io.read_image(out / "images" / "2_5_1.png").shape == (60, 50, 3)
+    assert fileio.read_image(out / "images" / "2_5_1.png").shape == (60, 50, 3)
     with open(out / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["name"], r["page"], r["x1"], r["x2"], r["line"], r["clipped"]) for r in rows] == [
@@ -125,13 +125,13 @@ def test_bad_lines(tmp_path, groundtruth, line, words):
 
 
 def test_image_without_groundtruth(dataset):
-    io.write_image(dataset / "images" / "lonely.jpg", np.zeros((8, 8, 3), np.uint8))
+    fileio.write_image(dataset / "images" / "lonely.jpg", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(DataFormatError, match=r"lonely\.jpg.*ground truth"):
         dcm.load_dcm(dataset)
 
 
 def test_groundtruth_without_image(dataset):
-    io.atomic_write_text(dataset / "groundtruth" / "orphan.txt", "8 0 0 5 5\n")
+    fileio.atomic_write_text(dataset / "groundtruth" / "orphan.txt", "8 0 0 5 5\n")
     with pytest.raises(DataFormatError, match=r"orphan\.txt.*page image"):
         dcm.load_dcm(dataset)
 

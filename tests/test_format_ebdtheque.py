@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.data.formats import ebdtheque as ebd
 from comicdepth_tf.errors import DataFormatError
 
@@ -61,8 +61,8 @@ def svg_text(name: str, width=W, height=H, panels=(PANEL_1, PANEL_2), extra: str
 def write_page(root: Path, name: str, svg: str | None = None, size=(W, H)) -> None:
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     image = rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8)
-    io.write_image(root / "Pages" / f"{name}.jpg", image)
-    io.atomic_write_text(root / "GT" / f"{name}.svg", svg if svg is not None else svg_text(name))
+    fileio.write_image(root / "Pages" / f"{name}.jpg", image)
+    fileio.atomic_write_text(root / "GT" / f"{name}.svg", svg if svg is not None else svg_text(name))
 
 
 @pytest.fixture()
@@ -125,7 +125,7 @@ def test_export_split_counts_and_files(tmp_path):
     for split, names in result.items():
         assert sorted(p.stem for p in (out / split / "images").glob("*.png")) == sorted(names)
         assert sorted(p.stem for p in (out / split / "text_masks").glob("*.png")) == sorted(names)
-    mask = io.read_raw(out / "train" / "text_masks" / f"{result['train'][0]}.png")
+    mask = fileio.read_raw(out / "train" / "text_masks" / f"{result['train'][0]}.png")
     assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
     with open(out / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -212,14 +212,14 @@ def test_polygon_with_odd_number_count(tmp_path):
 def test_svg_without_page_image(tmp_path):
     root = tmp_path / "ebd"
     write_page(root, "p")
-    io.atomic_write_text(root / "GT" / "orphan.svg", svg_text("orphan"))
+    fileio.atomic_write_text(root / "GT" / "orphan.svg", svg_text("orphan"))
     expect_error(root, "orphan.svg", "page image")
 
 
 def test_page_image_without_svg(tmp_path):
     root = tmp_path / "ebd"
     write_page(root, "p")
-    io.write_image(root / "Pages" / "lonely.jpg", np.zeros((H, W, 3), np.uint8))
+    fileio.write_image(root / "Pages" / "lonely.jpg", np.zeros((H, W, 3), np.uint8))
     expect_error(root, "lonely.jpg", "ground truth")
 
 
@@ -287,7 +287,7 @@ def test_a_non_finite_page_size_is_named(tmp_path, value):
 def test_a_page_size_beyond_the_pixel_limit_is_refused_before_any_mask(tmp_path, monkeypatch):
     root = tmp_path / "ebd"
     write_page(root, "p", svg_text("p").replace(f' width="{W}"', ' width="2000000"'))
-    monkeypatch.setenv(io.MAX_PIXELS_ENV, "1000000")
+    monkeypatch.setenv(fileio.MAX_PIXELS_ENV, "1000000")
     with pytest.raises(DataFormatError) as err:
         ebd.parse_svg(root / "GT" / "p.svg")
     assert err.value.field == "svg[class=Page]/image" and "at most 1000000 pixels" in str(err.value)

@@ -10,7 +10,7 @@ import pytest
 from comicdepth_tf.data.formats import ordering
 from comicdepth_tf.data.formats.ordering import OrderingPoints
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import read_depth_png16, write_depth_png16, write_image
+from comicdepth_tf.fileio import read_depth_png16, write_depth_png16, write_image
 
 
 def _points() -> OrderingPoints:

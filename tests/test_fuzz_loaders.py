@@ -22,7 +22,7 @@ from fuzz import fuzz, json_mutator, mutate_bytes, mutation_count, mutation_seed
 from pycocotools import mask as mask_utils
 from test_format_ebdtheque import write_page as write_ebd_page
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.data.formats import ai4va, dcm, ebdtheque, modest, nyu, ordering, rgbd
 
 #: Pixel limit during the fuzz: a mutated header may declare any size; nothing larger is decoded.
@@ -33,7 +33,7 @@ MAX_RSS_GROWTH_MB = 256
 
 @pytest.fixture(autouse=True)
 def small_pixel_limit(monkeypatch):
-    monkeypatch.setenv(io.MAX_PIXELS_ENV, str(FUZZ_MAX_PIXELS))
+    monkeypatch.setenv(fileio.MAX_PIXELS_ENV, str(FUZZ_MAX_PIXELS))
 
 
 def _run(loader: str, path: Path, load: Callable[[], Any], mutate, root: Path, seed: int = 17) -> None:
@@ -50,7 +50,7 @@ def _run(loader: str, path: Path, load: Callable[[], Any], mutate, root: Path, s
 
 def _page(path: Path, width: int, height: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
-    return io.write_image(path, rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+    return fileio.write_image(path, rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
 # --------------------------------------------------------------------------- AI4VA JSON
@@ -60,7 +60,7 @@ def _ai4va(root: Path) -> tuple[Path, Path]:
     images = root / "images" / "train"
     _page(images / "p1.png", 40, 30)
     _page(images / "p2.png", 50, 40, seed=1)
-    io.write_depth_png16(root / "depth" / "train" / "p1.png", np.full((30, 40), 2.5))
+    fileio.write_depth_png16(root / "depth" / "train" / "p1.png", np.full((30, 40), 2.5))
     mask = np.zeros((40, 50), np.uint8)
     mask[5:15, 20:32] = 1
     rle = mask_utils.encode(np.asfortranarray(mask))
@@ -105,10 +105,10 @@ def test_fuzz_ai4va_json(tmp_path):
 def test_fuzz_ordering_file(tmp_path):
     folder = tmp_path / "panels" / "val"
     _page(folder / "images" / "a.png", 20, 15)
-    io.write_depth_png16(folder / "depth_gt" / "a.png", np.full((15, 20), 3.0))
+    fileio.write_depth_png16(folder / "depth_gt" / "a.png", np.full((15, 20), 3.0))
     text = "1 1 3 4\n1 2 5 4\n2 1 10 10\n2 2 19 14\n3 1 0 0\n\n3 4 7 2\n"
     path = folder / "depth" / "a.txt"
-    io.atomic_write_text(path, text)
+    fileio.atomic_write_text(path, text)
 
     def load():
         panels = ordering.load_ordering_set(folder)
@@ -136,7 +136,7 @@ def test_fuzz_ebdtheque_svg(tmp_path):
 def test_fuzz_dcm_boxes(tmp_path):
     _page(tmp_path / "images" / "p.png", 100, 80)
     path = tmp_path / "groundtruth" / "p.txt"
-    io.atomic_write_text(path, "8 0 0 50 40\n7 10 10 20 20\n8 50 0 100 40\n1 5 5 30 35\n\n8 -2 40 101 80\n")
+    fileio.atomic_write_text(path, "8 0 0 50 40\n7 10 10 20 20\n8 50 0 100 40\n1 5 5 30 35\n\n8 -2 40 101 80\n")
 
     def load():
         pages = dcm.load_dcm(tmp_path)
@@ -153,10 +153,10 @@ def test_fuzz_nyu_csv(tmp_path):
     for i in range(3):
         rgb, depth = f"data/nyu2_train/s/{i}.jpg", f"data/nyu2_train/s/{i}.png"
         _page(tmp_path / rgb, 16, 12, seed=i)
-        io.write_image(tmp_path / depth, np.full((12, 16), 40 + i, np.uint8))
+        fileio.write_image(tmp_path / depth, np.full((12, 16), 40 + i, np.uint8))
         rows.append(f"{rgb},{depth}")
     path = tmp_path / "data" / "nyu2_train.csv"
-    io.atomic_write_text(path, "\n".join(rows) + "\n")
+    fileio.atomic_write_text(path, "\n".join(rows) + "\n")
 
     def load():
         records = nyu.load_nyu_csv(path)
@@ -175,7 +175,7 @@ def test_fuzz_modest_file_map(tmp_path):
             _page(tmp_path / folder / f"{folder}_{i}.png", 8, 6, seed=i)
         lines.append(f"bg_{i}\tbg_fg_{i}\tbg_fg_mask_{i}\tbg_fg_depth_map_{i}")
     path = tmp_path / "file_map.txt"
-    io.atomic_write_text(path, "\n".join(lines) + "\n")
+    fileio.atomic_write_text(path, "\n".join(lines) + "\n")
 
     def load():
         return modest.to_samples(modest.load_modest(tmp_path))
@@ -191,7 +191,7 @@ def _write_rgb_png(path: Path) -> Path:
 
 
 def _write_gray16_png(path: Path) -> Path:
-    return io.write_image(path, (np.arange(32 * 24, dtype=np.uint16).reshape(24, 32) * 80))
+    return fileio.write_image(path, (np.arange(32 * 24, dtype=np.uint16).reshape(24, 32) * 80))
 
 
 def _write_jpeg(path: Path) -> Path:
@@ -206,6 +206,7 @@ def test_fuzz_images(tmp_path, name, write, mutate):
     path = write(tmp_path / name)
 
     def load():
-        return io.read_image(path).shape, io.read_raw(path).shape, io.read_mask(path).sum(), io.image_size(path)
+        return (fileio.read_image(path).shape, fileio.read_raw(path).shape, fileio.read_mask(path).sum(),
+                fileio.image_size(path))
 
     _run(f"images ({name})", path, load, mutate, tmp_path)

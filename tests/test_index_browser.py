@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from comicdepth_tf import io, reporting
+from comicdepth_tf import fileio
+from comicdepth_tf.chain import reporting
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -157,7 +158,7 @@ def test_index_screenshot_shows_the_figures(browser, index, tmp_path):
     shot = tmp_path / "index.png"
     result = _chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=1400,1000", index.as_uri())
     assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
-    rgb = io.read_image(shot).astype(int)
+    rgb = fileio.read_image(shot).astype(int)
     assert rgb.shape[0] >= 900 and rgb.std() > 5  # not a blank page
     red = (rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)
     blue = (rgb[..., 2] > 200) & (rgb[..., 0] < 60) & (rgb[..., 1] < 60)

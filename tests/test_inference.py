@@ -11,7 +11,12 @@ from hostile_files import write_png_bomb
 
 keras = pytest.importorskip("keras")
 
-from comicdepth_tf import cli, inference, io  # noqa: E402
+from comicdepth_tf import (  # noqa: E402
+    cli,
+    fileio,
+    inference,
+    runs,  # noqa: E402
+)
 from comicdepth_tf.errors import DataFormatError  # noqa: E402
 from comicdepth_tf.models import registry  # noqa: E402
 from comicdepth_tf.models.depth_unet import build_depth_unet  # noqa: E402
@@ -37,7 +42,7 @@ def image_folder(tmp_path_factory):
     rng = np.random.default_rng(0)
     for name, h, w, c in IMAGES:
         shape = (h, w, c) if c == 3 else (h, w)
-        io.write_image(folder / name, rng.integers(0, 256, shape, dtype=np.uint8))
+        fileio.write_image(folder / name, rng.integers(0, 256, shape, dtype=np.uint8))
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not an image at all")
     return folder
 
@@ -65,9 +70,9 @@ def test_predict_folder_writes_original_sizes_and_skips_the_corrupt_file(saved_r
     assert manifest["skipped"][0]["input"].endswith("corrupt.png")
     for name, h, w, _ in IMAGES:
         stem = name.rsplit(".", 1)[0]
-        raw = io.read_raw(out / f"{stem}_depth.png")
+        raw = fileio.read_raw(out / f"{stem}_depth.png")
         assert raw.dtype == np.uint16 and raw.shape == (h, w)
-        assert io.read_image(out / f"{stem}_depth_color.png").shape == (h, w, 3)
+        assert fileio.read_image(out / f"{stem}_depth_color.png").shape == (h, w, 3)
         exact = np.load(out / f"{stem}_depth.npy")
         assert exact.dtype == np.float32 and exact.shape == (h, w)
         decoded = inference.read_depth_prediction(out / f"{stem}_depth.png")
@@ -78,7 +83,7 @@ def test_predict_folder_writes_original_sizes_and_skips_the_corrupt_file(saved_r
 
 def test_prediction_is_the_network_output_resized_back(saved_run, image_folder):
     model, _, _ = saved_run
-    rgb = io.read_image(image_folder / "wide.png")  # 100 x 150 -> network 64 x 96
+    rgb = fileio.read_image(image_folder / "wide.png")  # 100 x 150 -> network 64 x 96
     (pred,) = inference.predict_depth(model, [rgb], size=SIZE)
     small = cv2.resize(rgb.astype(np.float32) / 255.0, (96, 64), interpolation=cv2.INTER_AREA)
     net = np.asarray(model(small[None], training=False))[0, ..., 0]
@@ -114,14 +119,14 @@ def test_truncated_file_is_reported_while_decoding(saved_run, image_folder, tmp_
 def test_a_decompression_bomb_is_reported_and_the_good_page_written(saved_run, image_folder, tmp_path, capsys,
                                                                      monkeypatch, side):
     _, run_dir, _ = saved_run
-    monkeypatch.delenv(io.MAX_PIXELS_ENV, raising=False)
+    monkeypatch.delenv(fileio.MAX_PIXELS_ENV, raising=False)
     bomb = write_png_bomb(tmp_path / "bomb.png", side, side)
     out = tmp_path / "out"
     code = cli.main(["predict", str(bomb), str(image_folder / "tall.jpg"), "--run", str(run_dir), "--out", str(out),
                      "--no-progress"])
     text = capsys.readouterr().out
     assert code == 1
-    assert io.read_raw(out / "tall_depth.png").shape == (77, 41) and not (out / "bomb_depth.png").exists()
+    assert fileio.read_raw(out / "tall_depth.png").shape == (77, 41) and not (out / "bomb_depth.png").exists()
     assert f"failed: {bomb}: field 'pixels'" in text and f"{side * side} pixels" in text
     errors = json.loads((out / inference.MANIFEST_FILE).read_text())["skipped"]
     assert [e["input"] for e in errors] == [str(bomb)] and "pixels" in errors[0]["reason"]
@@ -130,14 +135,14 @@ def test_a_decompression_bomb_is_reported_and_the_good_page_written(saved_run, i
 def test_inverse_outputs_get_a_per_file_scale(tmp_path):
     keras.utils.set_random_seed(1)
     model = build_depth_unet("tiny", decoder_filters=(8, 8, 8, 8), output="inverse")
-    io.write_image(tmp_path / "x.png", np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8))
+    fileio.write_image(tmp_path / "x.png", np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8))
     inference.predict_files(model, [tmp_path / "x.png"], tmp_path / "out", size=64, npy=True, color=False)
     manifest = json.loads((tmp_path / "out" / inference.MANIFEST_FILE).read_text())
     entry = manifest["outputs"]["x"]
     assert manifest["png"]["scale_per_file"] and manifest["convention"] == "inverse"
     exact = np.load(tmp_path / "out" / "x_depth.npy")
     assert entry["scale"] == pytest.approx(65535 / exact.max())
-    assert io.read_raw(tmp_path / "out" / "x_depth.png").max() == 65535
+    assert fileio.read_raw(tmp_path / "out" / "x_depth.png").max() == 65535
     decoded = inference.read_depth_prediction(tmp_path / "out" / "x_depth.png")
     assert np.abs(decoded - exact).max() <= 0.5 / entry["scale"] + 1e-6
 
@@ -167,17 +172,17 @@ def test_cli_globs_summary_and_exit_codes(saved_run, image_folder, tmp_path, cap
 
 def test_resolve_run_by_id_and_latest_pointer(saved_run):
     _, run_dir, root = saved_run
-    assert inference.resolve_run("tiny-0", root=root) == run_dir
-    inference.write_latest_pointer(run_dir, "smoke", root=root)
-    assert inference.resolve_run("latest-smoke", root=root) == run_dir
+    assert runs.resolve_run("tiny-0", root=root) == run_dir
+    runs.write_latest_pointer(run_dir, "smoke", root=root)
+    assert runs.resolve_run("latest-smoke", root=root) == run_dir
     assert inference.default_size(registry.read_run(run_dir)["config"]) == SIZE
     with pytest.raises(DataFormatError, match="latest-cpu"):
-        inference.resolve_run("latest-cpu", root=root)
+        runs.resolve_run("latest-cpu", root=root)
 
 
 def test_output_names_keep_folders(tmp_path):
     for sub in ("a", "b"):
-        io.write_image(tmp_path / "in" / sub / "0.png", np.zeros((8, 8, 3), np.uint8))
+        fileio.write_image(tmp_path / "in" / sub / "0.png", np.zeros((8, 8, 3), np.uint8))
     files, problems = inference.expand_inputs([tmp_path / "in"], recursive=True)
     assert [name for _, name in files] == ["a/0", "b/0"] and problems == []
     files, _ = inference.expand_inputs([str(tmp_path / "in" / "*" / "0.png")])
@@ -191,14 +196,14 @@ def _predict_cli(run_dir, *args):
 def test_cli_same_stem_in_two_folders_writes_and_records_both(saved_run, tmp_path, capsys):
     _, run_dir, _ = saved_run
     for i, sub in enumerate(("a", "b")):
-        io.write_image(tmp_path / "in" / sub / "0.png", np.full((8 + i, 8, 3), 100, np.uint8))
+        fileio.write_image(tmp_path / "in" / sub / "0.png", np.full((8 + i, 8, 3), 100, np.uint8))
     out = tmp_path / "out"
     assert _predict_cli(run_dir, str(tmp_path / "in" / "*" / "0.png"), "--out", out) == 0
     assert "wrote 2 of 2 input(s)" in capsys.readouterr().out
     files = json.loads((out / inference.MANIFEST_FILE).read_text())["outputs"]
     assert {k: v["source"] for k, v in files.items()} == {"0": str(tmp_path / "in" / "a" / "0.png"),
                                                           "0-2": str(tmp_path / "in" / "b" / "0.png")}
-    assert io.read_raw(out / "0-2_depth.png").shape == (9, 8)
+    assert fileio.read_raw(out / "0-2_depth.png").shape == (9, 8)
 
 
 def test_cli_never_overwrites_inputs_or_files_it_did_not_write(saved_run, tmp_path, capsys):
@@ -206,7 +211,7 @@ def test_cli_never_overwrites_inputs_or_files_it_did_not_write(saved_run, tmp_pa
     pages = tmp_path / "pages"
     rng = np.random.default_rng(3)
     for name in ("p.png", "p_depth.png"):  # p's depth map would be written over the input p_depth.png
-        io.write_image(pages / name, rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+        fileio.write_image(pages / name, rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
     before = (pages / "p_depth.png").read_bytes()
     assert _predict_cli(run_dir, pages, "--out", pages) == 1
     text = capsys.readouterr().out
@@ -223,7 +228,7 @@ def test_cli_never_overwrites_inputs_or_files_it_did_not_write(saved_run, tmp_pa
     assert "--overwrite" in capsys.readouterr().out and not (out / "p_depth.png").exists()
     assert (out / "p_depth_color.png").read_bytes() == b"someone else's file"
     assert _predict_cli(run_dir, pages / "p.png", "--out", out, "--overwrite") == 0
-    assert io.read_image(out / "p_depth_color.png").shape == (20, 30, 3)
+    assert fileio.read_image(out / "p_depth_color.png").shape == (20, 30, 3)
 
     (out / inference.MANIFEST_FILE).write_text('{"mine": true}')  # not a depth manifest: never merged into
     assert _predict_cli(run_dir, pages / "p_depth.png", "--out", out) == 2

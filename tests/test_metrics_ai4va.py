@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.data.formats import ai4va
 from comicdepth_tf.errors import ParameterError
 from comicdepth_tf.metrics import ai4va_mse, official_ground_truth
@@ -18,7 +18,7 @@ def _write_file(tmp_path, annotations):
     """A one-page AI4VA annotation file in the real layout (COCO JSON + the page PNG)."""
     images = tmp_path / "images" / "val"
     images.mkdir(parents=True)
-    io.write_image(images / "Page-01.png", np.zeros((40, 60, 3), np.uint8))
+    fileio.write_image(images / "Page-01.png", np.zeros((40, 60, 3), np.uint8))
     anns = []
     for aid, cat, inter, intra in annotations:
         attrs = {"occluded": False}

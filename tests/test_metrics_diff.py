@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from comicdepth_tf import cli
-from comicdepth_tf.metrics_diff import diff_reports
+from comicdepth_tf.chain.metrics_diff import diff_reports
 
 
 def write(folder, stage, metrics):

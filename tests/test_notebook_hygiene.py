@@ -1,6 +1,6 @@
 """Notebooks are committed clean and follow the parameters-cell conventions.
 
-Every ``notebooks/*.ipynb`` must pass :func:`comicdepth_tf.notebook_tools.check_notebook`;
+Every ``notebooks/*.ipynb`` must pass :func:`comicdepth_tf.chain.hygiene.check_notebook`;
 the checker itself is tested on good and bad notebooks written into tmp_path.
 """
 
@@ -12,7 +12,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from comicdepth_tf import notebook_tools, paths
+from comicdepth_tf import paths
+from comicdepth_tf.chain import hygiene
 
 NOTEBOOKS = sorted(paths.notebooks_dir().glob("*.ipynb"))
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -27,13 +28,13 @@ GOOD_PARAMS = ('PROFILE: str = "cpu"  # smoke | cpu | full\n'
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
 def test_repository_notebook_is_clean(notebook):
-    problems = notebook_tools.check_notebook(notebook)
+    problems = hygiene.check_notebook(notebook)
     assert problems == [], f"{notebook.name}:\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.parametrize("notebook", sorted(FIXTURES.glob("*.ipynb")), ids=lambda p: p.name)
 def test_runner_fixture_notebooks_are_clean(notebook, tmp_path):
-    assert notebook_tools.check_notebook(notebook, params_root=tmp_path, require_smoke_profile=False) == []
+    assert hygiene.check_notebook(notebook, params_root=tmp_path, require_smoke_profile=False) == []
 
 
 # --------------------------------------------------------------------------- the checker
@@ -71,7 +72,7 @@ def _good_cells(extra=()):
 
 
 def _check(tmp_path, path):
-    return notebook_tools.check_notebook(path, params_root=tmp_path / "params")
+    return hygiene.check_notebook(path, params_root=tmp_path / "params")
 
 
 def test_clean_notebook_has_no_problems(tmp_path):
@@ -79,7 +80,7 @@ def test_clean_notebook_has_no_problems(tmp_path):
 
 
 def test_read_parameters_gives_annotation_default_and_comment(tmp_path):
-    params = notebook_tools.read_parameters(_write(tmp_path, _good_cells()))
+    params = hygiene.read_parameters(_write(tmp_path, _good_cells()))
     assert list(params) == ["PROFILE", "IMAGE_SIZE", "DATA_DIR", "LR", "SIZES", "OFFSET"]
     p = params["IMAGE_SIZE"]
     assert (p.annotation, p.default, p.comment, p.line) == ("int", 128, "px", 2)
@@ -102,11 +103,11 @@ def test_strip_outputs_cleans_an_executed_notebook(tmp_path):
     cells[3].execution_count = 2
     cells[3].metadata["papermill"] = {"duration": 1.0}
     path = _write(tmp_path, cells)
-    assert notebook_tools.strip_outputs(path) is True
+    assert hygiene.strip_outputs(path) is True
     assert _check(tmp_path, path) == []
     nb = nbformat.read(path, as_version=4)
     assert "papermill" not in nb.cells[3].metadata and nb.cells[2].metadata["tags"] == ["parameters"]
-    assert notebook_tools.strip_outputs(path) is False
+    assert hygiene.strip_outputs(path) is False
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -157,16 +158,16 @@ def test_profile_files_must_exist_and_name_real_parameters(tmp_path):
 def test_unreadable_notebook_is_a_problem_not_a_crash(tmp_path):
     path = tmp_path / "00_broken.ipynb"
     path.write_text("{not json")
-    problems = notebook_tools.check_notebook(path, params_root=tmp_path)
+    problems = hygiene.check_notebook(path, params_root=tmp_path)
     assert len(problems) == 1 and "00_broken.ipynb" in problems[0]
 
 
 def test_command_line_check_and_strip(tmp_path, capsys):
     path = _write(tmp_path, _good_cells())
-    assert notebook_tools.main(["strip", str(path)]) == 0
+    assert hygiene.main(["strip", str(path)]) == 0
     assert "clean" in capsys.readouterr().out
     bad = _write(tmp_path, [new_code_cell("x = 1")], stem="20_bad", smoke=None)
-    assert notebook_tools.main(["check", str(bad)]) == 1
+    assert hygiene.main(["check", str(bad)]) == 1
     assert "exactly one code cell tagged 'parameters'" in capsys.readouterr().out
 
 
@@ -187,7 +188,7 @@ def test_console_noise_leaves_executed_notebooks_and_real_warnings_stay(tmp_path
                                           new_output("stream", name="stderr", text=NOISE[0] + real),
                                           new_output("stream", name="stdout", text=NOISE[1])])
     path = _write(tmp_path, [cell])
-    assert notebook_tools.strip_console_noise(path) == len(NOISE) + 1
+    assert hygiene.strip_console_noise(path) == len(NOISE) + 1
     outputs = nbformat.read(path, as_version=4).cells[0].outputs
     assert [(o.name, o.text) for o in outputs] == [("stderr", real), ("stdout", NOISE[1])]  # stdout is the notebook's
-    assert notebook_tools.strip_console_noise(path) == 0
+    assert hygiene.strip_console_noise(path) == 0

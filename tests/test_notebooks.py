@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from comicdepth_tf import paths, runner
-from comicdepth_tf.metrics_diff import diff_reports
+from comicdepth_tf import paths
+from comicdepth_tf.chain import runner
+from comicdepth_tf.chain.metrics_diff import diff_reports
 
 NOTEBOOKS = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 _ENV = ("COMICDEPTH_DATA", "COMICDEPTH_MODELS", "COMICDEPTH_REPORTS")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from comicdepth_tf import peak_memory, reporting
+from comicdepth_tf.chain import peak_memory, reporting
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 

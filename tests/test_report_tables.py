@@ -1,4 +1,4 @@
-"""The run index's compact comparison and the rounded metrics tables (comicdepth_tf.report_tables)."""
+"""The run index's compact comparison and the rounded metrics tables (comicdepth_tf.chain.report_tables)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 
-from comicdepth_tf import report_tables as rt
+from comicdepth_tf.chain import report_tables as rt
 
 NAN = math.nan
 

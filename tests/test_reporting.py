@@ -1,4 +1,4 @@
-"""Stage records, the run index and the papermill runner (comicdepth_tf.reporting, .runner).
+"""Stage records, the run index and the papermill runner (comicdepth_tf.chain.reporting, .runner).
 
 The runner tests execute the tiny notebooks of tests/fixtures/notebooks (no TensorFlow):
 00_ok records metrics, a headline figure and a comparison table; 10_fail raises in its
@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from comicdepth_tf import cli, notebook_tools, reporting, runner  # noqa: E402
+from comicdepth_tf import cli  # noqa: E402
+from comicdepth_tf.chain import hygiene, reporting, runner
 from comicdepth_tf.errors import ParameterError  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -140,7 +141,7 @@ def test_unknown_parameter_is_an_error_before_anything_runs(tmp_path):
     assert not reports.exists()
     # scoped to a notebook that lacks it
     with pytest.raises(ParameterError, match=r"N from -p 20.N=3: .*20_after \(known: PROFILE\)"):
-        runner.plan_parameters(notebook_tools.numbered_notebooks(FIXTURES), "smoke", ["20.N=3"],
+        runner.plan_parameters(hygiene.numbered_notebooks(FIXTURES), "smoke", ["20.N=3"],
                                params_root=tmp_path / "params")
 
 
@@ -152,7 +153,7 @@ def test_wrong_type_is_an_error(tmp_path):
 
 
 def test_profile_files_are_checked(tmp_path):
-    nbs = notebook_tools.numbered_notebooks(FIXTURES, ["00"])
+    nbs = hygiene.numbered_notebooks(FIXTURES, ["00"])
     _write_profile(tmp_path, "00_ok", "cpu", "N: 4\nSCALE: 2\n")
     plan = runner.plan_parameters(nbs, "cpu", params_root=tmp_path)[0]
     assert plan.values == {"PROFILE": "cpu", "N": 4, "SCALE": 2.0}
@@ -165,7 +166,7 @@ def test_profile_files_are_checked(tmp_path):
 
 
 def test_overrides_apply_where_declared_and_params_file_sections(tmp_path):
-    nbs = notebook_tools.numbered_notebooks(FIXTURES)
+    nbs = hygiene.numbered_notebooks(FIXTURES)
     params = tmp_path / "run.yaml"
     params.write_text("SCALE: 3\n10_fail:\n  FAIL: false\n")
     plans = runner.plan_parameters(nbs, "smoke", ["N=7", "20.PROFILE=custom"], params,
@@ -180,14 +181,14 @@ def test_overrides_apply_where_declared_and_params_file_sections(tmp_path):
 
 
 def test_only_prefix_that_matches_nothing_is_an_error():
-    assert [p.stem for p in notebook_tools.numbered_notebooks(FIXTURES, ["00", "20"])] == ["00_ok", "20_after"]
+    assert [p.stem for p in hygiene.numbered_notebooks(FIXTURES, ["00", "20"])] == ["00_ok", "20_after"]
     with pytest.raises(ParameterError, match="--only 70 .*available: 00_ok, 10_fail, 20_after"):
-        notebook_tools.numbered_notebooks(FIXTURES, ["70"])
+        hygiene.numbered_notebooks(FIXTURES, ["70"])
 
 
 def test_an_empty_only_is_named_as_such(tmp_path, capsys):
     with pytest.raises(ParameterError, match="--only '' names no notebook: give prefixes such as 00,10"):
-        notebook_tools.numbered_notebooks(FIXTURES, [""])
+        hygiene.numbered_notebooks(FIXTURES, [""])
     code = cli.main(["run", "--profile", "smoke", "--notebooks-dir", str(FIXTURES), "--reports-dir",
                      str(tmp_path / "r"), "--params-dir", str(tmp_path / "p"), "--only", ""])
     err = capsys.readouterr().err
@@ -196,7 +197,7 @@ def test_an_empty_only_is_named_as_such(tmp_path, capsys):
 
 @pytest.mark.parametrize("override", ["N=-1", "SCALE=-0.5"])
 def test_a_negative_count_or_size_is_refused(tmp_path, override):
-    nbs = notebook_tools.numbered_notebooks(FIXTURES, ["00"])
+    nbs = hygiene.numbered_notebooks(FIXTURES, ["00"])
     name, value = override.split("=")
     with pytest.raises(ParameterError, match=f"-p {override}: parameter {name} expects a value >= 0, got {value}"):
         runner.plan_parameters(nbs, "smoke", [override], params_root=tmp_path)
@@ -207,8 +208,8 @@ def test_a_negative_count_or_size_is_refused(tmp_path, override):
 
 
 def test_a_parameter_with_a_negative_default_may_stay_negative():
-    param = notebook_tools.Parameter("OFFSET", "int", -3, "signed offset", 1)
-    assert notebook_tools.check_sign(param, -7, "-p OFFSET=-7") == -7
+    param = hygiene.Parameter("OFFSET", "int", -3, "signed offset", 1)
+    assert hygiene.check_sign(param, -7, "-p OFFSET=-7") == -7
 
 
 def test_cli_reports_parameter_errors_with_exit_code_2(tmp_path, capsys):
@@ -280,7 +281,7 @@ def test_failing_stage_keeps_partial_notebook_and_names_the_cell(keep_going_run)
     assert failed.status == "failed"
     assert failed.error["cell_index"] == 3 and failed.error["cell_first_line"] == "if FAIL:"
     assert failed.error["exception"] == "ValueError: fixture failure"
-    partial = notebook_tools.read_notebook(run_dir / "10_fail.ipynb")
+    partial = hygiene.read_notebook(run_dir / "10_fail.ipynb")
     last = partial.cells[-1]
     assert "after_failure" in last.source and last.execution_count is None and not last.outputs
     assert (run_dir / "10_fail.html").exists()
@@ -364,7 +365,7 @@ def test_a_stage_with_an_unchanged_fingerprint_is_reused_and_force_reruns_it_and
 
 
 def test_downstream_closure_follows_the_stage_graph():
-    from comicdepth_tf import stage_reuse
+    from comicdepth_tf.chain import stage_reuse
 
     stages = ["00_explore_data", "10_depth_irv2", "20_text_unet", "30_cyclegan", "40_comics_depth", "50_evaluate",
               "60_fg_mask_depth"]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.data import render, scene, synthetic, writers
 
 SPLITS = ("train", "val", "test")
@@ -30,7 +30,7 @@ def _segment_medians(root: Path, split: str):
     coco = _coco(root, split)
     out = {}
     for img in coco.dataset["images"]:
-        depth = io.read_depth_png16(root / "ai4va" / "depth" / split / img["file_name"])
+        depth = fileio.read_depth_png16(root / "ai4va" / "depth" / split / img["file_name"])
         assert depth.shape == (img["height"], img["width"])
         for k, (px, py, pw, ph) in enumerate(img["panels"]):
             rows = []
@@ -59,7 +59,7 @@ def test_ai4va_json_loads_with_pycocotools_and_images_match(smoke_data):
         assert len(coco.dataset["annotations"]) > 20 * len(coco.dataset["images"])
         for img in coco.dataset["images"]:
             assert img["file_name"].startswith("Synth_") and img["file_name"].endswith("-01.png")
-            rgb = io.read_image(smoke_data / "ai4va" / "images" / split / img["file_name"])
+            rgb = fileio.read_image(smoke_data / "ai4va" / "images" / split / img["file_name"])
             assert rgb.shape == (img["height"], img["width"], 3)
             assert 2 <= len(img["panels"]) <= 6
         for ann in coco.dataset["annotations"]:
@@ -75,8 +75,8 @@ def test_depth_attributes_present_in_train_val_and_absent_from_test_segments(smo
             for key in ("Interdepth", "Intradepth"):
                 value = ann["attributes"][key]
                 assert isinstance(value, int) and value >= 0
-    test = io.read_json(smoke_data / "ai4va" / "annotations" / "depth_TEST_segments.json")
-    labelled = io.read_json(smoke_data / "ai4va" / "annotations" / "test-annotations.json")
+    test = fileio.read_json(smoke_data / "ai4va" / "annotations" / "depth_TEST_segments.json")
+    labelled = fileio.read_json(smoke_data / "ai4va" / "annotations" / "test-annotations.json")
     assert len(test["annotations"]) == len(labelled["annotations"]) > 0
     for ann, ref in zip(test["annotations"], labelled["annotations"]):
         assert "Interdepth" not in ann["attributes"] and "Intradepth" not in ann["attributes"]
@@ -120,8 +120,8 @@ def test_text_masks_hold_lettering_and_avoid_figures(smoke_data):
         coco = _coco(smoke_data, split)
         for img in coco.dataset["images"]:
             name = img["file_name"]
-            text = io.read_mask(smoke_data / "ai4va" / "text_masks" / split / name)
-            rgb = io.read_image(smoke_data / "ai4va" / "images" / split / name)
+            text = fileio.read_mask(smoke_data / "ai4va" / "text_masks" / split / name)
+            rgb = fileio.read_image(smoke_data / "ai4va" / "images" / split / name)
             if not text.any():
                 continue
             pages_with_text += 1
@@ -142,10 +142,10 @@ def test_panel_crops_ordering_files_and_dense_depth(smoke_data):
         folder = smoke_data / "panels" / split
         for txt in sorted((folder / "depth").glob("*.txt")):
             n_files += 1
-            crop = io.read_image(folder / "images" / f"{txt.stem}.png")
-            depth = io.read_depth_png16(folder / "depth_gt" / f"{txt.stem}.png")
-            text = io.read_mask(folder / "text_masks" / f"{txt.stem}.png")
-            natural = io.read_image(folder / "natural" / f"{txt.stem}.jpg")
+            crop = fileio.read_image(folder / "images" / f"{txt.stem}.png")
+            depth = fileio.read_depth_png16(folder / "depth_gt" / f"{txt.stem}.png")
+            text = fileio.read_mask(folder / "text_masks" / f"{txt.stem}.png")
+            natural = fileio.read_image(folder / "natural" / f"{txt.stem}.jpg")
             assert crop.shape[:2] == depth.shape == text.shape == natural.shape[:2]
             assert (depth > 0).all() and depth.max() <= scene.FAR_M
             points = []
@@ -166,9 +166,9 @@ def test_panel_crops_ordering_files_and_dense_depth(smoke_data):
 def test_comics_render_inks_boundaries_that_the_natural_render_leaves_unlined(smoke_data):
     folder = smoke_data / "panels" / "train"
     for path in sorted((folder / "images").glob("*.png"))[:6]:
-        comics = io.read_image(path)
-        natural = io.read_image(folder / "natural" / f"{path.stem}.jpg")
-        assert io.read_depth_png16(folder / "depth_gt" / f"{path.stem}.png").shape == comics.shape[:2]
+        comics = fileio.read_image(path)
+        natural = fileio.read_image(folder / "natural" / f"{path.stem}.jpg")
+        assert fileio.read_depth_png16(folder / "depth_gt" / f"{path.stem}.png").shape == comics.shape[:2]
         ink = comics.max(axis=2) == 0
         assert ink.mean() > 0.01
         # No outline and no lettering in the natural twin: nothing is black where comics has ink.
@@ -202,7 +202,7 @@ def test_comics_ink_covers_every_object_boundary():
 def test_page_layout_gutters_have_no_depth(smoke_data):
     coco = _coco(smoke_data, "train")
     for img in coco.dataset["images"]:
-        depth = io.read_depth_png16(smoke_data / "ai4va" / "depth" / "train" / img["file_name"])
+        depth = fileio.read_depth_png16(smoke_data / "ai4va" / "depth" / "train" / img["file_name"])
         inside = np.zeros(depth.shape, bool)
         for x, y, w, h in img["panels"]:
             assert not inside[y:y + h, x:x + w].any(), "panels overlap"
@@ -221,7 +221,7 @@ def test_ebdtheque_svg_and_dcm_boxes(smoke_data):
         children = {el.get("class"): el for el in root.findall("s:svg", ns)}
         assert set(children) == {"Page", "Panel", "Balloon", "Line", "Character"}
         image = children["Page"].find("s:image", ns)
-        page = io.read_image(smoke_data / "ebdtheque" / "Pages" / f"{svg.stem}.jpg")
+        page = fileio.read_image(smoke_data / "ebdtheque" / "Pages" / f"{svg.stem}.jpg")
         assert (int(image.get("width")), int(image.get("height"))) == (page.shape[1], page.shape[0])
         panels = children["Panel"].findall("s:polygon", ns)
         assert 2 <= len(panels) <= 6
@@ -234,7 +234,7 @@ def test_ebdtheque_svg_and_dcm_boxes(smoke_data):
     assert len(txts) == synthetic.PROFILES["smoke"].dcm_pages
     classes = set()
     for txt in txts:
-        page = io.read_image(smoke_data / "dcm772" / "images" / f"{txt.stem}.jpg")
+        page = fileio.read_image(smoke_data / "dcm772" / "images" / f"{txt.stem}.jpg")
         for line in txt.read_text().splitlines():
             c, x1, y1, x2, y2 = map(int, line.split())
             classes.add(c)
@@ -254,16 +254,16 @@ def test_nyu_csv_rows_point_at_files_and_depth_encodings_round_trip(smoke_data):
         assert len(rows) == n and all(len(r) == 2 for r in rows)
         for rgb_rel, depth_rel in rows:
             assert rgb_rel.startswith("data/") and (nyu / rgb_rel).is_file() and (nyu / depth_rel).is_file()
-        raw = io.read_raw(nyu / rows[0][1])
+        raw = fileio.read_raw(nyu / rows[0][1])
         assert raw.dtype == bits and raw.ndim == 2
-        assert io.read_image(nyu / rows[0][0]).shape[:2] == raw.shape == (prof.nyu_size[1], prof.nyu_size[0])
+        assert fileio.read_image(nyu / rows[0][0]).shape[:2] == raw.shape == (prof.nyu_size[1], prof.nyu_size[0])
     # Re-render the first test image and the first train frame from their seeds: the files hold that depth.
     (_, depth), = synthetic.natural_view(synthetic.item_rng(0, "nyu_test", 0), *prof.nyu_size)
-    stored = io.read_depth_png16(nyu / "data" / "nyu2_test" / "00000_depth.png")
+    stored = fileio.read_depth_png16(nyu / "data" / "nyu2_test" / "00000_depth.png")
     assert np.abs(stored - depth).max() <= 0.0005 + 1e-6
     rng = synthetic.item_rng(0, "nyu_train", 0)
     frames = synthetic.natural_view(rng, *prof.nyu_size, prof.nyu_frames, pan_m=float(rng.uniform(0.3, 1.5)))
-    stored8 = io.read_raw(nyu / "data" / "nyu2_train" / "street_0001_out" / "0.png").astype(np.float32) / 255 * 10
+    stored8 = fileio.read_raw(nyu / "data" / "nyu2_train" / "street_0001_out" / "0.png").astype(np.float32) / 255 * 10
     assert np.abs(stored8 - frames[0][1]).max() <= 10 / 255 / 2 + 1e-5
     assert depth.min() > 0 and depth.max() <= scene.FAR_M
 
@@ -277,12 +277,12 @@ def test_modest_file_map_rows_point_at_files(smoke_data):
         assert len(row) == 4
         files = [list((m / folder).glob(stem + ".*")) for folder, stem in zip(folders, row)]
         assert all(len(f) == 1 for f in files), row
-        mask, depth = io.read_raw(files[2][0]), io.read_raw(files[3][0])
+        mask, depth = fileio.read_raw(files[2][0]), fileio.read_raw(files[3][0])
         assert depth.dtype == np.uint8 and depth.shape == mask.shape
         if (mask > 0).any() and (mask == 0).any():
             # A figure stands in front of the sky: where it is visible, the scene is nearer than the far plane.
             assert depth[mask > 0].max() < 255
-    fg = io.read_raw(next((m / "fg").glob("*.png")))
+    fg = fileio.read_raw(next((m / "fg").glob("*.png")))
     assert fg.ndim == 3 and fg.shape[2] == 4 and (fg[..., 3] == 0).any() and (fg[..., 3] == 255).any()
 
 
@@ -293,9 +293,9 @@ def test_modest_composite_is_the_background_picture_outside_the_figure(smoke_dat
     rows = [line.split("\t") for line in (m / "file_map.txt").read_text().splitlines()]
     checked = 0
     for bg_stem, comp_stem, mask_stem, _ in rows:
-        bg = io.read_raw(next((m / "bg").glob(bg_stem + ".*"))).astype(np.int16)
-        comp = io.read_raw(next((m / "bg_fg").glob(comp_stem + ".*"))).astype(np.int16)
-        mask = io.read_raw(next((m / "bg_fg_mask").glob(mask_stem + ".*"))) > 0
+        bg = fileio.read_raw(next((m / "bg").glob(bg_stem + ".*"))).astype(np.int16)
+        comp = fileio.read_raw(next((m / "bg_fg").glob(comp_stem + ".*"))).astype(np.int16)
+        mask = fileio.read_raw(next((m / "bg_fg_mask").glob(mask_stem + ".*"))) > 0
         far = ~cv2.dilate(mask.astype(np.uint8), np.ones((33, 33), np.uint8)).astype(bool)
         if mask.any() and far.any():
             assert np.abs(comp - bg)[far].max() <= 2, comp_stem
@@ -319,11 +319,11 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(smoke_data, tmp_
         assert digest(tmp_path / "a" / rel) == digest(smoke_data / rel), rel
     assert digest(tmp_path / "b" / "ai4va/images/train/Synth_0001_2026_train-01.png") != digest(
         smoke_data / "ai4va/images/train/Synth_0001_2026_train-01.png")
-    assert io.read_json(tmp_path / "a" / "manifest.json")["complete"] is False
+    assert fileio.read_json(tmp_path / "a" / "manifest.json")["complete"] is False
 
 
 def test_ensure_dataset_reuses_complete_dataset_and_cli_reports_it(smoke_data, capsys):
-    manifest = io.read_json(smoke_data / "manifest.json")
+    manifest = fileio.read_json(smoke_data / "manifest.json")
     assert manifest["profile"] == "smoke" and manifest["seed"] == 0 and manifest["complete"] is True
     assert manifest["counts"]["ai4va"]["train"]["pages"] == 6
     before = (smoke_data / "manifest.json").stat().st_mtime_ns

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf import text_detection as td
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
@@ -233,8 +233,8 @@ def test_text_free_crops_writes_crops_and_manifest(tmp_path):
     folder = tmp_path / "panels"
     page = np.full((90, 120, 3), 255, np.uint8)
     page[:, :40] = 0  # dark band = "text" for the fake detector below
-    io.write_image(folder / "a.png", page)
-    io.write_image(folder / "b.png", np.zeros((60, 60, 3), np.uint8))  # all text: no crop
+    fileio.write_image(folder / "a.png", page)
+    fileio.write_image(folder / "b.png", np.zeros((60, 60, 3), np.uint8))  # all text: no crop
     (folder / "broken.png").write_bytes(b"not a png")
 
     def darkness(batch):
@@ -244,7 +244,7 @@ def test_text_free_crops_writes_crops_and_manifest(tmp_path):
     assert [r["file"] for r in out["rows"]] == ["a_1.png"]
     row = out["rows"][0]
     assert row["x"] >= 40 and row["size"] <= 64 and row["max_prob"] < 0.03
-    crop = io.read_image(tmp_path / "crops" / "a_1.png")
+    crop = fileio.read_image(tmp_path / "crops" / "a_1.png")
     assert crop.shape == (row["size"], row["size"], 3) and crop.min() == 255
     lines = (tmp_path / "crops" / "manifest.csv").read_text().splitlines()
     assert lines[0] == "file,source,x,y,size,max_prob,attempts" and len(lines) == 2
@@ -275,12 +275,12 @@ def test_predict_text_masks_beside_images(tmp_path):
     images = tmp_path / "set" / "images"
     img = np.full((40, 70, 3), 255, np.uint8)
     img[10:20, 5:30] = 0
-    io.write_image(images / "p1.png", img)
+    fileio.write_image(images / "p1.png", img)
     detector = td.load_text_detector(_save_fake_run(tmp_path / "models"))
     assert (detector.threshold, detector.tile) == (0.4, 32)
     report = td.predict_text_masks(detector, images)
     assert list(report.written.values()) == [tmp_path / "set" / "pred_text_masks" / "p1.png"] and not report.skipped
-    mask = io.read_mask(report.written["p1"])
+    mask = fileio.read_mask(report.written["p1"])
     assert mask.shape == (40, 70) and mask[10:20, 5:30].all() and mask.sum() == 250
 
 
@@ -298,8 +298,8 @@ def test_cli_text_mask_skips_unreadable_files(tmp_path, monkeypatch, capsys):
     pages = tmp_path / "pages"
     img = np.full((50, 45, 3), 255, np.uint8)
     img[:10] = 0
-    io.write_image(pages / "a.jpg", img)
-    io.write_image(pages / "c.png", img)
+    fileio.write_image(pages / "a.jpg", img)
+    fileio.write_image(pages / "c.png", img)
     (pages / "b.png").write_bytes(b"\x89PNG truncated")
     out = tmp_path / "masks"
     code = _text_mask_cli(tmp_path, monkeypatch, pages, tmp_path / "missing*.png", "--out", out, "--threshold", "0.5")
@@ -309,7 +309,7 @@ def test_cli_text_mask_skips_unreadable_files(tmp_path, monkeypatch, capsys):
     assert "b.png: failed:" in captured.err and "missing*.png: failed: no file matches" in captured.err
     assert "wrote 2 of 4 input(s)" in captured.out and "2 failed" in captured.out
     assert json.loads((out / "text_mask_manifest.json").read_text())["threshold"] == 0.5
-    mask = io.read_mask(out / "c_text_mask.png")
+    mask = fileio.read_mask(out / "c_text_mask.png")
     assert mask[:10].all() and not mask[12:].any()
     assert _text_mask_cli(tmp_path, monkeypatch, pages / "b.png", "--out", out) == 1
 
@@ -317,7 +317,7 @@ def test_cli_text_mask_skips_unreadable_files(tmp_path, monkeypatch, capsys):
 def _write_page(path, value=0):
     img = np.full((20, 30, 3), 255, np.uint8)
     img[:5] = value
-    io.write_image(path, img)
+    fileio.write_image(path, img)
     return path.read_bytes()
 
 
@@ -341,7 +341,7 @@ def test_cli_text_mask_never_overwrites_inputs_or_files_it_did_not_write(tmp_pat
     assert f"{pages / 'a_text_mask.png'} -> {out / 'a_text_mask_text_mask.png'}" in err
 
     assert _text_mask_cli(tmp_path, monkeypatch, pages / "a.png", "--out", out, "--overwrite") == 0
-    assert io.read_mask(out / "a_text_mask.png")[:5].all()
+    assert fileio.read_mask(out / "a_text_mask.png")[:5].all()
 
 
 def test_cli_text_mask_same_stem_in_two_folders_writes_and_reports_both(tmp_path, monkeypatch, capsys):
@@ -354,12 +354,13 @@ def test_cli_text_mask_same_stem_in_two_folders_writes_and_reports_both(tmp_path
     assert f"{first} -> {out / 'page_text_mask.png'}" in captured.err
     assert f"{second} -> {out / 'page-2_text_mask.png'}" in captured.err
     assert "wrote 2 of 2 input(s)" in captured.out and "0 failed" in captured.out
-    assert io.read_mask(out / "page_text_mask.png")[:5].all() and not io.read_mask(out / "page-2_text_mask.png").any()
+    assert fileio.read_mask(out / "page_text_mask.png")[:5].all()
+    assert not fileio.read_mask(out / "page-2_text_mask.png").any()
     assert (out / "page-2_text_prob.png").is_file()
 
 
 def test_a_missing_text_run_names_where_it_looked_and_the_notebook(tmp_path):
-    from comicdepth_tf.inference import resolve_run
+    from comicdepth_tf.runs import resolve_run
 
     with pytest.raises(DataFormatError) as err:
         resolve_run("nope", td.MODEL_NAME, root=tmp_path)
@@ -396,7 +397,7 @@ def test_unet_decoder_rejects_bad_filters():
 @pytest.mark.slow
 def test_smoke_training_beats_both_trivial_masks(smoke_data, tmp_path):
     """A few epochs on the smoke panels: IoU on validation above all-text and no-text masks."""
-    from comicdepth_tf import text_experiment as te
+    from comicdepth_tf.stages import text as te
 
     data = te.load_text_data(smoke_data, source="panels", image_size=64)
     result = te.train(data, run_dir=tmp_path / "run", epochs=6, batch_size=6, learning_rate=3e-3,
@@ -410,7 +411,7 @@ def test_smoke_training_beats_both_trivial_masks(smoke_data, tmp_path):
 
 
 def test_load_text_data_from_panels_and_ebdtheque(smoke_data, tmp_path):
-    from comicdepth_tf import text_experiment as te
+    from comicdepth_tf.stages import text as te
 
     panels = te.load_text_data(smoke_data, source="panels", image_size=64)
     assert panels.counts() == {"train": 18, "val": 9, "test": 9}

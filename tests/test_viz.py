@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from comicdepth_tf import io, viz
+from comicdepth_tf import fileio, viz
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -131,8 +131,8 @@ def test_import_does_not_choose_a_backend():
 
 
 def test_real_page_with_weak_text_mask(real_dir, tmp_path):
-    page = io.read_image(real_dir / "comics" / "006013.jpg")
-    mask = io.read_mask(real_dir / "comics" / "mask-006013.png")
+    page = fileio.read_image(real_dir / "comics" / "006013.jpg")
+    mask = fileio.read_mask(real_dir / "comics" / "mask-006013.png")
     assert page.shape[:2] == mask.shape == (1280, 845)
     out = viz.overlay_mask(page, mask, color=(255, 0, 0), alpha=0.5)
     np.testing.assert_array_equal(out[~mask], page[~mask])

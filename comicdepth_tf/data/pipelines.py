@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.data.augment import KINDS, AugmentConfig, augment_dataset
 from comicdepth_tf.data.formats import rgbd
 from comicdepth_tf.errors import DataFormatError, ParameterError
@@ -126,10 +126,10 @@ def _columns(samples: Sequence[Mapping[str, Any]], keys: Mapping[str, str], chec
 
 def _read(path: str, kind: str, codec: str) -> np.ndarray:
     if kind == "image":
-        return io.read_image(path)
+        return fileio.read_image(path)
     if kind == "depth":
         return rgbd.decode_depth(path, codec)
-    return io.read_mask(path)
+    return fileio.read_mask(path)
 
 
 def _resize(array: np.ndarray, kind: str, size: tuple[int, int]) -> np.ndarray:

@@ -58,7 +58,7 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from comicdepth_tf import io, paths
+from comicdepth_tf import fileio, paths
 from comicdepth_tf.data import render as rd
 from comicdepth_tf.data import scene as sc
 from comicdepth_tf.data import writers as wr
@@ -162,17 +162,17 @@ def _write_ai4va_split(root: Path, prof: Profile, seed: int, split: str, show: b
                          item_rng(seed, "ordering", _STREAMS[split] * 1_000_000 + i * 100 + k), prof)
             n_panels += 1
         coco.add_page(f"{name}.png", width, height, panels)
-        io.write_image(root / "ai4va" / "images" / split / f"{name}.png", page.comics)
-        io.write_depth_png16(root / "ai4va" / "depth" / split / f"{name}.png", page.depth)
-        io.write_image(root / "ai4va" / "text_masks" / split / f"{name}.png", page.text_mask.astype(np.uint8) * 255)
+        fileio.write_image(root / "ai4va" / "images" / split / f"{name}.png", page.comics)
+        fileio.write_depth_png16(root / "ai4va" / "depth" / split / f"{name}.png", page.depth)
+        fileio.write_image(root / "ai4va" / "text_masks" / split / f"{name}.png", page.text_mask.astype(np.uint8) * 255)
     doc = coco.to_dict()
     if split == "test":
-        io.atomic_write_json(
+        fileio.atomic_write_json(
             root / "ai4va" / "annotations" / "depth_TEST_segments.json", _strip_depth(doc), indent=None
         )
     # The test split also keeps its labels (for scoring), under the name the organisers never publish.
     target = {"train": "train-annotations.json", "val": "val-annotations.json", "test": "test-annotations.json"}[split]
-    io.atomic_write_json(root / "ai4va" / "annotations" / target, doc, indent=None)
+    fileio.atomic_write_json(root / "ai4va" / "annotations" / target, doc, indent=None)
     return {"pages": prof.pages[split], "panels": n_panels, "segments": len(doc["annotations"])}
 
 
@@ -185,11 +185,11 @@ def _strip_depth(doc: dict) -> dict:
 
 def _write_panel(folder: Path, name: str, panel: rd.PanelRender, segments: list[wr.Segment],
                  rng: np.random.Generator, prof: Profile) -> None:
-    io.write_image(folder / "images" / f"{name}.png", panel.comics)
-    io.atomic_write_text(folder / "depth" / f"{name}.txt", wr.ordering_text(wr.ordering_points(segments, rng)))
-    io.write_depth_png16(folder / "depth_gt" / f"{name}.png", panel.buffers.depth)
-    io.write_image(folder / "text_masks" / f"{name}.png", panel.lettering.mask.astype(np.uint8) * 255)
-    io.write_image(folder / "natural" / f"{name}.jpg", panel.natural, quality=prof.jpeg_quality)
+    fileio.write_image(folder / "images" / f"{name}.png", panel.comics)
+    fileio.atomic_write_text(folder / "depth" / f"{name}.txt", wr.ordering_text(wr.ordering_points(segments, rng)))
+    fileio.write_depth_png16(folder / "depth_gt" / f"{name}.png", panel.buffers.depth)
+    fileio.write_image(folder / "text_masks" / f"{name}.png", panel.lettering.mask.astype(np.uint8) * 255)
+    fileio.write_image(folder / "natural" / f"{name}.jpg", panel.natural, quality=prof.jpeg_quality)
 
 
 def _page_regions(page: rd.PageRender, min_area: int):
@@ -219,15 +219,15 @@ def _write_page_sets(root: Path, prof: Profile, seed: int, show: bool | None) ->
         page = rd.render_page(item_rng(seed, "ebdtheque", i), width, height, natural=False)
         name = f"SYNTH_EBD_T01_{i + 1:03d}"
         classes, _ = _page_regions(page, prof.min_segment_area)
-        io.write_image(root / "ebdtheque" / "Pages" / f"{name}.jpg", page.comics, quality=prof.jpeg_quality)
-        io.atomic_write_text(root / "ebdtheque" / "GT" / f"{name}.svg",
+        fileio.write_image(root / "ebdtheque" / "Pages" / f"{name}.jpg", page.comics, quality=prof.jpeg_quality)
+        fileio.atomic_write_text(root / "ebdtheque" / "GT" / f"{name}.svg",
                              wr.ebdtheque_svg(f"{name}.jpg", width, height, classes))
     for i in _progress(range(prof.dcm_pages), prof.dcm_pages, "dcm772", show):
         page = rd.render_page(item_rng(seed, "dcm772", i), width, height, natural=False)
         name = f"synth_dcm_{i + 1:04d}"
         _, boxes = _page_regions(page, prof.min_segment_area)
-        io.write_image(root / "dcm772" / "images" / f"{name}.jpg", page.comics, quality=prof.jpeg_quality)
-        io.atomic_write_text(root / "dcm772" / "groundtruth" / f"{name}.txt", wr.dcm_groundtruth(boxes))
+        fileio.write_image(root / "dcm772" / "images" / f"{name}.jpg", page.comics, quality=prof.jpeg_quality)
+        fileio.atomic_write_text(root / "dcm772" / "groundtruth" / f"{name}.txt", wr.dcm_groundtruth(boxes))
     return {"ebdtheque_pages": prof.ebdtheque_pages, "dcm772_pages": prof.dcm_pages}
 
 
@@ -265,18 +265,18 @@ def _write_nyu(root: Path, prof: Profile, seed: int, show: bool | None) -> dict:
         scene_dir = f"data/nyu2_train/street_{s + 1:04d}_out"
         rng = item_rng(seed, "nyu_train", s)
         for f, (rgb, depth) in enumerate(natural_view(rng, w, h, prof.nyu_frames, pan_m=float(rng.uniform(0.3, 1.5)))):
-            io.write_image(nyu / scene_dir / f"{f}.jpg", rgb, quality=prof.jpeg_quality)
-            io.write_image(nyu / scene_dir / f"{f}.png", depth_to_u8(depth))
+            fileio.write_image(nyu / scene_dir / f"{f}.jpg", rgb, quality=prof.jpeg_quality)
+            fileio.write_image(nyu / scene_dir / f"{f}.png", depth_to_u8(depth))
             rows.append(f"{scene_dir}/{f}.jpg,{scene_dir}/{f}.png")
-    io.atomic_write_text(nyu / "data" / "nyu2_train.csv", "\n".join(rows) + "\n")
+    fileio.atomic_write_text(nyu / "data" / "nyu2_train.csv", "\n".join(rows) + "\n")
     rows = []
     for i in _progress(range(prof.nyu_test), prof.nyu_test, "nyu test", show):
         (rgb, depth), = natural_view(item_rng(seed, "nyu_test", i), w, h)
         stem = f"data/nyu2_test/{i:05d}"
-        io.write_image(nyu / f"{stem}_colors.png", rgb)
-        io.write_depth_png16(nyu / f"{stem}_depth.png", depth)
+        fileio.write_image(nyu / f"{stem}_colors.png", rgb)
+        fileio.write_depth_png16(nyu / f"{stem}_depth.png", depth)
         rows.append(f"{stem}_colors.png,{stem}_depth.png")
-    io.atomic_write_text(nyu / "data" / "nyu2_test.csv", "\n".join(rows) + "\n")
+    fileio.atomic_write_text(nyu / "data" / "nyu2_test.csv", "\n".join(rows) + "\n")
     return {"nyu_train": prof.nyu_scenes * prof.nyu_frames, "nyu_test": prof.nyu_test}
 
 
@@ -287,7 +287,7 @@ def _write_natural(root: Path, prof: Profile, seed: int, show: bool | None) -> d
         # Some portrait pictures, as in a photo collection.
         size = (w, h) if rng.random() < 0.75 else (h, w)
         (rgb, _), = natural_view(rng, *size)
-        io.write_image(root / "natural" / "images" / f"nat_{i + 1:05d}.jpg", rgb, quality=prof.jpeg_quality)
+        fileio.write_image(root / "natural" / "images" / f"nat_{i + 1:05d}.jpg", rgb, quality=prof.jpeg_quality)
     return {"natural_images": prof.natural_images}
 
 
@@ -301,7 +301,7 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
         scene = sc.sample_scene(rng, camera, n_figures=(0, 0), n_props=(1, 3))
         buf = sc.rasterize(scene, camera)
         rgb = rd.render_natural(scene, camera, buf, rng)
-        io.write_image(m / "bg" / f"bg_{i + 1:04d}.jpg", rgb, quality=prof.jpeg_quality)
+        fileio.write_image(m / "bg" / f"bg_{i + 1:04d}.jpg", rgb, quality=prof.jpeg_quality)
         backgrounds.append((scene, camera, rgb))
     figures = []
     for j in range(prof.modest_fg):
@@ -317,8 +317,8 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
         crop = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
         rgba = np.dstack([rgb, mask.astype(np.uint8) * 255])[crop]
         # write_image converts only 3-channel arrays, so hand OpenCV its BGRA order here.
-        io.write_image(m / "fg" / f"fg_{j + 1:04d}.png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
-        io.write_image(m / "fg_mask" / f"fg_mask_{j + 1:04d}.png", mask[crop].astype(np.uint8) * 255)
+        fileio.write_image(m / "fg" / f"fg_{j + 1:04d}.png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+        fileio.write_image(m / "fg_mask" / f"fg_mask_{j + 1:04d}.png", mask[crop].astype(np.uint8) * 255)
         figures.append(fig)
     rows = []
     for k in _progress(range(prof.modest_composites), prof.modest_composites, "modest", show):
@@ -337,11 +337,11 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
         # (visible part of the) figure the composite is the bg image, pixel for pixel.
         composite = np.where(fg_mask[..., None], rd.render_natural(mixed, camera, buf, rng), bg_rgb)
         stem = f"{k + 1:05d}"
-        io.write_image(m / "bg_fg" / f"fg_bg_{stem}.jpg", composite, quality=prof.jpeg_quality)
-        io.write_image(m / "bg_fg_mask" / f"fg_bg_mask_{stem}.png", fg_mask.astype(np.uint8) * 255)
-        io.write_image(m / "bg_fg_depth_map" / f"depth_{stem}.png", depth_to_u8(buf.depth))
+        fileio.write_image(m / "bg_fg" / f"fg_bg_{stem}.jpg", composite, quality=prof.jpeg_quality)
+        fileio.write_image(m / "bg_fg_mask" / f"fg_bg_mask_{stem}.png", fg_mask.astype(np.uint8) * 255)
+        fileio.write_image(m / "bg_fg_depth_map" / f"depth_{stem}.png", depth_to_u8(buf.depth))
         rows.append(f"bg_{b + 1:04d}\tfg_bg_{stem}\tfg_bg_mask_{stem}\tdepth_{stem}")
-    io.atomic_write_text(m / "file_map.txt", "\n".join(rows) + "\n")
+    fileio.atomic_write_text(m / "file_map.txt", "\n".join(rows) + "\n")
     return {"modest_bg": prof.modest_bg, "modest_fg": prof.modest_fg, "modest_composites": prof.modest_composites}
 
 
@@ -396,7 +396,7 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
                      "categories": list(sc.CATEGORIES), "dcm_classes": wr.DCM_CLASSES,
                      "nyu_source": "independent scenes (panning sequences); panel twins in panels/<split>/natural"},
     }
-    io.atomic_write_json(root / "manifest.json", manifest)
+    fileio.atomic_write_json(root / "manifest.json", manifest)
     n_pages = sum(prof.pages.values()) + prof.ebdtheque_pages + prof.dcm_pages
     n_natural = prof.nyu_scenes * prof.nyu_frames + prof.nyu_test + prof.natural_images
     page_s = seconds.get("ai4va", 0.0) + seconds.get("pages", 0.0)
@@ -413,7 +413,7 @@ def is_complete(root: str | os.PathLike, profile: str, seed: int) -> bool:
     if not path.is_file():
         return False
     try:
-        m = io.read_json(path)
+        m = fileio.read_json(path)
     except Exception:  # a damaged manifest means regenerate, not crash
         return False
     return (isinstance(m, dict) and m.get("complete") is True and m.get("profile") == profile

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from comicdepth_tf import keras_objects
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import atomic_write_json, read_json
+from comicdepth_tf.fileio import atomic_write_json, read_json
 from comicdepth_tf.model_card import write_model_card
 
 #: Builders defined in package modules, imported on first use so that importing the registry

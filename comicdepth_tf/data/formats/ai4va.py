@@ -33,7 +33,7 @@ The file is validated by our own pass before pycocotools indexes it, so every ba
 * **Image sizes** are checked against the file headers (Pillow reads only the header, cheap
   even on full pages) when ``validate_images=True`` (default); the dense depth and text mask
   beside a page must have its size too. Missing image files are always errors, and so is a page
-  declaring more pixels than :func:`comicdepth_tf.io.max_pixels` (masks are allocated at its size).
+  declaring more pixels than :func:`comicdepth_tf.fileio.max_pixels` (masks are allocated at its size).
 * ``area`` and ``iscrowd`` are optional (computed from the mask / 0); an ``area`` larger than its
   page (with the 1-pixel tolerance) is an error.
 * Two ``images[]`` records naming one file are an error; a dense depth or text mask that is a
@@ -56,7 +56,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import MAX_PIXELS_ENV, check_inside, max_pixels, read_json, safe_join
+from comicdepth_tf.fileio import MAX_PIXELS_ENV, check_inside, max_pixels, read_json, safe_join
 
 from .coco_images import image_size
 

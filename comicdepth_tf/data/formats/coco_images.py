@@ -1,7 +1,7 @@
 """Plain folders of images without labels (COCO ``val2017``, the embedded ``natural/images/``).
 
 These feed the natural domain of the CycleGANs. Records only list files; pixel sizes are read
-lazily from the file header, and pixels are read with :func:`comicdepth_tf.io.read_image`
+lazily from the file header, and pixels are read with :func:`comicdepth_tf.fileio.read_image`
 (RGB ``uint8``; grayscale, RGBA and 16-bit files are converted).
 """
 
@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from comicdepth_tf.errors import DataFormatError
-from comicdepth_tf.io import IMAGE_EXTENSIONS, image_size, list_images, read_image, read_raw  # noqa: F401  (image_size re-exported)
+from comicdepth_tf.fileio import IMAGE_EXTENSIONS, image_size, list_images, read_image, read_raw  # noqa: F401  (image_size re-exported)
 
 
 @dataclass

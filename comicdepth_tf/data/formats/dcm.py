@@ -27,7 +27,7 @@ Typical use: ``pages = load_dcm(root)`` to explore (``page.panels``, ``panel_cro
 from __future__ import annotations
 
 import csv
-import io as _stdio
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ from typing import Iterable
 
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import DataFormatError
 
 from .text_fields import parse_int
@@ -94,7 +94,7 @@ class DcmPage:
 
     def read_image(self) -> np.ndarray:
         """The page as RGB uint8, checked against the size the boxes were validated with."""
-        image = io.read_image(self.image_path)
+        image = fileio.read_image(self.image_path)
         if image.shape[:2] != (self.height, self.width):
             raise DataFormatError(
                 self.image_path,
@@ -191,7 +191,7 @@ def load_dcm(
     for sub in ("images", "groundtruth"):
         if not (root / sub).is_dir():
             raise DataFormatError(root / sub, "", "an existing DCM772 folder (images/ and groundtruth/)")
-    images = {p.stem: p for p in io.list_images(root / "images")}
+    images = {p.stem: p for p in fileio.list_images(root / "images")}
     annotations = {p.stem: p for p in sorted((root / "groundtruth").glob("*.txt"))}
     if split is None:
         for name, ann in annotations.items():
@@ -210,7 +210,7 @@ def load_dcm(
                 raise DataFormatError(root / f"{split}.txt", name, f"a ground-truth file groundtruth/{name}.txt")
     pages = []
     for name in names:
-        width, height = io.image_size(images[name])
+        width, height = fileio.image_size(images[name])
         boxes, clipped = parse_groundtruth(annotations[name], width, height, tolerance)
         pages.append(DcmPage(name, images[name], annotations[name], width, height, boxes, clipped))
     return pages
@@ -266,7 +266,7 @@ def export_panel_crops(
         The crop names in writing order.
     """
     out_dir = Path(out_dir)
-    table = _stdio.StringIO()
+    table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(["name", "page", "x1", "y1", "x2", "y2", "line", "clipped"])
     names = []
@@ -274,10 +274,10 @@ def export_panel_crops(
         by_name = {f"{page.name}_{k}": box for k, box in enumerate(page.panels, start=1)}
         for name, crop, _ in panel_crops(page, min_size):
             box = by_name[name]
-            io.write_image(out_dir / "images" / f"{name}.png", crop)
+            fileio.write_image(out_dir / "images" / f"{name}.png", crop)
             writer.writerow([name, page.name, box.x1, box.y1, box.x2, box.y2, box.line, int(box.clipped)])
             names.append(name)
-    io.atomic_write_text(out_dir / "manifest.csv", table.getvalue())
+    fileio.atomic_write_text(out_dir / "manifest.csv", table.getvalue())
     return names
 
 
@@ -292,7 +292,7 @@ def to_samples(crops_dir: str | os.PathLike) -> list[dict]:
     Returns:
         ``{"name", "image"}`` per panel crop (file paths), sorted by name.
     """
-    return [{"name": p.stem, "image": str(p)} for p in io.list_images(Path(crops_dir) / "images")]
+    return [{"name": p.stem, "image": str(p)} for p in fileio.list_images(Path(crops_dir) / "images")]
 
 
 def page_samples(pages: Iterable[DcmPage]) -> list[dict]:

@@ -32,7 +32,7 @@ Typical use: ``pages = load_ebdtheque(root)`` to explore (``text_mask``, ``panel
 from __future__ import annotations
 
 import csv
-import io as _stdio
+import io
 import math
 import os
 import re
@@ -44,7 +44,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -112,7 +112,7 @@ class EbdPage:
 
     def read_image(self) -> np.ndarray:
         """The page as RGB uint8, checked against the SVG's declared size."""
-        image = io.read_image(self.image_path)
+        image = fileio.read_image(self.image_path)
         _check_size(self, image.shape[1], image.shape[0])
         return image
 
@@ -181,10 +181,10 @@ def _parse_size(image: ET.Element, path: Path, which: str) -> int:
 
 def _check_page_pixels(path: Path, width: int, height: int) -> None:
     # Masks are allocated at the declared size, so the image pixel limit applies before any of them.
-    limit = io.max_pixels()
+    limit = fileio.max_pixels()
     if width * height > limit:
         raise DataFormatError(path, "svg[class=Page]/image", f"a page of at most {limit} pixels "
-                                                             f"(width x height; {io.MAX_PIXELS_ENV} raises it)",
+                                                             f"(width x height; {fileio.MAX_PIXELS_ENV} raises it)",
                               f"{width}x{height}")
 
 
@@ -199,7 +199,7 @@ def parse_svg(svg_path: str | os.PathLike) -> tuple[int, int, dict[str, list[Ebd
 
     Raises:
         DataFormatError: malformed XML, no ``Page`` element, no ``<image>`` size, a page of more
-            pixels than :func:`comicdepth_tf.io.max_pixels`, bad polygons.
+            pixels than :func:`comicdepth_tf.fileio.max_pixels`, bad polygons.
     """
     path = Path(svg_path)
     try:
@@ -276,7 +276,7 @@ def load_ebdtheque(root: str | os.PathLike, check_sizes: bool = True) -> list[Eb
             without its SVG, a size mismatch, or any SVG error of :func:`parse_svg`.
     """
     root = Path(root)
-    images = _index(root / "Pages", io.IMAGE_EXTENSIONS, "page images")
+    images = _index(root / "Pages", fileio.IMAGE_EXTENSIONS, "page images")
     svgs = _index(root / "GT", (".svg",), "SVG files")
     for name, svg in svgs.items():
         if name not in images:
@@ -289,7 +289,7 @@ def load_ebdtheque(root: str | os.PathLike, check_sizes: bool = True) -> list[Eb
         width, height, polygons = parse_svg(svgs[name])
         page = EbdPage(name, images[name], svgs[name], width, height, polygons)
         if check_sizes:
-            _check_size(page, *io.image_size(page.image_path))
+            _check_size(page, *fileio.image_size(page.image_path))
         pages.append(page)
     return pages
 
@@ -415,15 +415,15 @@ def export_text_mask_crops(
             rows.append((name, page.name, crop, mask, box))
     assignment = split_names([r[0] for r in rows], split, seed)
     split_of = {name: s for s, names in assignment.items() for name in names}
-    table = _stdio.StringIO()
+    table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(["name", "page", "split", "x", "y", "w", "h"])
     for name, page_name, crop, mask, (x, y, w, h) in rows:
         s = split_of[name]
-        io.write_image(out_dir / s / "images" / f"{name}.png", crop)
-        io.write_image(out_dir / s / "text_masks" / f"{name}.png", mask.astype(np.uint8) * 255)
+        fileio.write_image(out_dir / s / "images" / f"{name}.png", crop)
+        fileio.write_image(out_dir / s / "text_masks" / f"{name}.png", mask.astype(np.uint8) * 255)
         writer.writerow([name, page_name, s, x, y, w, h])
-    io.atomic_write_text(out_dir / "manifest.csv", table.getvalue())
+    fileio.atomic_write_text(out_dir / "manifest.csv", table.getvalue())
     return assignment
 
 
@@ -447,8 +447,8 @@ def to_samples(crops_dir: str | os.PathLike, split: str | None = "train") -> lis
     for s in SPLITS if split is None else (split,):
         if s not in SPLITS:
             raise ParameterError(f"split must be one of {SPLITS} or None, got {split!r}")
-        images = {p.stem: p for p in io.list_images(crops_dir / s / "images")}
-        masks = {p.stem: p for p in io.list_images(crops_dir / s / "text_masks")}
+        images = {p.stem: p for p in fileio.list_images(crops_dir / s / "images")}
+        masks = {p.stem: p for p in fileio.list_images(crops_dir / s / "text_masks")}
         for name in sorted(set(images) | set(masks)):
             if name not in masks:
                 raise DataFormatError(images[name], "text mask", f"a text mask {s}/text_masks/{name}.png")

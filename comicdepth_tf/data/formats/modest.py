@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import DataFormatError
 
 #: file_map.txt columns and the folder each one names a file in.
@@ -69,7 +69,7 @@ class _FolderIndex:
             with os.scandir(self.folder) as entries:
                 for entry in entries:
                     stem, ext = os.path.splitext(entry.name)
-                    if ext.lower() not in io.IMAGE_EXTENSIONS or not entry.is_file():
+                    if ext.lower() not in fileio.IMAGE_EXTENSIONS or not entry.is_file():
                         continue
                     if stem in by_stem:
                         self._ambiguous.setdefault(stem, [by_stem[stem]]).append(entry.name)
@@ -90,7 +90,7 @@ class _FolderIndex:
         name = self._by_stem.get(stem)
         if name is None:
             # Stems may carry an extension or a sub-folder; check that one path directly.
-            path = io.safe_join(self.folder, stem, file_map, field)
+            path = fileio.safe_join(self.folder, stem, file_map, field)
             if path.is_file():
                 return path
             if not self.folder.is_dir():
@@ -99,7 +99,7 @@ class _FolderIndex:
         path = self.folder / name
         # Only links can lead out of <root> (the folders are <root>/<column folder>); resolving every
         # file of a 400 000-row map would cost a path walk each.
-        return io.check_inside(path, self.folder.parent) if name in self._links else path
+        return fileio.check_inside(path, self.folder.parent) if name in self._links else path
 
 
 def _decode_line(raw: bytes, file_map: Path, line_no: int) -> str:
@@ -189,7 +189,7 @@ def channel_statistics(
         total_sq = np.zeros(3)
         count = 0
         for i in sorted(chosen):
-            pixels = io.read_image(getattr(records[i], key)).reshape(-1, 3).astype(np.float64) / 255.0
+            pixels = fileio.read_image(getattr(records[i], key)).reshape(-1, 3).astype(np.float64) / 255.0
             total += pixels.sum(axis=0)
             total_sq += np.square(pixels).sum(axis=0)
             count += pixels.shape[0]

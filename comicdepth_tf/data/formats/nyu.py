@@ -17,7 +17,7 @@ import csv
 import os
 from pathlib import Path
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.data.formats.rgbd import RGBDRecord
 from comicdepth_tf.data.formats.rgbd import to_samples as _rgbd_to_samples
 from comicdepth_tf.errors import DataFormatError
@@ -35,7 +35,7 @@ def png_bit_depth(path: str | os.PathLike) -> int:
         head = fh.read(26)
     if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) >= 25:
         return int(head[24])
-    return io.read_raw(path).dtype.itemsize * 8
+    return fileio.read_raw(path).dtype.itemsize * 8
 
 
 def _codec_from_name(csv_path: Path) -> str | None:
@@ -97,7 +97,7 @@ def load_nyu_csv(
         paths = []
         for column, (label, cell) in enumerate(zip(("rgb", "depth"), row), start=1):
             field = f"line {line} column {column} ({label})"
-            path = io.safe_join(root, cell.strip(), csv_path, field)
+            path = fileio.safe_join(root, cell.strip(), csv_path, field)
             if not path.is_file():
                 raise DataFormatError(csv_path, field, f"an existing {label} file under {root}", cell.strip())
             paths.append(path)

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import atomic_write_text, check_inside, list_images
+from comicdepth_tf.fileio import atomic_write_text, check_inside, list_images
 
 from .coco_images import image_size
 from .text_fields import parse_int

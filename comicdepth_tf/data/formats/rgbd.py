@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from comicdepth_tf import io
+from comicdepth_tf import fileio
 from comicdepth_tf.errors import DataFormatError
 
 #: Kinect v1 disparity-to-depth constants used by the NYU Depth v2 toolbox.
@@ -93,7 +93,7 @@ def _single_channel(raw: np.ndarray, path: Path, codec: str) -> np.ndarray:
 
 
 def _read_typed(path: Path, dtype: type, codec: str) -> np.ndarray:
-    raw = io.read_raw(path)
+    raw = fileio.read_raw(path)
     if raw.dtype != dtype:
         bits = {np.uint8: 8, np.uint16: 16}
         hint = {8: "nyu_png8_10m or modest_png8", 16: "png16_mm, sun_png or tum_png"}.get(raw.dtype.itemsize * 8, "")
@@ -229,7 +229,7 @@ def load_intrinsics(path: str | os.PathLike) -> Intrinsics:
     Returns:
         The intrinsics.
     """
-    obj = io.read_json(path)
+    obj = fileio.read_json(path)
     values = obj.get("intrinsic_matrix") if isinstance(obj, dict) else None
     if not isinstance(values, list) or len(values) != 9 or not all(isinstance(v, (int, float)) for v in values):
         raise DataFormatError(path, "intrinsic_matrix", "a list of 9 numbers (column-major 3x3)", values)
@@ -290,7 +290,7 @@ def load_rgbd_pair(record: RGBDRecord) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         DataFormatError: unreadable files or different RGB and depth sizes.
     """
-    rgb = io.read_image(record.rgb_path)
+    rgb = fileio.read_image(record.rgb_path)
     depth = decode_depth(record.depth_path, record.codec)
     check_same_size(record.rgb_path, rgb.shape, record.depth_path, depth.shape)
     return rgb, depth

@@ -16,7 +16,7 @@ caps its own decodes at 2^30 pixels).
 
 from __future__ import annotations
 
-import io as _stdio
+import io
 import json
 import os
 import re
@@ -327,7 +327,7 @@ def read_depth_png16(path: str | os.PathLike, scale: float = 1000.0) -> np.ndarr
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write ``array`` as float32 ``.npy`` atomically."""
-    buffer = _stdio.BytesIO()
+    buffer = io.BytesIO()
     np.save(buffer, np.asarray(array, dtype=np.float32))
     return atomic_write_bytes(path, buffer.getvalue())
 

@@ -1,6 +1,6 @@
 """The orchestration of notebook ``40_comics_depth``: upstream runs, data, baselines, approach 2, AI4VA.
 
-The building blocks are in :mod:`comicdepth_tf.comics_depth` (approach 2, batch-norm baseline,
+The building blocks are in :mod:`comicdepth_tf.approach2` (approach 2, batch-norm baseline,
 depth maps), :mod:`comicdepth_tf.adapt` and :mod:`comicdepth_tf.ai4va_predictor`. This module
 strings them together the way the notebook runs them, so that the notebook keeps to
 parameters, narrative and short calls:
@@ -30,8 +30,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from comicdepth_tf import comics_depth as cd
-from comicdepth_tf.comics_depth import output_convention  # noqa: F401  (re-exported for the notebook)
+from comicdepth_tf import approach2 as cd
+from comicdepth_tf import runs
+from comicdepth_tf.approach2 import output_convention  # noqa: F401  (re-exported for the notebook)
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.sizes import size_hw
 
@@ -157,7 +158,7 @@ def load_upstream(
     """
     from comicdepth_tf.inference import default_size
 
-    model, config = cd.load_natural_model(depth_run or f"latest-{profile}")
+    model, config = cd.load_natural_model(depth_run or f"{runs.LATEST_PREFIX}{profile}")
     size = default_size(config)
     size = int(max(size)) if isinstance(size, tuple) else int(size)
     trained_at = config.get("input_size") or (size, size)
@@ -259,10 +260,11 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
     rows = []
     started = time.perf_counter()
     plain_dir = new_run_dir(cd.MODEL_NAME, f"{run_id}-no_batchnorm_trick")
-    from comicdepth_tf import io
+    from comicdepth_tf import fileio
 
-    io.atomic_write_json(plain_dir / "config.json", {"model": "no_batchnorm_trick", "natural_run": str(up.natural_run),
-                                                     "profile": profile, "predict_size": up.predict_size})
+    fileio.atomic_write_json(plain_dir / "config.json",
+                             {"model": "no_batchnorm_trick", "natural_run": str(up.natural_run),
+                              "profile": profile, "predict_size": up.predict_size})
     rows.append({**_finish(up.natural, "no_batchnorm_trick", plain_dir, data, profile=profile, size=up.predict_size,
                            convention=up.convention, seed=seed, primary=primary),
                  "seconds": time.perf_counter() - started})
@@ -289,7 +291,7 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
 
 
 def make_variant_pairs(up: Upstream, data: Data, variant: str, *, batch_size: int = 8, seed: int = 0):
-    """``(train, val)`` :class:`~comicdepth_tf.comics_depth.Pairs` of a variant."""
+    """``(train, val)`` :class:`~comicdepth_tf.approach2.Pairs` of a variant."""
     gen = up.generators[cd.GENERATOR_VARIANT[variant]]
     kw = dict(natural_model=up.natural, batch_size=batch_size)
     if variant != "simple":
@@ -315,9 +317,9 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
                 search_limit: int = 0, primary: bool = True) -> VariantResult:
     """Pairs → learning-rate search (unless ``learning_rate`` is given) → full run → save → reload → maps → score.
 
-    ``augment`` flips training pairs (:func:`~comicdepth_tf.comics_depth.augment_config`) in the
+    ``augment`` flips training pairs (:func:`~comicdepth_tf.approach2.augment_config`) in the
     search and the full run; ``search_limit`` > 0 searches on that many pairs (see
-    :func:`~comicdepth_tf.comics_depth.lr_search`).
+    :func:`~comicdepth_tf.approach2.lr_search`).
 
     The run is ``saved_models/comics_depth/<run_id>-<variant>/`` (the search runs under its
     ``lr_search/``); an existing run resumes. It is registered with ``seed`` (``primary``: also
@@ -507,7 +509,7 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
     import pandas as pd
 
     from comicdepth_tf import ai4va_predictor as ap
-    from comicdepth_tf import evaluation, io
+    from comicdepth_tf import fileio
     from comicdepth_tf.data.formats.ai4va import load_ai4va_splits
     from comicdepth_tf.models.registry import new_run_dir, save_model
 
@@ -552,8 +554,8 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
     rows.append({"predictor": "constant (training mean)", **ap.segment_mse(constant.predict(val), val)})
 
     segment_run = new_run_dir(SEGMENT_MODEL_NAME, run_id)
-    io.atomic_write_json(segment_run / REGRESSOR_FILE, regressor.to_dict())
-    io.atomic_write_json(segment_run / "config.json", {"model": SEGMENT_MODEL_NAME, "depth_run": str(source_run),
+    fileio.atomic_write_json(segment_run / REGRESSOR_FILE, regressor.to_dict())
+    fileio.atomic_write_json(segment_run / "config.json", {"model": SEGMENT_MODEL_NAME, "depth_run": str(source_run),
                                                        "convention": convention, "predict_size": size, "alpha": alpha,
                                                        "profile": profile})
     for run_dir, name, predictions in (
@@ -561,8 +563,8 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
         (page_run, "ai4va_page_baseline", page_preds),
     ):
         for split, data in (("val", val), ("test", test)):
-            evaluation.save_ai4va_predictions(run_dir, split, ap.predictions_frame(predictions[split]), data)
-        evaluation.register_configuration(run_dir, name, profile, seed=seed, primary=primary)
+            runs.save_ai4va_predictions(run_dir, split, ap.predictions_frame(predictions[split]), data)
+        runs.register_configuration(run_dir, name, profile, seed=seed, primary=primary)
 
     table = pd.DataFrame(rows)
     by = {r["predictor"]: r["mse_overall"] for r in rows}
@@ -607,7 +609,7 @@ def _seed_key(up: Upstream, settings: Settings, seed: int, profile: str) -> dict
 
 
 def _reusable(record: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    from comicdepth_tf.io import read_json
+    from comicdepth_tf.fileio import read_json
 
     if not record.is_file():
         return None
@@ -632,7 +634,7 @@ def run_seed(up: Upstream, data: Data, settings: Settings, *, run_id: str, profi
         ``{"key", "rows" (ordering rows of every model), "lr_rows", "run_dirs", "best",
         "ai4va_table" (records), "ai4va_metrics", "reused"}``.
     """
-    from comicdepth_tf.io import atomic_write_json
+    from comicdepth_tf.fileio import atomic_write_json
 
     record = seed_record_path(run_id)
     key = _seed_key(up, settings, seed, profile)

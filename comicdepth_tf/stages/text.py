@@ -20,9 +20,11 @@ the pixel size the model learnt.
 
 Typical use (what the notebook does)::
 
-    data = text_experiment.load_text_data("", source="panels", profile="cpu", image_size=160)
-    result = text_experiment.train(data, run_dir=run_dir, encoder="tiny", epochs=30)
-    metrics, val = text_experiment.evaluate(result.model, data)
+    from comicdepth_tf.stages import text as te
+
+    data = te.load_text_data("", source="panels", profile="cpu", image_size=160)
+    result = te.train(data, run_dir=run_dir, encoder="tiny", epochs=30)
+    metrics, val = te.evaluate(result.model, data)
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from comicdepth_tf import io, paths
+from comicdepth_tf import fileio, paths
 from comicdepth_tf import text_detection as td
 from comicdepth_tf.data import pipelines
 from comicdepth_tf.data.augment import AugmentConfig
@@ -88,7 +90,7 @@ def resize_scale(samples: Sequence[dict], image_size: int) -> float:
     """Median of ``image_size / sqrt(w·h)`` over the samples' images (the isotropic resize factor)."""
     factors = []
     for s in samples:
-        w, h = io.image_size(s["image"])
+        w, h = fileio.image_size(s["image"])
         factors.append(image_size / np.sqrt(w * h))
     return float(np.median(factors)) if factors else 1.0
 
@@ -288,11 +290,11 @@ def real_page_check(detector: td.TextDetector, real_dir: str | os.PathLike | Non
     folder = Path(real_dir) if real_dir is not None else paths.real_data_dir()
     if folder is None or not (folder / "comics" / "006013.jpg").is_file():
         return None
-    image = io.read_image(folder / "comics" / "006013.jpg")
+    image = fileio.read_image(folder / "comics" / "006013.jpg")
     prob = detector.probability(image)
     reference = None
     if (folder / "comics" / "mask-006013.png").is_file():
-        reference = io.read_mask(folder / "comics" / "mask-006013.png")
+        reference = fileio.read_mask(folder / "comics" / "mask-006013.png")
         if reference.shape != prob.shape:
             import cv2
 
@@ -411,6 +413,6 @@ def crops_figure(rows: list[dict], out_dir: str | os.PathLike, n: int = 8, size:
     rows = rows[:n]
     if not rows:
         return None
-    images = [io.read_image(Path(out_dir) / r["file"]) for r in rows]
+    images = [fileio.read_image(Path(out_dir) / r["file"]) for r in rows]
     return viz.show_images(images, [f"{r['size']} px, max {r['max_prob']:.3f}" for r in rows], ncols=min(4, len(rows)),
                            size=size)

@@ -41,14 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from comicdepth_tf import io, paths
+from comicdepth_tf import fileio, paths, runs
 from comicdepth_tf.data.formats import coco_images, ordering
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.inference import load_depth_model
+from comicdepth_tf.runs import APPROACH1_CONFIGURATIONS, NATURAL_MODEL_NAME
 from comicdepth_tf.translate import (
     as_float_images,
     comics_to_depth,
     depth_output,
-    load_depth_model,
     predict_depth_maps,
     run_image_size,
     translate_images,
@@ -57,7 +58,6 @@ from comicdepth_tf.translate import (
 STAGE = "30_cyclegan"
 CYCLEGAN_VARIANTS = ("simple", "depth_aware", "without_text")
 VARIANTS = CYCLEGAN_VARIANTS + ("add_text",)
-DEPTH_MODEL_NAME = "depth_irv2"
 TINY_DEPTH_MODEL_NAME = "depth_tiny"
 VAL_EVERY = 10  # a folder domain keeps every 10th image (sorted by name) for validation
 
@@ -131,7 +131,7 @@ def _with_masks(samples: list[dict], mask_dir: str | os.PathLike) -> list[dict]:
     from comicdepth_tf.outputs import SUFFIXES
 
     suffix = Path(SUFFIXES["mask"]).stem
-    files = io.list_images(mask_dir)
+    files = fileio.list_images(mask_dir)
     masks = {p.stem[: -len(suffix)]: p for p in files if p.stem.endswith(suffix)}
     masks.update({p.stem: p for p in files})
     out = []
@@ -146,7 +146,7 @@ def _with_masks(samples: list[dict], mask_dir: str | os.PathLike) -> list[dict]:
 
 
 def _panel_samples(split_dir: Path) -> list[dict]:
-    images = io.list_images(split_dir / "images")
+    images = fileio.list_images(split_dir / "images")
     if not images:
         raise DataFormatError(split_dir / "images", "", "comics panel images")
     masks = split_dir / "text_masks"
@@ -179,8 +179,8 @@ def text_free_crops_from_masks(samples: Sequence[dict], out_dir: str | os.PathLi
     for index, s in enumerate(samples):
         if "text_mask" not in s:
             raise ParameterError(f"sample {s.get('name', index)} has no text_mask: give text-free crops instead")
-        image = io.read_image(s["image"])
-        mask = io.read_mask(s["text_mask"]).astype(np.float32)
+        image = fileio.read_image(s["image"])
+        mask = fileio.read_mask(s["text_mask"]).astype(np.float32)
         if mask.shape != image.shape[:2]:
             raise DataFormatError(s["text_mask"], "size", f"the size of {s['image']} {image.shape[:2]}", mask.shape)
         rng = np.random.default_rng([int(seed), index])
@@ -188,7 +188,7 @@ def text_free_crops_from_masks(samples: Sequence[dict], out_dir: str | os.PathLi
                                    min_size=min_size, seed=rng)
         if crop is None:
             continue
-        path = io.write_image(out_dir / f"{Path(s['image']).stem}.png",
+        path = fileio.write_image(out_dir / f"{Path(s['image']).stem}.png",
                               image[crop.y : crop.y + crop.size, crop.x : crop.x + crop.size])
         crops.append({"name": path.stem, "image": str(path)})
     return crops
@@ -334,17 +334,17 @@ def resolve_depth_model(depth_run: str = "", *, profile: str = "cpu", size: int 
         size: also the side a loaded model runs at when its config records none.
         data_root: the embedded dataset folder for the tiny model (default: the profile's).
     """
-    from comicdepth_tf.inference import LATEST_PREFIX, resolve_run
     from comicdepth_tf.models.registry import new_run_dir
+    from comicdepth_tf.runs import LATEST_PREFIX, resolve_run
 
     try:
-        run = resolve_run(depth_run or f"{LATEST_PREFIX}{profile}", DEPTH_MODEL_NAME)
+        run = resolve_run(depth_run or f"{LATEST_PREFIX}{profile}", NATURAL_MODEL_NAME)
     except DataFormatError:
         if depth_run:
             raise
         return train_tiny_depth(profile, run_dir=new_run_dir(TINY_DEPTH_MODEL_NAME, run_id), size=size,
                                 epochs=epochs, seed=seed, data_root=data_root)
-    model = load_depth_model(run)
+    model = load_depth_model(run)[0]
     return DepthSource(model, run, run_image_size(run, size), depth_output(model))
 
 
@@ -463,8 +463,8 @@ def add_text_base(results: Mapping[str, Any], profile: str) -> str:
     """
     if "without_text" in results:
         return str(results["without_text"].run_dir)
-    from comicdepth_tf.inference import newest_profile_run
     from comicdepth_tf.models.cyclegan import CYCLEGAN_FILES
+    from comicdepth_tf.runs import newest_profile_run
 
     found = newest_profile_run(paths.models_dir() / model_name("without_text"), profile,
                                (CYCLEGAN_FILES["natural2comics"],))
@@ -477,7 +477,7 @@ def comics2natural_generators(results: Mapping[str, Any]) -> dict[str, tuple[Any
 
 
 def flat_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """``{"<method>_<measure>": value}`` for :func:`comicdepth_tf.reporting.record_metrics`."""
+    """``{"<method>_<measure>": value}`` for :func:`comicdepth_tf.chain.reporting.record_metrics`."""
     return {f"{m}_{k}": v for m, s in scores.items() for k, v in s.items()}
 
 
@@ -554,7 +554,7 @@ def dense_depth_scores(preds: Sequence, panels: Sequence, output: str) -> dict[s
 
 
 def _read_panels(panels: Sequence) -> list[np.ndarray]:
-    return [io.read_image(p.image) for p in panels]
+    return [fileio.read_image(p.image) for p in panels]
 
 
 def evaluate_approach1(panels: Sequence, depth: DepthSource, generators: Mapping[str, tuple[Any, int]], *,
@@ -591,7 +591,6 @@ def evaluate_approach1(panels: Sequence, depth: DepthSource, generators: Mapping
 
 
 #: The approach-1 configurations of notebook ``50_evaluate``, by CycleGAN variant.
-APPROACH1_CONFIGURATIONS = {"simple": "approach1_simple", "depth_aware": "approach1_depth_aware"}
 
 
 def register_approach1(results: Mapping[str, Any], predictions: Mapping[str, Any], panels: Sequence,
@@ -602,8 +601,8 @@ def register_approach1(results: Mapping[str, Any], predictions: Mapping[str, Any
     :func:`evaluate_approach1` predicted (comics → natural with the run's generator, then the
     natural depth model; one map per panel at its original size, in the depth model's
     convention) are written to ``<run>/depth_maps/<set_name>/<stem>.npy``
-    (:func:`comicdepth_tf.evaluation.save_depth_maps`) and the run is registered as
-    ``approach1_<variant>`` for ``profile`` (:func:`comicdepth_tf.evaluation.register_configuration`:
+    (:func:`comicdepth_tf.runs.save_depth_maps`) and the run is registered as
+    ``approach1_<variant>`` for ``profile`` (:func:`comicdepth_tf.runs.register_configuration`:
     ``evaluation.json`` in the run, pointer in ``saved_models/configurations/<profile>.json``).
 
     Args:
@@ -617,7 +616,6 @@ def register_approach1(results: Mapping[str, Any], predictions: Mapping[str, Any
     Returns:
         ``{configuration: run folder}`` of the registered runs.
     """
-    from comicdepth_tf import evaluation
 
     registered = {}
     for variant, name in APPROACH1_CONFIGURATIONS.items():
@@ -631,8 +629,8 @@ def register_approach1(results: Mapping[str, Any], predictions: Mapping[str, Any
                 raise ParameterError(f"approach1_{variant}: the map of {panel.name} is {np.shape(depth_map)}, "
                                      f"not the panel's size {image.shape[:2]}")
         run_dir = Path(results[variant].run_dir)
-        evaluation.save_depth_maps(run_dir, set_name, {p.name: m for p, m in zip(panels, maps)})
-        evaluation.register_configuration(run_dir, name, profile, convention=depth.output)
+        runs.save_depth_maps(run_dir, set_name, {p.name: m for p, m in zip(panels, maps)})
+        runs.register_configuration(run_dir, name, profile, convention=depth.output)
         registered[name] = run_dir
     return registered
 
@@ -671,7 +669,7 @@ def geometry_check(generator, depth: DepthSource, natural_samples: Sequence[dict
     from comicdepth_tf.translate import _resize
 
     samples = list(natural_samples)[:limit] if limit else list(natural_samples)
-    sources = [_resize(im, size, size) for im in as_float_images([io.read_image(s["image"]) for s in samples])]
+    sources = [_resize(im, size, size) for im in as_float_images([fileio.read_image(s["image"]) for s in samples])]
     translated = translate_images(generator, sources, size, batch_size, keep_size=False)
     forward = make_predict_fn(depth.model)
     d_src = predict_depth_maps(depth.model, sources, depth.size, batch_size, predict_fn=forward)
@@ -718,7 +716,7 @@ def show_image_file(path: str | os.PathLike, title: str = "", width: float = 9.0
     from comicdepth_tf.viz import pyplot
 
     plt = pyplot()
-    image = io.read_image(path)
+    image = fileio.read_image(path)
     fig, ax = plt.subplots(figsize=(width, width * image.shape[0] / image.shape[1]))
     ax.imshow(image)
     ax.axis("off")

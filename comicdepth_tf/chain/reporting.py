@@ -7,7 +7,7 @@ Notebooks record what they measured through this module, never by printing:
     reporting.record_table("50_evaluate", "comparison", dataframe)
 
 Everything of a stage lands in its *stage folder*: ``$COMICDEPTH_STAGE_DIR`` when the runner
-(:mod:`comicdepth_tf.runner`) executes the notebook (``reports/<run_id>/<stage>/``), else
+(:mod:`comicdepth_tf.chain.runner`) executes the notebook (``reports/<run_id>/<stage>/``), else
 ``reports/interactive/<stage>/``. ``metrics.json`` there holds the metrics plus the lists
 ``figures`` and ``tables``; the runner's ``index.html`` shows key metrics, the headline figure
 and any table named ``comparison*`` of every stage.
@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from comicdepth_tf import paths, report_tables
-from comicdepth_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from comicdepth_tf.report_tables import metrics_table  # noqa: F401  (the notebooks' last cell shows it)
+from comicdepth_tf import paths
+from comicdepth_tf.chain import report_tables
+from comicdepth_tf.chain.report_tables import metrics_table  # noqa: F401  (the notebooks' last cell shows it)
+from comicdepth_tf.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
 METRICS_FILE = "metrics.json"
 #: Keys of metrics.json managed by this module (not metrics).
@@ -232,7 +233,7 @@ def record_table(stage: str, name: str, dataframe, float_format: str = "{:.4g}")
 
 
 def record_config(stage: str, cfg) -> Path:
-    """Save a frozen config (:class:`comicdepth_tf.config.Config` or dict) as ``config.json``."""
+    """Save a frozen config (:class:`comicdepth_tf.chain.config.Config` or dict) as ``config.json``."""
     data = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
     return atomic_write_json(stage_dir(stage) / "config.json", to_jsonable(data, "config"))
 
@@ -381,7 +382,7 @@ def _stage_row(run_dir: Path, stage: Mapping[str, Any]) -> tuple[str, list[tuple
 
 def _comparison_body(folder: Path, table: Mapping[str, Any], run_dir: Path) -> str:
     """A comparison table on the index: compact when it has one row per configuration (see
-    :func:`comicdepth_tf.report_tables.compact_comparison`), folded when it is long (a row per
+    :func:`comicdepth_tf.chain.report_tables.compact_comparison`), folded when it is long (a row per
     configuration and metric), its recorded HTML when its CSV cannot be read."""
     import pandas as pd
 

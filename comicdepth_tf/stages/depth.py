@@ -23,9 +23,11 @@ model trained on the toy world has no metric scale for real rooms.
 
 Typical use (what the notebook does)::
 
-    data = depth_experiment.load_depth_data("", profile="cpu")
-    result = depth_experiment.train(data, run_dir=run_dir, size=(96, 128), epochs=8)
-    metrics, arrays = depth_experiment.evaluate(result.model, data, size=(96, 128))
+    from comicdepth_tf.stages import depth as de
+
+    data = de.load_depth_data("", profile="cpu")
+    result = de.train(data, run_dir=run_dir, size=(96, 128), epochs=8)
+    metrics, arrays = de.evaluate(result.model, data, size=(96, 128))
 """
 
 from __future__ import annotations
@@ -490,8 +492,8 @@ def save_run(model, run_dir: str | os.PathLike, cfg, metrics: dict, *, data: Dep
     data source and ``best_epoch``. ``history.csv`` is already in the run folder (written by
     :func:`comicdepth_tf.training.fit`).
     """
-    from comicdepth_tf.inference import write_latest_pointer
     from comicdepth_tf.models.registry import save_model
+    from comicdepth_tf.runs import write_latest_pointer
 
     config = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
     size = result.train.get("size")

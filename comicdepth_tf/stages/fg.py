@@ -11,9 +11,11 @@ composite take the value of the nearest uncovered pixel.
 
 Typical use (what the notebook does)::
 
-    data = fg_experiment.load_data(cfg.DATA_DIR, profile=cfg.PROFILE, image_size=(128, 128))
-    result = fg_experiment.train(data, losses="bce+rmse", epochs=10, run_dir=run_dir)
-    metrics = fg_experiment.evaluate(result.model, data)
+    from comicdepth_tf.stages import fg as fx
+
+    data = fx.load_data(cfg.DATA_DIR, profile=cfg.PROFILE, image_size=(128, 128))
+    result = fx.train(data, losses="bce+rmse", epochs=10, run_dir=run_dir)
+    metrics = fx.evaluate(result.model, data)
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from comicdepth_tf import paths
-from comicdepth_tf.io import atomic_write_json, read_json
+from comicdepth_tf.fileio import atomic_write_json, read_json
+from comicdepth_tf.runs import LEDGER_DIR
 
 #: Stage number -> the stages whose saved runs it loads (by "latest" pointers or discovery).
 UPSTREAM: dict[str, tuple[str, ...]] = {
@@ -36,7 +37,6 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "60": (),
 }
 
-LEDGER_DIR = "stages"
 
 
 def stage_number(stage: str) -> str:

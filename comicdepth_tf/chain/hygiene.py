@@ -21,9 +21,10 @@ from typing import Any
 
 import nbformat
 
-from comicdepth_tf import config, paths
+from comicdepth_tf import paths
+from comicdepth_tf.chain import config
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import atomic_write_text
+from comicdepth_tf.fileio import atomic_write_text
 
 PARAMETERS_TAG = "parameters"
 KERNEL_NAME = "python3"
@@ -299,7 +300,7 @@ def check_notebook(path: str | os.PathLike, params_root: str | os.PathLike | Non
         if cell.cell_type != "code":
             continue
         if cell.get("outputs"):
-            problems.append(f"cell {i}: has outputs (strip them: python -m comicdepth_tf.notebook_tools "
+            problems.append(f"cell {i}: has outputs (strip them: python -m comicdepth_tf.chain.hygiene "
                             "strip NOTEBOOK)")
         if cell.get("execution_count") is not None:
             problems.append(f"cell {i}: has execution count {cell.execution_count}")
@@ -389,10 +390,10 @@ def strip_console_noise(path: str | os.PathLike) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m comicdepth_tf.notebook_tools {check,strip} NOTEBOOK…``."""
+    """``python -m comicdepth_tf.chain.hygiene {check,strip} NOTEBOOK…``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m comicdepth_tf.notebook_tools",
+    parser = argparse.ArgumentParser(prog="python -m comicdepth_tf.chain.hygiene",
                                      description="check notebook hygiene or strip outputs")
     parser.add_argument("action", choices=["check", "strip"])
     parser.add_argument("notebooks", nargs="*", type=Path,

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from comicdepth_tf.chain.reporting import METRICS_FILE, read_metrics
 from comicdepth_tf.errors import DataFormatError
-from comicdepth_tf.io import read_json
-from comicdepth_tf.reporting import METRICS_FILE, read_metrics
+from comicdepth_tf.fileio import read_json
 
 #: Flattened keys whose values are timings, timestamps or run ids (``a.b.c`` paths, last part).
 VOLATILE = re.compile(r"(seconds|_s|run_id|_run|^gan_run_.*|^finished|^started|^when)$")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from comicdepth_tf import io, viz
+from comicdepth_tf import fileio, viz
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
 #: Dataset kinds the notebook can show, with the folder name each has inside the embedded dataset.
@@ -70,7 +70,7 @@ def page_views(dataset: Any, image_id: int) -> dict[str, Any]:
     segments = ai4va.page_segments(dataset, image_id)
     return {
         "name": page.name,
-        "image": io.read_image(page.path),
+        "image": fileio.read_image(page.path),
         "masks": [ai4va.segment_mask(dataset, s) for s in segments],
         "boxes": [s.bbox for s in segments],
         "categories": [s.category for s in segments],
@@ -78,8 +78,8 @@ def page_views(dataset: Any, image_id: int) -> dict[str, Any]:
         "intradepth": [s.intradepth for s in segments],
         # Panel boxes are an embedded-data extra of the COCO image record; real AI4VA has none.
         "panels": [tuple(b) for b in dataset.coco.imgs[image_id].get("panels", [])],
-        "depth": io.read_depth_png16(page.depth_path) if page.depth_path else None,
-        "text_mask": io.read_mask(page.text_mask_path) if page.text_mask_path else None,
+        "depth": fileio.read_depth_png16(page.depth_path) if page.depth_path else None,
+        "text_mask": fileio.read_mask(page.text_mask_path) if page.text_mask_path else None,
     }
 
 
@@ -133,7 +133,7 @@ def segment_depth_agreement(dataset: Any) -> dict[str, float]:
     for page in dataset.pages:
         if page.depth_path is None:
             continue
-        depth = io.read_depth_png16(page.depth_path)
+        depth = fileio.read_depth_png16(page.depth_path)
         panels = dataset.coco.imgs[page.image_id].get("panels") or [[0, 0, page.width, page.height]]
         rows = []
         for s in ai4va.page_segments(dataset, page.image_id):
@@ -163,7 +163,7 @@ def ordering_figure(panels: list, n: int = 4, size: float = 3.0):
     panels = panels[:n]
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(size * max(len(panels), 1), size), squeeze=False)
     for ax, panel in zip(axes[0], panels):
-        ax.imshow(io.read_image(panel.image))
+        ax.imshow(fileio.read_image(panel.image))
         pts = panel.points
         sc = ax.scatter(pts.x, pts.y, c=pts.l1, cmap="viridis_r", s=18, edgecolors="white", linewidths=0.5)
         ax.set_title(f"{panel.name}: {len(pts)} points", fontsize=8)
@@ -197,7 +197,7 @@ def modest_figure(records: list, n: int = 3):
 
     images, titles = [], []
     for r in records[:n]:
-        images += [io.read_image(r.bg), io.read_image(r.bg_fg), io.read_mask(r.mask),
+        images += [fileio.read_image(r.bg), fileio.read_image(r.bg_fg), fileio.read_mask(r.mask),
                    viz.colorize_depth(rgbd.decode_depth(r.depth, "modest_png8"))]
         titles += ["bg", "bg + fg", "fg mask", "depth (near = bright)"]
     return viz.show_images(images, titles=titles, ncols=4)
@@ -205,8 +205,8 @@ def modest_figure(records: list, n: int = 3):
 
 def folder_figure(folder: str | os.PathLike, n: int = 8):
     """A grid of the first ``n`` images of a folder (comics pages, natural images, crops)."""
-    files = io.list_images(folder)[:n]
-    return viz.show_images([io.read_image(f) for f in files], titles=[f.name for f in files], ncols=4)
+    files = fileio.list_images(folder)[:n]
+    return viz.show_images([fileio.read_image(f) for f in files], titles=[f.name for f in files], ncols=4)
 
 
 def ebdtheque_figure(pages: list, n: int = 3):

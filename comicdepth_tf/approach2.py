@@ -41,15 +41,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from comicdepth_tf import runs
 from comicdepth_tf.data.augment import AugmentConfig, augment_dataset
 from comicdepth_tf.errors import DataFormatError, ParameterError
+from comicdepth_tf.runs import NATURAL_MODEL_NAME
 from comicdepth_tf.sizes import size_hw
 
 VARIANTS = ("simple", "add_text", "add_text_ignoretext")
 INITS = ("natural", "scratch")
 #: Folder of the approach-2 runs and of the baseline runs under ``saved_models/``.
 MODEL_NAME = "comics_depth"
-NATURAL_MODEL_NAME = "depth_irv2"
 GENERATOR_FILE = "generator_natural2comics.keras"
 ADD_TEXT_FILE = "generator_add_text.keras"
 #: Which generator run each variant needs (CycleGAN variant of notebook 30).
@@ -73,7 +74,7 @@ def find_gan_run(gan_variant: str, run: str | os.PathLike = "", profile: str = "
         gan_variant: the GAN variant.
         run: a run folder, a path under ``saved_models/``, a run id under
             ``saved_models/cyclegan_<variant>/`` or ``latest-<profile>``
-            (:func:`comicdepth_tf.inference.resolve_run`).
+            (:func:`comicdepth_tf.runs.resolve_run`).
         profile: with an empty ``run``: the newest run of this profile (never a run of another
             profile that happens to be newer).
 
@@ -81,7 +82,7 @@ def find_gan_run(gan_variant: str, run: str | os.PathLike = "", profile: str = "
         DataFormatError: no such run (names notebook 30).
         ParameterError: neither ``run`` nor ``profile``.
     """
-    from comicdepth_tf.inference import LATEST_PREFIX, resolve_run
+    from comicdepth_tf.runs import LATEST_PREFIX, resolve_run
 
     if gan_variant not in GAN_FILES:
         raise ParameterError(f"GAN variant must be one of {tuple(GAN_FILES)}, got {gan_variant!r}")
@@ -115,7 +116,7 @@ def load_natural_model(run: str | os.PathLike):
 
     Args:
         run: a run folder, run id or pointer (``latest-<profile>``), see
-            :func:`comicdepth_tf.inference.resolve_run`.
+            :func:`comicdepth_tf.runs.resolve_run`.
 
     Raises:
         DataFormatError: no such run (names notebook 10).
@@ -366,7 +367,7 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
     of the time. Validation always uses every pair of ``val``.
     """
     from comicdepth_tf.errors import TrainingDivergedError
-    from comicdepth_tf.io import atomic_write_json, read_json
+    from comicdepth_tf.fileio import atomic_write_json, read_json
     from comicdepth_tf.training import LAST_FILE, fit
 
     if not grid:
@@ -459,17 +460,16 @@ def write_depth_maps(model, run_dir: str | os.PathLike, eval_set, *, size: int, 
             ``approach2_simple``); the run is registered for it.
         profile: the parameter profile.
         seed, primary: the run's training seed and whether it is the single-seed path's run
-            (see :func:`comicdepth_tf.evaluation.register_configuration`).
+            (see :func:`comicdepth_tf.runs.register_configuration`).
 
     Returns:
         The maps' folder ``<run_dir>/depth_maps/<set>``.
     """
-    from comicdepth_tf import evaluation
     from comicdepth_tf.inference import predict_depth
 
     maps = predict_depth(model, [item.image for item in eval_set.items], size=size, batch_size=batch_size)
-    folder = evaluation.save_depth_maps(run_dir, eval_set.name, {item.stem: m for item, m in zip(eval_set.items, maps)})
-    evaluation.register_configuration(
+    folder = runs.save_depth_maps(run_dir, eval_set.name, {item.stem: m for item, m in zip(eval_set.items, maps)})
+    runs.register_configuration(
         run_dir,
         configuration,
         profile,
@@ -483,7 +483,7 @@ def write_depth_maps(model, run_dir: str | os.PathLike, eval_set, *, size: int, 
 
 def read_depth_maps(run_dir: str | os.PathLike, eval_set) -> dict[str, np.ndarray]:
     """The maps :func:`write_depth_maps` saved, by stem."""
-    from comicdepth_tf.evaluation import DEPTH_MAPS_DIR
+    from comicdepth_tf.runs import DEPTH_MAPS_DIR
 
     folder = Path(run_dir) / DEPTH_MAPS_DIR / eval_set.name
     out = {}

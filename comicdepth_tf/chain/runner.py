@@ -8,7 +8,7 @@ For each selected notebook ``notebooks/NN_*.ipynb`` (in order) the runner
    for every notebook *before* anything runs (papermill itself only warns);
 2. executes it with papermill into ``reports/<run_id>/<stem>.ipynb`` on a kernel that runs
    this very Python (``sys.executable``), with ``COMICDEPTH_STAGE_DIR`` and
-   ``COMICDEPTH_RUN_ID`` set so :mod:`comicdepth_tf.reporting` records into
+   ``COMICDEPTH_RUN_ID`` set so :mod:`comicdepth_tf.chain.reporting` records into
    ``reports/<run_id>/<stem>/``;
 3. converts the executed notebook to ``<stem>.html`` (also a failed, partial one), and
    rewrites ``run.json`` and ``index.html`` after every stage.
@@ -18,7 +18,7 @@ elapsed time and an estimate of the remaining time, from the last run of the sam
 executed each stage), and in between the training lines the notebook prints (one per epoch,
 :mod:`comicdepth_tf.progress`); the kernel's own output goes to ``kernel.log`` in the stage folder.
 
-Stage reuse (:mod:`comicdepth_tf.stage_reuse`): before executing a stage the runner computes
+Stage reuse (:mod:`comicdepth_tf.chain.stage_reuse`): before executing a stage the runner computes
 its fingerprint (notebook, effective parameters, package source, data, upstream stages). A
 stage whose fingerprint matches a finished run is not executed: it is listed as ``reused``,
 with links to the report of the run it reused. ``force=True`` (``--force``) reruns every stage,
@@ -45,10 +45,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from comicdepth_tf import config, notebook_tools, paths, peak_memory, reporting, stage_reuse
+from comicdepth_tf import paths
 from comicdepth_tf import progress as progress_lines
+from comicdepth_tf.chain import config, hygiene, peak_memory, reporting, stage_reuse
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import atomic_write_text, read_json
+from comicdepth_tf.fileio import atomic_write_text, read_json
 
 PROFILES = ("smoke", "cpu", "full")
 KERNEL_NAME = "python3"
@@ -111,7 +112,7 @@ class StagePlan:
     """A notebook, the parameters its cell declares and the values the run sets."""
 
     notebook: Path
-    declared: dict[str, notebook_tools.Parameter]
+    declared: dict[str, hygiene.Parameter]
     values: dict[str, Any] = field(default_factory=dict)
 
 
@@ -135,7 +136,7 @@ def _apply(plans: list[StagePlan], name: str, source: str, get_value) -> None:
     if not targets:
         raise _unknown_error(source, plans, [name])
     for p in targets:
-        p.values[name] = notebook_tools.check_sign(p.declared[name], get_value(p.declared[name].annotation), source)
+        p.values[name] = hygiene.check_sign(p.declared[name], get_value(p.declared[name].annotation), source)
 
 
 def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = (),
@@ -148,7 +149,7 @@ def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = 
             names), values that do not fit the annotation, bad scopes.
         DataFormatError: unreadable notebooks or YAML files.
     """
-    plans = [StagePlan(nb, notebook_tools.read_parameters(nb)) for nb in notebooks]
+    plans = [StagePlan(nb, hygiene.read_parameters(nb)) for nb in notebooks]
 
     for p in plans:
         path = config.profile_path(p.notebook.stem, profile, params_root)
@@ -160,7 +161,7 @@ def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = 
             raise _unknown_error(os.fspath(path), [p], unknown)
         for name, value in values.items():
             checked = config.check_value(name, value, p.declared[name].annotation, os.fspath(path))
-            p.values[name] = notebook_tools.check_sign(p.declared[name], checked, os.fspath(path))
+            p.values[name] = hygiene.check_sign(p.declared[name], checked, os.fspath(path))
 
     if params_file is not None:
         source = os.fspath(params_file)
@@ -263,7 +264,7 @@ def failing_cell(notebook_path: Path) -> dict[str, Any] | None:
         are not counted), ``execution_count``, ``cell_first_line``, ``ename``, ``evalue``,
         ``exception`` (the last line of the traceback); None when no cell failed.
     """
-    nb = notebook_tools.read_notebook(notebook_path)
+    nb = hygiene.read_notebook(notebook_path)
     index = -1
     running = None
     for cell in nb.cells:
@@ -295,7 +296,7 @@ def to_html(notebook_path: Path, html_path: Path) -> Path:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(
-        notebook_tools.read_notebook(notebook_path))
+        hygiene.read_notebook(notebook_path))
     return atomic_write_text(html_path, body)
 
 
@@ -372,7 +373,7 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
         result.error = info
     if output.exists():
         try:
-            notebook_tools.strip_console_noise(output)
+            hygiene.strip_console_noise(output)
             to_html(output, run_dir / f"{stem}.html")
             result.html = f"{stem}.html"
         except Exception as exc:  # keep the run going; say why the HTML is missing
@@ -541,7 +542,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
     emit = _console_emitter(echo, progress)
     echo = echo or (lambda *a, **k: None)
 
-    notebooks = notebook_tools.numbered_notebooks(notebooks_dir, only)
+    notebooks = hygiene.numbered_notebooks(notebooks_dir, only)
     if not notebooks:
         raise ParameterError(f"no numbered notebooks (NN_*.ipynb) in {notebooks_dir}")
     plans = plan_parameters(notebooks, profile, list(overrides), params_file, params_root)

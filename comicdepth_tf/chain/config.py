@@ -24,7 +24,7 @@ import yaml
 
 from comicdepth_tf import paths
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.io import atomic_write_json, read_json
+from comicdepth_tf.fileio import atomic_write_json, read_json
 
 #: Annotation names the parameter checker understands.
 SIMPLE_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool,
