@@ -75,6 +75,7 @@ from comicdepth_tf.outputs import (  # noqa: F401 (expand_inputs: API)
     write_manifest,
 )
 from comicdepth_tf.runs import DEPTH_FILES, NATURAL_MODEL_NAME, resolve_run
+from comicdepth_tf.viz import colorize_depth, colormap_lut
 
 #: Folder of the natural depth model under ``saved_models/``.
 MODEL_NAME = NATURAL_MODEL_NAME
@@ -426,22 +427,6 @@ def encode_png16(depth: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.round(values), 1, UINT16_MAX).astype(np.uint16)
 
 
-_LUTS: dict[str, np.ndarray] = {}
-
-
-def _colormap_lut(name: str) -> np.ndarray:
-    """A 256 × 3 uint8 table of a Matplotlib colormap (a table lookup is ~20× faster per image)."""
-    if name not in _LUTS:
-        import matplotlib
-
-        try:
-            cmap = matplotlib.colormaps[name]
-        except KeyError:
-            raise ParameterError(f"unknown colormap {name!r}; use a Matplotlib colormap name such as magma_r") from None
-        _LUTS[name] = (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).round().astype(np.uint8)
-    return _LUTS[name]
-
-
 def color_limits(depth: np.ndarray, nearer_is_larger: bool = False) -> tuple[float, float]:
     """The values mapped to the two ends of the colormap: the 2 and 98 % percentiles (swapped
     when ``nearer_is_larger``, so near stays bright). Computed on at most ~128 × 128 pixels."""
@@ -449,20 +434,6 @@ def color_limits(depth: np.ndarray, nearer_is_larger: bool = False) -> tuple[flo
     sample = d[:: max(1, d.shape[0] // 128), :: max(1, d.shape[1] // 128)]
     lo, hi = (float(v) for v in np.percentile(sample, (2.0, 98.0)))
     return (hi, lo) if nearer_is_larger else (lo, hi)
-
-
-def colorize(depth: np.ndarray, colormap: str = "magma_r", nearer_is_larger: bool = False,
-             limits: tuple[float, float] | None = None) -> np.ndarray:
-    """RGB uint8 rendering of a prediction between :func:`color_limits` (or ``limits``).
-
-    With the default ``magma_r``, small depth is bright; pass ``nearer_is_larger=True`` for
-    inverse-depth predictions so near stays bright.
-    """
-    d = np.asarray(depth, np.float32)
-    lo, hi = limits if limits is not None else color_limits(d, nearer_is_larger)
-    span = float(hi - lo) if hi != lo else 1e-6
-    t = np.clip((d - lo) * (255.0 / span), 0.0, 255.0).astype(np.uint8)
-    return _colormap_lut(colormap)[t]
 
 
 def _manifest_entry(path: Path, manifest: dict) -> dict | None:
@@ -547,7 +518,8 @@ class DepthWriter:
         fileio.write_image(files["depth"], encode_png16(depth, scale))
         nearer_is_larger = self.output == "inverse"
         limits = color_limits(depth, nearer_is_larger)
-        rgb = colorize(depth, self.colormap, limits=limits) if {"color", "side_by_side"} & set(files) else None
+        coloured = {"color", "side_by_side"} & set(files)
+        rgb = colorize_depth(depth, *limits, cmap=self.colormap, invalid_color=None) if coloured else None
         if "color" in files:
             fileio.write_image(files["color"], rgb)
         if "npy" in files:
@@ -623,7 +595,7 @@ def predict_files(
         OutputConflictError: ``out_dir`` holds a ``depth_manifest.json`` that is not one of ours
             (and not ``overwrite``); nothing is written.
     """
-    _colormap_lut(colormap)  # an unknown colormap fails before any work
+    colormap_lut(colormap)  # an unknown colormap fails before any work
     roles = depth_roles(color, tuple(floats) + (("npy",) if npy else ()), side_by_side)
     out = Path(out_dir)
     manifest_file = manifest_path(out, "predict")
@@ -710,7 +682,7 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _predict_command(args: argparse.Namespace) -> Report:
-    _colormap_lut(args.colormap)
+    colormap_lut(args.colormap)
     if args.batch_size <= 0 or (args.size is not None and args.size <= 0):
         raise ParameterError("--batch-size and --size must be positive")
     run_dir = resolve_run(args.run)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from comicdepth_tf import fileio, viz
+from comicdepth_tf.errors import ParameterError
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -50,6 +51,21 @@ def test_colorize_depth_percentile_limits_ignore_outliers_and_invalid():
     np.testing.assert_array_equal(rgb[0, 0], far[0, 0])
     np.testing.assert_array_equal(rgb[0, 1], [0, 0, 0])
     assert len({tuple(p) for p in rgb.reshape(-1, 3)}) > 50  # the scale is used, not collapsed
+
+
+def test_colorize_depth_reversed_limits_and_no_invalid_pixels_for_signed_predictions():
+    import matplotlib
+
+    relative = np.array([[-2.0, -1.0, 0.0, 1.0, 2.0]])
+    rgb = viz.colorize_depth(relative, vmin=2.0, vmax=-2.0, invalid_color=None)  # large = near = bright
+    assert np.all(np.diff(luminance(rgb[0])) > 0)
+    # the ends are the colormap's own ends; ≤ 0 is a value here, not an invalid pixel
+    ends = (matplotlib.colormaps["magma_r"]([0.0, 1.0])[:, :3] * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(rgb[0, [4, 0]], ends)
+    np.testing.assert_array_equal(viz.colorize_depth(relative, invalid_color=None)[0, 2],
+                                  viz.colorize_depth(np.array([[0.0]]), vmin=-2.0, vmax=2.0, invalid_color=None)[0, 0])
+    with pytest.raises(ParameterError, match="unknown colormap 'nope'"):
+        viz.colorize_depth(relative, cmap="nope")
 
 
 def test_overlay_mask_changes_only_masked_pixels():
