@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,18 @@ def test_a_grandchild_counts_and_a_smaller_child_does_not_lower_the_peak():
         subprocess.run(_python(nested), check=True)
         subprocess.run(_python(ALLOCATE.format(mb=20)), check=True)
     assert 250 <= peak.mb < 350
+
+
+def test_a_child_started_before_the_block_is_not_counted():
+    before = subprocess.Popen(_python(ALLOCATE.format(mb=300) + "; import time; time.sleep(30)"))
+    try:
+        time.sleep(1.5)  # it holds its 300 MB before the block starts
+        with peak_memory.watch(interval=0.05) as peak:
+            subprocess.run(_python(ALLOCATE.format(mb=60)), check=True)
+        assert 60 <= peak.mb < 150
+    finally:
+        before.kill()
+        before.wait()
 
 
 def test_nothing_started_means_no_peak():

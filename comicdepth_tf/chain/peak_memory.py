@@ -73,9 +73,11 @@ class PeakWatch:
     """The result of :func:`watch`: ``mb`` is the largest descendant's peak in MB (1e6 bytes),
     ``cpu_seconds`` the CPU time of all of them (as last seen)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ignore: set[int] | frozenset[int] = frozenset()) -> None:
         self.kb: int | None = None
         self._cpu: dict[int, float] = {}
+        # Processes alive before the block (a test runner's workers, a leftover kernel) are not its own.
+        self._ignore = frozenset(ignore)
 
     @property
     def cpu_seconds(self) -> float | None:
@@ -87,6 +89,8 @@ class PeakWatch:
 
     def sample(self, root: int) -> None:
         for pid in descendants(root):
+            if pid in self._ignore:
+                continue
             kb = high_water_mark_kb(pid)
             if kb is not None and (self.kb is None or kb > self.kb):
                 self.kb = kb
@@ -105,11 +109,11 @@ def watch(interval: float = 0.5) -> Iterator[PeakWatch]:
     Yields:
         A :class:`PeakWatch`, filled when the block ends (``mb`` stays None without ``/proc``).
     """
-    peak = PeakWatch()
     if not (PROC / "self" / "status").exists():
-        yield peak
+        yield PeakWatch()
         return
     root, done = os.getpid(), threading.Event()
+    peak = PeakWatch(ignore=set(descendants(root)))
 
     def poll() -> None:
         while not done.wait(interval):
