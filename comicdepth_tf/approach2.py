@@ -34,6 +34,7 @@ makes it (``10_depth_irv2``, ``30_cyclegan``); nothing is silently replaced.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -384,6 +385,7 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
             return LRSearch(done["best"], done["rows"])
     rows = []
     for lr in grid:
+        gc.collect()  # the previous rate's model: Keras models hold reference cycles, so only the collector frees them
         train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
         try:
             result = fit(copy_model(base_model, init), train_ds, val.dataset(batch_size),
@@ -394,6 +396,7 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
                          "diverged_epoch": err.epoch})
             continue
         rows.append({"learning_rate": float(lr), "best_val_loss": result.best_value, "best_epoch": result.best_epoch})
+        del result
     finite = [r for r in rows if r["best_val_loss"] is not None and np.isfinite(r["best_val_loss"])]
     if not finite:
         raise ParameterError("lr_search: no rate gave a finite validation loss")

@@ -22,6 +22,7 @@ parameters, narrative and short calls:
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -336,6 +337,7 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
                               run_root=run_dir / "lr_search", init=init, loss=loss, augment=augment, seed=seed,
                               limit=search_limit)
         learning_rate, lr_rows = search.best, [{"variant": variant, **r} for r in search.rows]
+    gc.collect()  # the search's last model (reference cycles) before the full run's copy
     result = cd.train_variant(up.natural, train, val, run_dir=run_dir, learning_rate=learning_rate, epochs=epochs,
                               batch_size=batch_size, init=init, loss=loss, augment=augment, seed=seed)
     config = {
@@ -361,7 +363,9 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
     row.update(learning_rate=learning_rate, best_val_loss=result.best_value, best_epoch=result.best_epoch,
                seconds=time.perf_counter() - started)
     k = min(4, len(train))
-    examples = {"natural": data.natural_train[:k], "fake": train.image[:k], "target": train.depth[:k]}
+    # Copies: views would keep every variant's whole pair arrays alive for the rest of the notebook.
+    examples = {"natural": data.natural_train[:k].copy(), "fake": train.image[:k].copy(),
+                "target": train.depth[:k].copy()}
     return VariantResult(row, lr_rows, run_dir, examples)
 
 
@@ -393,6 +397,7 @@ def run_variants(up: Upstream, data: Data, settings: Settings, *, run_id: str, p
         learning_rate = None if settings.search_every_variant else result.row["learning_rate"]
         log(f"{variant} (seed {seed}): lr {result.row['learning_rate']:g}, inter {result.row['inter_acc']:.3f}, "
             f"intra {result.row['intra_acc']:.3f}, {result.row['seconds']:.0f} s")
+        gc.collect()  # this variant's models and pairs (reference cycles) before the next variant's
     return out
 
 

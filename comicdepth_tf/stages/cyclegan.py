@@ -390,7 +390,7 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
                   decay_epochs: int | None = None, learning_rate: float = 2e-4, depth: DepthSource | None = None,
                   base_generator=None, base_run: str = "", seed: int = 0, val_limit: int = 0, n_samples: int = 4,
                   run_eagerly: bool = False, verbose: int = 0, extra_config: Mapping | None = None,
-                  validate_every: int = 1, profile: str = ""):
+                  validate_every: int = 1, profile: str = "", cycle_weight: float | None = None):
     """Train (or resume) one variant into ``run_dir``; returns a :class:`~comicdepth_tf.gan_training.GANFitResult`.
 
     Args:
@@ -411,6 +411,8 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
         extra_config: more values for ``config.json``.
         validate_every: validation after the first, every ``validate_every``-th and the last epoch.
         profile: recorded in ``config.json``: later stages find the newest run of their profile.
+        cycle_weight: weight of the cycle L1 in the generator loss of the CycleGAN variants (None: the
+            paper's :data:`~comicdepth_tf.models.cyclegan.CYCLE_WEIGHT`, 10); ``add_text`` has no cycle.
     """
     from comicdepth_tf.gan_training import fit_cyclegan, take_batch
     from comicdepth_tf.models import cyclegan as cg
@@ -434,13 +436,16 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
         if variant == "depth_aware" and depth is None:
             raise ParameterError("depth_aware needs the natural depth model")
         depth_kw = dict(depth_model=depth.model, depth_size=depth.size) if variant == "depth_aware" else {}
-        build = lambda: cg.build_cyclegan(variant, **nets, **depth_kw)  # noqa: E731
+        cycle_weight = cg.CYCLE_WEIGHT if cycle_weight is None else float(cycle_weight)
+        build = lambda: cg.build_cyclegan(variant, **nets, **depth_kw, cycle_weight=cycle_weight)  # noqa: E731
     depth_aware = depth is not None and variant == "depth_aware"
     blocks = residual_blocks if residual_blocks is not None else cg.default_residual_blocks(image_size)
     config = {"model": model_name(variant), "variant": variant, **nets, "residual_blocks": blocks,
               "batch_size": batch_size, "depth_run": str(depth.run_dir) if depth_aware else "",
               "depth_size": depth.size if depth_aware else None, "base_run": str(base_run),
               "sources": domains.sources, "profile": profile, **dict(extra_config or {})}
+    if variant != "add_text":
+        config["cycle_weight"] = cycle_weight
     # One DECAY_EPOCHS serves variants trained for fewer epochs: their decay covers all of them.
     decay = None if decay_epochs is None else min(int(decay_epochs), int(epochs))
     return fit_cyclegan(build, train_ds, val_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
