@@ -61,7 +61,6 @@ from comicdepth_tf.runs import (
     configuration,
 )
 
-STAGE = "50_evaluate"
 #: The ordering baseline of the relative (dB) scores.
 BASELINE = "batchnorm_trick"
 

@@ -136,10 +136,12 @@ def _invalid(depth: np.ndarray) -> np.ndarray:
     return ~np.isfinite(depth) | (depth <= 0)
 
 
-def depth_limits(depth: np.ndarray, percentiles: tuple[float, float] = (2.0, 98.0)) -> tuple[float, float]:
-    """Robust colour limits: the given percentiles of the valid (finite, > 0) values."""
+def depth_limits(depth: np.ndarray, percentiles: tuple[float, float] = (2.0, 98.0),
+                 signed: bool = False) -> tuple[float, float]:
+    """Robust colour limits: the given percentiles of the valid values (finite and > 0; with
+    ``signed``, every finite value: relative and inverse predictions may be ≤ 0)."""
     d = np.asarray(depth, dtype=np.float64)
-    valid = d[~_invalid(d)]
+    valid = d[np.isfinite(d)] if signed else d[~_invalid(d)]
     if valid.size == 0:
         return 0.0, 1.0
     lo, hi = np.percentile(valid, percentiles)
@@ -199,7 +201,7 @@ def colorize_depth(
         raise ValueError(f"expected a depth map of shape (H, W), got {d.shape}")
     invalid = _invalid(d) if invalid_color is not None else ~np.isfinite(d)
     if vmin is None or vmax is None:
-        lo, hi = depth_limits(d, percentiles) if invalid_color is not None else _finite_limits(d, percentiles)
+        lo, hi = depth_limits(d, percentiles, signed=invalid_color is None)
         vmin, vmax = lo if vmin is None else vmin, hi if vmax is None else vmax
     span = float(vmax) - float(vmin) or 1e-6
     t = np.clip((np.where(invalid, vmin, d) - float(vmin)) * (255.0 / span), 0.0, 255.0).astype(np.uint8)
@@ -207,11 +209,6 @@ def colorize_depth(
     if invalid_color is not None:
         rgb[invalid] = np.asarray(invalid_color, dtype=np.uint8)
     return rgb
-
-
-def _finite_limits(depth: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
-    finite = depth[np.isfinite(depth)]
-    return tuple(float(v) for v in np.percentile(finite, percentiles)) if finite.size else (0.0, 1.0)
 
 
 def draw_boxes(
