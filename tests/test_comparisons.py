@@ -16,6 +16,7 @@ from comicdepth_tf.chain import reporting
 from comicdepth_tf.data.formats import ai4va
 from comicdepth_tf.data.formats.rgbd import decode_depth
 from comicdepth_tf.errors import ParameterError
+from comicdepth_tf.stages import evaluate as stage_evaluate
 
 SEEDS = (0, 1)
 
@@ -111,8 +112,8 @@ def test_ai4va_constant_shift_gives_that_shift(scored):
 
 
 def test_per_item_tables_give_the_table_numbers(scored, tmp_path, monkeypatch):
-    monkeypatch.setenv(reporting.STAGE_DIR_ENV, str(tmp_path / E.STAGE))
-    paths = {name: reporting.record_table(E.STAGE, name, frame)["csv"] for name, frame in scored["tables"].items()}
+    monkeypatch.setenv(reporting.STAGE_DIR_ENV, str(tmp_path / stage_evaluate.STAGE))
+    paths = {name: reporting.record_table(stage_evaluate.STAGE, name, frame)["csv"] for name, frame in scored["tables"].items()}
     assert {p.name for p in paths.values()} == {"ordering_per_panel.csv", "relative_db_per_panel.csv",
                                                 "ai4va_per_segment.csv", "dense_per_image.csv"}
     panels = scored["sets"]["panels_val"].items
