@@ -350,7 +350,7 @@ SEARCH_FILE = "search.json"
 
 def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, epochs: int, batch_size: int,
               run_root: str | os.PathLike, init: str = "natural", loss: Any = "depth", augment: bool = True,
-              seed: int = 0, limit: int = 0) -> LRSearch:
+              seed: int = 0, limit: int = 0, upstream: dict[str, str] | None = None) -> LRSearch:
     """Short runs over a learning-rate grid; the best by validation loss (seed ``--optimize_lr``).
 
     Each rate trains a fresh copy of ``base_model`` for ``epochs`` epochs into
@@ -366,9 +366,14 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
     ``limit`` > 0 trains each rate on a seeded subset of that many pairs (:meth:`Pairs.subset`):
     the search only has to rank the rates, and a quarter of the pairs ranks them for a quarter
     of the time. Validation always uses every pair of ``val``.
+
+    ``base_model``'s weights and ``upstream`` (digests of the networks the pairs come from, see
+    :func:`train_variant`) are part of the settings: a search recorded from other networks is
+    not reused, nor are its rates' checkpoints resumed.
     """
     from comicdepth_tf.errors import TrainingDivergedError
     from comicdepth_tf.fileio import atomic_write_json, read_json
+    from comicdepth_tf.models.registry import model_digest
     from comicdepth_tf.training import LAST_FILE, fit
 
     if not grid:
@@ -377,7 +382,8 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
     train = train.subset(limit, seed)
     settings = {"grid": [float(lr) for lr in grid], "epochs": int(epochs), "batch_size": int(batch_size), "init": init,
                 "loss": loss if isinstance(loss, str) else type(loss).__name__, "augment": bool(augment),
-                "seed": int(seed), "train_pairs": len(train), "val_pairs": len(val)}
+                "seed": int(seed), "train_pairs": len(train), "val_pairs": len(val), "upstream": upstream or {},
+                "base": model_digest(base_model)}
     record = run_root / SEARCH_FILE
     if record.exists():
         done = read_json(record)
@@ -390,7 +396,8 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
         try:
             result = fit(copy_model(base_model, init), train_ds, val.dataset(batch_size),
                          run_dir=_rate_dir(run_root, lr), epochs=epochs, learning_rate=float(lr), loss=loss,
-                         metrics=(), lr_schedule="constant", seed=seed)
+                         metrics=(), lr_schedule="constant", seed=seed,
+                         identity={**settings, "learning_rate": float(lr)})
         except TrainingDivergedError as err:
             rows.append({"learning_rate": float(lr), "best_val_loss": None, "best_epoch": None,
                          "diverged_epoch": err.epoch})
@@ -424,16 +431,27 @@ def train_variant(
     loss: Any = "depth",
     augment: bool = True,
     seed: int = 0,
+    upstream: dict[str, str] | None = None,
 ):
     """Train one approach-2 model into ``run_dir`` (best epoch by validation loss; resumable).
 
     Training batches get :func:`augment_config` when ``augment``; validation batches never do.
+    ``upstream``: digests of the networks the pairs come from
+    (:func:`~comicdepth_tf.models.registry.model_digest`); with the settings they are the run's
+    identity, so a checkpoint made from other networks or settings is trained again, not resumed.
     """
+    from comicdepth_tf.models.registry import model_digest
     from comicdepth_tf.training import fit
 
+    identity = {"upstream": upstream or {}, "base": model_digest(base_model),
+                "learning_rate": float(learning_rate),
+                "batch_size": int(batch_size), "init": init, "augment": bool(augment), "seed": int(seed),
+                "loss": loss if isinstance(loss, str) else type(loss).__name__,
+                "train_pairs": len(train), "val_pairs": len(val)}
     train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
     return fit(copy_model(base_model, init), train_ds, val.dataset(batch_size), run_dir=run_dir, epochs=epochs,
-               learning_rate=float(learning_rate), loss=loss, metrics=("delta1", "abs_rel"), seed=seed)
+               learning_rate=float(learning_rate), loss=loss, metrics=("delta1", "abs_rel"), seed=seed,
+               identity=identity)
 
 
 def batchnorm_trick_model(natural_model, comics_images: np.ndarray, batch_size: int, momentum: float = 0.002):

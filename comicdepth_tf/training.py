@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ BEST_FILE = "best.keras"
 LAST_FILE = "last.keras"
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.csv"
+#: What a run was made from (see :func:`fit`'s ``identity``): a checkpoint of other inputs is not resumed.
+IDENTITY_FILE = "identity.json"
 LOG_DIR = "tensorboard"
 
 LR_SCHEDULES = ("constant", "cosine", "step")
@@ -567,6 +570,12 @@ def clean_temporary_files(run_dir: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def same_identity(run_dir: str | os.PathLike, identity: dict[str, Any]) -> bool:
+    """Whether ``run_dir/identity.json`` records ``identity`` (compared as JSON reads it back)."""
+    path = Path(run_dir) / IDENTITY_FILE
+    return path.is_file() and read_json(path) == json.loads(json.dumps(identity))
+
+
 def read_checkpoint_state(run_dir: str | os.PathLike) -> dict | None:
     """The state of the checkpoint a run resumes from, or None when there is none.
 
@@ -834,6 +843,7 @@ def fit(
     verbose: int | str = 0,
     deterministic: bool = True,
     progress_monitor: str | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` with ``keras.Model.fit`` into ``run_dir`` (resumable).
 
@@ -878,6 +888,10 @@ def fit(
         deterministic: :func:`configure_determinism` first (bitwise-identical reruns).
         progress_monitor: the key the progress line reports as picking the best epoch, when an
             extra callback picks it rather than ``monitor`` (the text U-net's IoU); default ``monitor``.
+        identity: what the run is made from that ``run_dir`` alone does not name (upstream
+            models' digests, data, settings), JSON-serialisable. It is written to
+            ``identity.json``; a checkpoint there whose identity differs (or that has none) is
+            not resumed: the run trains again from epoch 0. None: no check (a run folder per run).
 
     Returns:
         A :class:`FitResult`.
@@ -908,11 +922,17 @@ def fit(
 
     clean_temporary_files(run_dir)
     state = read_checkpoint_state(run_dir) if resume else None
+    if state and identity is not None and not same_identity(run_dir, identity):
+        print(f"{run_name(run_dir)}: its checkpoint was made from other inputs than these "
+              f"({IDENTITY_FILE} differs); training again from epoch 0", flush=True)
+        state = None
     initial_epoch = int(state["epoch"]) if state else 0
     if not state:
         # A fresh start: stale files of an earlier run must not be resumed from later.
-        for stale in (STATE_FILE, LAST_FILE, BEST_FILE):
+        for stale in (STATE_FILE, LAST_FILE, BEST_FILE, IDENTITY_FILE):
             (run_dir / stale).unlink(missing_ok=True)
+        if identity is not None:
+            atomic_write_json(run_dir / IDENTITY_FILE, identity)
 
     configure_determinism(deterministic)
     if seed is not None:

@@ -185,6 +185,39 @@ def test_every_variant_trains_saves_reloads_and_writes_maps(tiny, tmp_path, monk
     assert set(pointer) == {f"approach2_{v}" for v in cd.VARIANTS}
 
 
+def test_a_retrained_gan_under_the_same_run_names_trains_the_variant_again(tiny, tmp_path, monkeypatch):
+    from comicdepth_tf import training
+    from comicdepth_tf.models.cyclegan import build_resnet_generator
+
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "models"))
+    data = cx.Data(tiny["root"], tiny["images"][:4], tiny["depth"][:4], tiny["images"][4:], tiny["depth"][4:],
+                   tiny["comics"], tiny["masks"], tiny["eval_set"])
+    gan_run = tmp_path / "cyclegan_simple" / "run"  # the same folder name before and after the retraining
+    common = dict(run_id="t", profile="smoke", grid=[1e-3], search_epochs=1, epochs=1, batch_size=2,
+                  init="scratch", loss="l1")
+    up = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric", {"simple": tiny["gen"]}, {"simple": gan_run})
+    first = cx.run_variant(up, data, "simple", **common)
+    starts = []
+    real_fit = training.fit
+
+    def counting_fit(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        starts.append(result.initial_epoch)
+        return result
+
+    monkeypatch.setattr(training, "fit", counting_fit)
+    same = cx.run_variant(up, data, "simple", **common)
+    assert starts == [1] and same.row["inter_acc"] == first.row["inter_acc"]  # search reused, run finished
+
+    retrained = build_resnet_generator(filters=4, residual_blocks=1)  # other weights, same run folder
+    up2 = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric", {"simple": retrained}, {"simple": gan_run})
+    starts.clear()
+    cx.run_variant(up2, data, "simple", **common)
+    assert starts == [0, 0]  # the search's rate and the full run both start over
+    config = json.loads((first.run_dir / "config.json").read_text())
+    assert config["upstream_digests"] == cx.upstream_identity(up2, "simple") != cx.upstream_identity(up, "simple")
+
+
 def test_batchnorm_trick_copy_leaves_the_natural_model(tiny):
     before = [w.copy() for w in tiny["natural"].get_weights()]
     adapted = cd.batchnorm_trick_model(tiny["natural"], tiny["comics"], batch_size=2)

@@ -113,7 +113,8 @@ def test_ai4va_constant_shift_gives_that_shift(scored):
 
 def test_per_item_tables_give_the_table_numbers(scored, tmp_path, monkeypatch):
     monkeypatch.setenv(reporting.STAGE_DIR_ENV, str(tmp_path / stage_evaluate.STAGE))
-    paths = {name: reporting.record_table(stage_evaluate.STAGE, name, frame)["csv"] for name, frame in scored["tables"].items()}
+    paths = {name: reporting.record_table(stage_evaluate.STAGE, name, frame)["csv"]
+             for name, frame in scored["tables"].items()}
     assert {p.name for p in paths.values()} == {"ordering_per_panel.csv", "relative_db_per_panel.csv",
                                                 "ai4va_per_segment.csv", "dense_per_image.csv"}
     panels = scored["sets"]["panels_val"].items

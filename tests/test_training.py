@@ -179,6 +179,27 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
     assert again.initial_epoch == RUN["epochs"] and len(again.history["loss"]) == RUN["epochs"]
 
 
+def test_a_checkpoint_made_from_other_inputs_is_trained_again_not_resumed(data, tmp_path, capsys):
+    run = dict(RUN, epochs=2)
+    first = training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "a"}, **run)
+    assert json.loads((tmp_path / "identity.json").read_text()) == {"upstream": "a"}
+    same = training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "a"}, **run)
+    assert same.initial_epoch == 2 and "other inputs" not in capsys.readouterr().out
+    # The upstream network changed under the same run folder: a finished run would otherwise be
+    # returned as is, trained from the old one.
+    other = training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "b"}, **run)
+    assert other.initial_epoch == 0 and other.epochs_completed == 2 and other.history["epoch"] == [0, 1]
+    assert "made from other inputs" in capsys.readouterr().out
+    assert json.loads((tmp_path / "identity.json").read_text()) == {"upstream": "b"}
+    # Same seed and data: the retrained run is the first one again, bitwise.
+    assert other.history["loss"] == first.history["loss"]
+    # A run written without an identity (before this check) is not trusted either.
+    (tmp_path / "identity.json").unlink()
+    assert training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "b"}, **run).initial_epoch == 0
+    # No identity asked for: resumes as before.
+    assert training.fit(micro_builder, *data, run_dir=tmp_path, **run).initial_epoch == 2
+
+
 def test_a_diverged_epoch_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path):
     from comicdepth_tf.errors import TrainingDivergedError
 

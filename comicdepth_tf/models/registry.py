@@ -18,6 +18,7 @@ Every file is written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib
 import json
 import os
@@ -27,6 +28,8 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from comicdepth_tf import keras_objects
 from comicdepth_tf.errors import DataFormatError, ParameterError
@@ -161,6 +164,19 @@ def read_keras_extra(path: str | os.PathLike, name: str) -> Any:
             return json.loads(archive.read(f"{EXTRA_PREFIX}{name}"))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise DataFormatError(path, f"{EXTRA_PREFIX}{name}", "a .keras archive with a JSON document", str(exc)) from exc
+
+
+def model_digest(model) -> str:
+    """SHA-256 of a model's weights (shapes, dtypes and values, in order): equal for equal models.
+
+    What a run built on another run records of it: a run folder can be trained again under the
+    same name, its weights cannot change without changing this.
+    """
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(f"{weight.dtype}{weight.shape}".encode())
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def uncompiled_copy(model):

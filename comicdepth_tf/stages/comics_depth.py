@@ -117,6 +117,9 @@ class Upstream:
         convention: its output convention (``metric``, ``inverse``, ``relative``).
         generators: GAN variant (``simple``, ``without_text``, ``add_text``) -> network.
         gan_runs: GAN variant -> run folder.
+        digests: ``natural`` and GAN variant -> :func:`~comicdepth_tf.models.registry.model_digest`
+            of the network (filled by :func:`upstream_identity`; a run folder retrained under
+            the same name changes it).
         input_size: ``(H, W)`` it was trained at (the default size of the approach-2 pairs).
         loss: the loss it was trained with (the default loss of approach 2: fine-tuning with
             another loss would first undo what the natural model learnt).
@@ -128,6 +131,7 @@ class Upstream:
     convention: str
     generators: dict[str, Any] = field(default_factory=dict)
     gan_runs: dict[str, Path] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
     input_size: tuple[int, int] = (256, 256)
     loss: str = "depth"
 
@@ -169,6 +173,18 @@ def load_upstream(
     for gan in gan_variants_needed(variants):
         up.generators[gan], up.gan_runs[gan] = cd.load_generator((gan_runs or {}).get(gan, ""), gan, profile)
     return up
+
+
+def upstream_identity(up: Upstream, variant: str | None = None) -> dict[str, str]:
+    """The digests of the networks a run is made from: the natural model and a variant's GANs
+    (None: every GAN loaded). Run ids name the variant only; these name what it was made from."""
+    from comicdepth_tf.models.registry import model_digest
+
+    names = ["natural", *(sorted(up.generators) if variant is None else gan_variants_needed([variant]))]
+    for name in names:
+        if name not in up.digests:
+            up.digests[name] = model_digest(up.natural if name == "natural" else up.generators[name])
+    return {name: up.digests[name] for name in names}
 
 
 # --------------------------------------------------------------------------- data
@@ -331,15 +347,18 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
     started = time.perf_counter()
     train, val = make_variant_pairs(up, data, variant, batch_size=batch_size, seed=seed)
     run_dir = new_run_dir(cd.MODEL_NAME, f"{run_id}-{variant}")
+    # The run's id names the variant only: a retrained GAN or natural model must not be resumed.
+    upstream = upstream_identity(up, variant)
     lr_rows: list[dict] = []
     if learning_rate is None:
         search = cd.lr_search(up.natural, train, val, grid, epochs=search_epochs, batch_size=batch_size,
                               run_root=run_dir / "lr_search", init=init, loss=loss, augment=augment, seed=seed,
-                              limit=search_limit)
+                              limit=search_limit, upstream=upstream)
         learning_rate, lr_rows = search.best, [{"variant": variant, **r} for r in search.rows]
     gc.collect()  # the search's last model (reference cycles) before the full run's copy
     result = cd.train_variant(up.natural, train, val, run_dir=run_dir, learning_rate=learning_rate, epochs=epochs,
-                              batch_size=batch_size, init=init, loss=loss, augment=augment, seed=seed)
+                              batch_size=batch_size, init=init, loss=loss, augment=augment, seed=seed,
+                              upstream=upstream)
     config = {
         "model": cd.MODEL_NAME,
         "variant": variant,
@@ -349,6 +368,7 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
         "augment": bool(augment),
         "natural_run": str(up.natural_run),
         "gan_runs": {k: str(v) for k, v in up.gan_runs.items()},
+        "upstream_digests": upstream,
         "pseudo_gt": train.pseudo_gt,
         "train_pairs": len(train),
         "val_pairs": len(val),
@@ -609,7 +629,7 @@ def _seed_key(up: Upstream, settings: Settings, seed: int, profile: str) -> dict
     import json
 
     key = {"settings": asdict(settings), "seed": int(seed), "profile": profile, "natural_run": str(up.natural_run),
-           "gan_runs": {k: str(v) for k, v in sorted(up.gan_runs.items())}}
+           "gan_runs": {k: str(v) for k, v in sorted(up.gan_runs.items())}, "upstream": upstream_identity(up)}
     return json.loads(json.dumps(key))  # as read back from the record (tuples become lists)
 
 

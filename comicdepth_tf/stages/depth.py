@@ -32,6 +32,7 @@ Typical use (what the notebook does)::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -286,11 +287,21 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
             learning_rate=learning_rate, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
             optimizer=optimizer, lr_schedule="cosine", monitor="val_abs_rel",
             early_stopping_patience=early_stopping_patience, mixed_precision=precision, strategy=dist,
-            resume=resume, seed=seed, verbose=verbose,
+            resume=resume, seed=seed, verbose=verbose, identity=run_identity(data, builder, settings),
         )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return DepthTrainResult(fitted.model, fitted.history, fitted.best_epoch, fitted.epochs_completed, Path(run_dir),
                             seconds, cpu, builder, settings)
+
+
+def run_identity(data: DepthData, builder: dict, settings: dict) -> dict[str, Any]:
+    """What a run of :func:`train` is made from besides its folder: the model, the settings but
+    ``epochs`` (a finished run may be continued), and which records it reads (by name: a data
+    folder may move). A run folder whose checkpoint has another identity trains again instead
+    of resuming."""
+    names = [f"{r.name}:{r.codec}" for r in data.train] + ["--"] + [f"{r.name}:{r.codec}" for r in data.val]
+    return {"builder": builder, "settings": {k: v for k, v in settings.items() if k != "epochs"},
+            "data": {"source": data.source, "records": hashlib.sha256("\n".join(names).encode()).hexdigest()}}
 
 
 # --------------------------------------------------------------------------- evaluation
