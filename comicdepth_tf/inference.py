@@ -75,7 +75,7 @@ from comicdepth_tf.outputs import (  # noqa: F401 (expand_inputs: API)
     write_manifest,
 )
 from comicdepth_tf.runs import DEPTH_FILES, NATURAL_MODEL_NAME, resolve_run
-from comicdepth_tf.viz import colorize_depth, colormap_lut
+from comicdepth_tf.viz import colorize_depth, colormap_lut, depth_limits
 
 #: Folder of the natural depth model under ``saved_models/``.
 MODEL_NAME = NATURAL_MODEL_NAME
@@ -427,15 +427,6 @@ def encode_png16(depth: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.round(values), 1, UINT16_MAX).astype(np.uint16)
 
 
-def color_limits(depth: np.ndarray, nearer_is_larger: bool = False) -> tuple[float, float]:
-    """The values mapped to the two ends of the colormap: the 2 and 98 % percentiles (swapped
-    when ``nearer_is_larger``, so near stays bright). Computed on at most ~128 × 128 pixels."""
-    d = np.asarray(depth, np.float32)
-    sample = d[:: max(1, d.shape[0] // 128), :: max(1, d.shape[1] // 128)]
-    lo, hi = (float(v) for v in np.percentile(sample, (2.0, 98.0)))
-    return (hi, lo) if nearer_is_larger else (lo, hi)
-
-
 def _manifest_entry(path: Path, manifest: dict) -> dict | None:
     """The entry of ``path`` (a 16-bit depth PNG) in a manifest of ``predict`` or ``translate``."""
     for entry in (manifest.get("outputs") or {}).values() if isinstance(manifest, dict) else ():
@@ -516,8 +507,10 @@ class DepthWriter:
         """
         scale = self.fixed_scale or png_scale(self.output, values=depth)
         fileio.write_image(files["depth"], encode_png16(depth, scale))
-        nearer_is_larger = self.output == "inverse"
-        limits = color_limits(depth, nearer_is_larger)
+        # 2-98 % of a ~128 × 128 sample; swapped for inverse outputs, so near stays bright.
+        sample = depth[:: max(1, depth.shape[0] // 128), :: max(1, depth.shape[1] // 128)]
+        limits = depth_limits(sample, signed=True)
+        limits = limits[::-1] if self.output == "inverse" else limits
         coloured = {"color", "side_by_side"} & set(files)
         rgb = colorize_depth(depth, *limits, cmap=self.colormap, invalid_color=None) if coloured else None
         if "color" in files:

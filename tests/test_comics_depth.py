@@ -129,6 +129,11 @@ def test_a_finished_lr_search_drops_its_resume_files_and_is_not_run_again(tiny, 
     assert (again.best, again.rows) == (search.best, search.rows) and calls == []
     cd.lr_search(tiny["natural"], train, val, [1e-3, 3e-4], **common)  # another grid: a new search
     assert calls == [tmp_path / "lr_0.001", tmp_path / "lr_0.0003"]
+    # Pairs from another GAN (its weight digest), same grid: searched again, not reused.
+    monkeypatch.setattr(training, "fit", lambda *a, **k: calls.append(k["identity"]) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cd.lr_search(tiny["natural"], train, val, [1e-3, 3e-4], upstream={"simple": "another"}, **common)
+    assert calls[-1]["upstream"] == {"simple": "another"} and calls[-1]["learning_rate"] == 1e-3
 
 
 @pytest.mark.slow
@@ -193,8 +198,9 @@ def test_a_retrained_gan_under_the_same_run_names_trains_the_variant_again(tiny,
     data = cx.Data(tiny["root"], tiny["images"][:4], tiny["depth"][:4], tiny["images"][4:], tiny["depth"][4:],
                    tiny["comics"], tiny["masks"], tiny["eval_set"])
     gan_run = tmp_path / "cyclegan_simple" / "run"  # the same folder name before and after the retraining
+    # A given rate (no search: the search's own check is in the lr-search test) keeps this cheap.
     common = dict(run_id="t", profile="smoke", grid=[1e-3], search_epochs=1, epochs=1, batch_size=2,
-                  init="scratch", loss="l1")
+                  init="scratch", loss="l1", learning_rate=1e-3)
     up = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric", {"simple": tiny["gen"]}, {"simple": gan_run})
     first = cx.run_variant(up, data, "simple", **common)
     starts = []
@@ -207,13 +213,13 @@ def test_a_retrained_gan_under_the_same_run_names_trains_the_variant_again(tiny,
 
     monkeypatch.setattr(training, "fit", counting_fit)
     same = cx.run_variant(up, data, "simple", **common)
-    assert starts == [1] and same.row["inter_acc"] == first.row["inter_acc"]  # search reused, run finished
+    assert starts == [1] and same.row["inter_acc"] == first.row["inter_acc"]  # the finished run, as is
 
     retrained = build_resnet_generator(filters=4, residual_blocks=1)  # other weights, same run folder
     up2 = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric", {"simple": retrained}, {"simple": gan_run})
     starts.clear()
     cx.run_variant(up2, data, "simple", **common)
-    assert starts == [0, 0]  # the search's rate and the full run both start over
+    assert starts == [0]  # trained again from the new GAN's pairs
     config = json.loads((first.run_dir / "config.json").read_text())
     assert config["upstream_digests"] == cx.upstream_identity(up2, "simple") != cx.upstream_identity(up, "simple")
 
