@@ -16,6 +16,7 @@ caps its own decodes at 2^30 pixels).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -23,7 +24,7 @@ import re
 import struct
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -44,32 +45,42 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JSON_MAX_DIGITS = 4300
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file beside ``path`` to write in the block; renamed onto ``path`` when the
+    block succeeds, deleted when it fails.
 
-    A crash mid-write leaves either the old file or the new one, never a truncated file.
+    A crash mid-write leaves either the old file or the new one, never a truncated file. The
+    result gets the mode a plain ``open()`` would give it (the temporary file is made 0600).
 
     Args:
         path: destination file; its parent folders are created.
-        data: the bytes to write.
-
-    Returns:
-        The destination path.
+        suffix: ending of the temporary name, for writers that check it (``.tmp.keras``); it
+            keeps ``.tmp`` so :func:`~comicdepth_tf.training.clean_temporary_files` finds leftovers.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        # mkstemp creates 0600 files; give the result the mode a plain open() would have.
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename (:func:`atomic_target`).
+
+    Returns:
+        The destination path.
+    """
+    with atomic_target(path) as tmp, os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

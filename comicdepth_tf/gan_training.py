@@ -155,13 +155,10 @@ def save_networks(model, run_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def _atomic_save_weights(model, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name.split('.')[0]}.{os.getpid()}.tmp.weights.h5")
-    try:
+    from comicdepth_tf.fileio import atomic_target
+
+    with atomic_target(path, suffix=".tmp.weights.h5") as tmp:
         model.save_weights(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

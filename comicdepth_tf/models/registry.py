@@ -23,7 +23,6 @@ import importlib
 import json
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 
 from comicdepth_tf import keras_objects
 from comicdepth_tf.errors import DataFormatError, ParameterError
-from comicdepth_tf.fileio import atomic_write_json, read_json
+from comicdepth_tf.fileio import atomic_target, atomic_write_json, read_json
 from comicdepth_tf.model_card import write_model_card
 
 #: Builders defined in package modules, imported on first use so that importing the registry
@@ -132,22 +131,14 @@ def atomic_save_keras(model, path: str | os.PathLike, *, include_optimizer: bool
             state, is then written in the same rename.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not include_optimizer:
         model = uncompiled_copy(model)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.keras")
-    os.close(fd)
-    try:
+    with atomic_target(path, suffix=".tmp.keras") as tmp:
         model.save(tmp)
         if extra:
             with zipfile.ZipFile(tmp, "a") as archive:
                 for name, value in extra.items():
                     archive.writestr(f"{EXTRA_PREFIX}{name}", json.dumps(value, indent=2))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
