@@ -1,5 +1,7 @@
 """The one store of saved runs: where each run lives, how to find it again, what it is registered as.
 
+A stage makes its run folder ``saved_models/<model>/<run_id>/`` with :func:`new_run_dir`.
+
 Every run argument of every stage and command goes through :func:`resolve_run`: a run folder, a
 path under ``saved_models/`` (``cyclegan_simple/<id>``), a run id under
 ``saved_models/<model>/``, or ``latest-<profile>`` (the pointer
@@ -44,6 +46,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +74,45 @@ CONVENTIONS = ("metric", "inverse", "relative")
 SEEDED_STAGE = "40_comics_depth"
 #: The approach-1 configuration of each CycleGAN variant that registers one (notebook 30).
 APPROACH1_CONFIGURATIONS = {"simple": "approach1_simple", "depth_aware": "approach1_depth_aware"}
+
+# --------------------------------------------------------------------------- making a run
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ParameterError(f"{what} must be letters, digits, '_', '-' or '.', got {value!r}")
+    return value
+
+
+def new_run_dir(model_name: str, run_id: str | None = None, root: str | os.PathLike | None = None) -> Path:
+    """Create (if needed) and return ``<root>/<model_name>/<run_id>``.
+
+    Args:
+        model_name: the model's folder name, e.g. ``"depth_irv2"``.
+        run_id: the run's name; default a timestamp ``YYYYmmdd-HHMMSS`` (with a ``-N`` suffix if
+            taken). An explicit ``run_id`` that exists is reused, which is how a run resumes.
+        root: default :func:`comicdepth_tf.paths.models_dir` (``saved_models/``).
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ParameterError: ``model_name`` or ``run_id`` is not a plain folder name (letters,
+            digits, ``_``, ``-`` and ``.``, starting with a letter or a digit).
+    """
+    base = _models_root(root) / _check_name(model_name, "model_name")
+    if run_id is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_id, n = stamp, 1
+        while (base / run_id).exists():
+            n += 1
+            run_id = f"{stamp}-{n}"
+    path = base / _check_name(run_id, "run_id")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
 
 # --------------------------------------------------------------------------- finding a run
 

@@ -76,7 +76,7 @@ def test_score_against_hand_computed_values():
 def test_save_run_writes_the_run_and_the_latest_pointer(trained, data, tmp_path, monkeypatch):
     result, metrics, _ = trained
     monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path))
-    run_dir = registry.new_run_dir(inference.MODEL_NAME, de.default_run_id("smoke", 0))
+    run_dir = runs.new_run_dir(inference.MODEL_NAME, de.default_run_id("smoke", 0))
     cfg = config.freeze(PROFILE="smoke", SEED=0)
     de.save_run(result.model, run_dir, cfg, {"val_abs_rel": metrics["val_abs_rel"]}, data=data, result=result,
                 profile="smoke")

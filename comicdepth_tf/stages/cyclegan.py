@@ -334,8 +334,7 @@ def resolve_depth_model(depth_run: str = "", *, profile: str = "cpu", size: int 
         size: also the side a loaded model runs at when its config records none.
         data_root: the embedded dataset folder for the tiny model (default: the profile's).
     """
-    from comicdepth_tf.models.registry import new_run_dir
-    from comicdepth_tf.runs import LATEST_PREFIX, resolve_run
+    from comicdepth_tf.runs import LATEST_PREFIX, new_run_dir, resolve_run
 
     try:
         run = resolve_run(depth_run or f"{LATEST_PREFIX}{profile}", NATURAL_MODEL_NAME)
