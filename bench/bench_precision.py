@@ -40,7 +40,7 @@ PATHS = {"fp32": (False, "float32"), "xla": (True, "float32"), "bf16": (False, "
 #: Per profile and family: batch, input (height, width), and the width settings of the models.
 SHAPES = {
     "cpu": {"depth": (8, (96, 128)), "text": (16, (160, 160), "tiny"), "fg": (2, 160, 16),
-            "gan": dict(batch=4, image_size=64, filters=16, residual_blocks=6, downsamplings=1, disc_filters=16)},
+            "gan": dict(batch=4, image_size=64, filters=32, residual_blocks=6, downsamplings=1, disc_filters=16)},
     "full": {"depth": (16, (240, 320)), "text": (16, (256, 256), "irv2"), "fg": (32, 224, 32),
              "gan": dict(batch=1, image_size=256, filters=64, residual_blocks=9, downsamplings=2, disc_filters=64)},
 }

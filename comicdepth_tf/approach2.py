@@ -328,9 +328,17 @@ def make_pairs(
         pick = np.random.default_rng(seed).integers(0, len(comics), len(fake))
         mask = (comics_text_masks[pick] > 0.5).astype(np.float32)
         fake = np.clip(_predict(add_text_generator, [comics[pick], mask, fake], batch_size), 0.0, 1.0)
-        if variant == "add_text_ignoretext":
-            depth[mask > 0] = 0.0  # masked by every depth loss
-    return Pairs(fake, depth, mask, pseudo)
+    pairs = Pairs(fake, depth, mask, pseudo)
+    return ignore_text(pairs) if variant == "add_text_ignoretext" else pairs
+
+
+def ignore_text(pairs: Pairs) -> Pairs:
+    """The ``add_text_ignoretext`` form of ``add_text`` pairs: depth 0 (masked by every depth loss) inside the text."""
+    if pairs.text_mask is None:
+        raise ParameterError("ignore_text needs pairs with text masks (the add_text variants)")
+    depth = np.array(pairs.depth, copy=True)
+    depth[pairs.text_mask > 0] = 0.0
+    return Pairs(pairs.image, depth, pairs.text_mask, pairs.pseudo_gt)
 
 
 # --------------------------------------------------------------------------- training

@@ -162,18 +162,22 @@ def _atomic_save_weights(model, path: Path) -> Path:
     return path
 
 
-def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
-    """A callback saving the checkpoint, the networks and ``state.json`` after every epoch.
+def make_gan_checkpoint(run_dir, plan: Mapping[str, Any], every: int = 1):
+    """A callback saving the checkpoint, the networks and ``state.json`` after every ``every``-th epoch and the last.
 
     An epoch whose logged losses are not finite is not saved: training stops, the files of the
-    last finite epoch stay, and the callback's ``diverged`` holds ``(epoch, keys)`` (1-based).
+    last saved epoch stay, and the callback's ``diverged`` holds ``(epoch, keys)`` (1-based).
 
     Args:
         run_dir: the run folder.
         plan: the run's plan (epochs, steps per epoch, schedule), recorded in ``state.json``.
+        every: epochs between checkpoints (a kill loses at most ``every − 1`` epochs; the resumed
+            run still ends where the uninterrupted one does).
     """
     import keras
 
+    if int(every) < 1:
+        raise ParameterError(f"checkpoint_every must be ≥ 1, got {every}")
     run_dir = Path(run_dir)
 
     class GANCheckpoint(keras.callbacks.Callback):
@@ -182,6 +186,8 @@ def make_gan_checkpoint(run_dir, plan: Mapping[str, Any]):
         def on_epoch_end(self, epoch, logs=None):
             if stop_if_diverged(self, epoch, logs):
                 return  # NaN weights would overwrite the last good checkpoint and feed every later stage
+            if (epoch + 1) % int(every) and epoch + 1 != int(plan["epochs"]):
+                return
             self.model.epochs_done.assign(epoch + 1)
             _atomic_save_weights(self.model, run_dir / CHECKPOINT_FILE)
             save_networks(self.model, run_dir)
@@ -337,6 +343,7 @@ def fit_cyclegan(
     mixed_precision: bool | str | None = None,
     validate_every: int = 1,
     tensorboard: bool | None = None,
+    checkpoint_every: int = 1,
 ) -> GANFitResult:
     """Train a GAN model (CycleGAN or AddTextGAN) into ``run_dir``, resumable.
 
@@ -363,13 +370,17 @@ def fit_cyclegan(
         verbose: passed to ``Model.fit``.
         deterministic: :func:`comicdepth_tf.training.configure_determinism` first.
         strategy, mixed_precision: as :func:`comicdepth_tf.training.fit`; None: what
-            :func:`comicdepth_tf.training.use_devices` set for the process. Only no strategy
-            and float32 are supported: anything else is a ``ParameterError``.
+            :func:`comicdepth_tf.training.use_devices` set for the process. No strategy, and
+            float32 or ``mixed_bfloat16`` (the generators' heads and the image pools stay float32);
+            anything else is a ``ParameterError``.
         validate_every: score ``val_ds`` after the first epoch, every ``validate_every``-th
             epoch and the last one (``history.csv`` says ``NA`` in between). Validation does not
             touch the weights or the streams, so training is the same for every value.
         tensorboard: as :func:`comicdepth_tf.training.fit`: ``run_dir/tensorboard`` when the
             package is installed (None, default), required (True) or not written (False).
+        checkpoint_every: save the checkpoint, the networks and ``state.json`` after every
+            ``checkpoint_every``-th epoch and the last (each save writes every network twice:
+            about a second per epoch for the ``cpu`` profile's CycleGAN).
 
     Returns:
         A :class:`GANFitResult`.
@@ -417,14 +428,16 @@ def fit_cyclegan(
         return keras.optimizers.Adam(schedule, beta_1=plan["beta_1"])
 
     dist, precision = process_devices(strategy, mixed_precision)
-    if dist is not None or precision:
-        # Measured: the image pools' scatter update has no cross-replica form, and their stores
-        # are float32 while a mixed policy's fakes are not (bench/bench_precision.py, gan).
+    if dist is not None:
+        # Measured: the image pools' scatter update has no cross-replica form.
         raise ParameterError(
-            f"{run_dir}: the GAN stage trains without a distribution strategy and in float32 only "
-            f"(its image pools support neither); got STRATEGY={type(dist).__name__ if dist else 'none'}, "
-            f"MIXED_PRECISION={precision or 'float32'}"
+            f"{run_dir}: the GAN stage trains without a distribution strategy (its image pools have no "
+            f"cross-replica form); got STRATEGY={type(dist).__name__}"
         )
+    if precision is True or precision == "mixed_float16":
+        # float16 needs loss scaling, which the GANs' own train steps do not do; bfloat16 does not.
+        raise ParameterError(f"{run_dir}: the GAN stage trains in float32 or mixed_bfloat16; got MIXED_PRECISION="
+                             "mixed_float16 (its train steps do no loss scaling)")
     with precision_policy(precision), (dist.scope() if dist is not None else contextlib.nullcontext()):
         model = build()
         model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)
@@ -446,7 +459,7 @@ def fit_cyclegan(
     if initial_epoch < epochs:
         if state is not None:
             truncate_history(run_dir, initial_epoch)
-        checkpoint = make_gan_checkpoint(run_dir, plan)
+        checkpoint = make_gan_checkpoint(run_dir, plan, checkpoint_every)
         steps = plan["steps_per_epoch"]  # a resumed run's stream positions are the plan's
         callbacks = [make_epoch_clock(seed, steps), make_lr_logger(),
                      history_logger(run_dir / HISTORY_FILE, append=state is not None), checkpoint]

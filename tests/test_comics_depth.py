@@ -55,6 +55,28 @@ def test_pairs_targets_and_text(tiny):
         cd.make_pairs(tiny["images"], None, tiny["gen"], "simple")
 
 
+def test_the_add_text_variants_translate_once_and_match_their_own_pairs_bitwise(tiny, tmp_path):
+    up = cx.Upstream(tiny["natural"], tmp_path / "natural", S, "metric",
+                     {"without_text": tiny["gen"], "add_text": tiny["add_text"]})
+    data = cx.Data(tiny["root"], tiny["images"][:4], tiny["depth"][:4], tiny["images"][4:], tiny["depth"][4:],
+                   tiny["comics"], tiny["masks"], tiny["eval_set"])
+    shared: dict = {}
+    ignore = cx.make_variant_pairs(up, data, "add_text_ignoretext", batch_size=2, shared=shared)
+    assert len(shared) == 1  # left for the other add_text variant
+    keep = cx.make_variant_pairs(up, data, "add_text", batch_size=2, shared=shared)
+    assert shared == {} and keep[0].image is ignore[0].image  # translated once
+    kw = dict(add_text_generator=tiny["add_text"], comics=tiny["comics"], comics_text_masks=tiny["masks"],
+              batch_size=2)
+    for variant, pairs in (("add_text", keep), ("add_text_ignoretext", ignore)):
+        for got, images, depth, seed in zip(pairs, (data.natural_train, data.natural_val),
+                                            (data.depth_train, data.depth_val), (0, 1)):
+            own = cd.make_pairs(images, depth, tiny["gen"], variant, seed=seed, **kw)
+            for field in ("image", "depth", "text_mask"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(own, field))
+    with pytest.raises(ParameterError, match="text masks"):
+        cd.ignore_text(cd.Pairs(keep[0].image, keep[0].depth))
+
+
 def test_augmented_pairs_flip_image_and_target_together_and_repeat_with_the_seed():
     rng = np.random.default_rng(0)
     image = rng.random((16, 4, 6, 3)).astype(np.float32)

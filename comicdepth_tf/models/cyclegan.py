@@ -186,6 +186,9 @@ class ImagePool(keras.layers.Layer):
     """
 
     def __init__(self, pool_size: int = POOL_SIZE, image_shape=(256, 256, 3), seed: int | None = None, **kwargs):
+        # A store, not a computation: float32 under any mixed-precision policy (an autocast
+        # bfloat16 view of the variable has no scatter update).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.pool_size = int(pool_size)
         self.image_shape = tuple(int(v) for v in image_shape)

@@ -307,8 +307,27 @@ def run_baselines(up: Upstream, data: Data, *, run_id: str, profile: str, batch_
     return rows
 
 
-def make_variant_pairs(up: Upstream, data: Data, variant: str, *, batch_size: int = 8, seed: int = 0):
-    """``(train, val)`` :class:`~comicdepth_tf.approach2.Pairs` of a variant."""
+def make_variant_pairs(up: Upstream, data: Data, variant: str, *, batch_size: int = 8, seed: int = 0,
+                       shared: dict | None = None):
+    """``(train, val)`` :class:`~comicdepth_tf.approach2.Pairs` of a variant.
+
+    The two ``add_text`` variants translate the same images the same way and differ only in the
+    targets inside the text (:func:`~comicdepth_tf.approach2.ignore_text`): with a ``shared``
+    dict, the first of them leaves its pairs there and the second takes them out, which saves
+    two generator passes over every pair.
+    """
+    if variant == "simple":
+        return _translated_pairs(up, data, variant, batch_size, seed)
+    key = (cd.GENERATOR_VARIANT[variant], seed)
+    pairs = shared.pop(key, None) if shared is not None else None
+    if pairs is None:
+        pairs = _translated_pairs(up, data, "add_text", batch_size, seed)
+        if shared is not None:
+            shared[key] = pairs
+    return pairs if variant == "add_text" else tuple(cd.ignore_text(p) for p in pairs)
+
+
+def _translated_pairs(up: Upstream, data: Data, variant: str, batch_size: int, seed: int):
     gen = up.generators[cd.GENERATOR_VARIANT[variant]]
     kw = dict(natural_model=up.natural, batch_size=batch_size)
     if variant != "simple":
@@ -331,7 +350,7 @@ class VariantResult:
 def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile: str, grid: Sequence[float],
                 search_epochs: int, epochs: int, batch_size: int, init: str = "natural", loss: Any = "depth",
                 augment: bool = True, learning_rate: float | None = None, seed: int = 0,
-                search_limit: int = 0, primary: bool = True) -> VariantResult:
+                search_limit: int = 0, primary: bool = True, shared: dict | None = None) -> VariantResult:
     """Pairs → learning-rate search (unless ``learning_rate`` is given) → full run → save → reload → maps → score.
 
     ``augment`` flips training pairs (:func:`~comicdepth_tf.approach2.augment_config`) in the
@@ -345,7 +364,7 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
     from comicdepth_tf.models.registry import load_model, save_model
 
     started = time.perf_counter()
-    train, val = make_variant_pairs(up, data, variant, batch_size=batch_size, seed=seed)
+    train, val = make_variant_pairs(up, data, variant, batch_size=batch_size, seed=seed, shared=shared)
     run_dir = runs.new_run_dir(cd.MODEL_NAME, f"{run_id}-{variant}")
     # The run's id names the variant only: a retrained GAN or natural model must not be resumed.
     upstream = upstream_identity(up, variant)
@@ -405,12 +424,13 @@ def run_variants(up: Upstream, data: Data, settings: Settings, *, run_id: str, p
     first variant's searched rate is reused by the others."""
     out = VariantsResult([], [], {}, {})
     learning_rate = None
+    shared: dict = {}  # the add_text variants' common translations
     for variant in settings.variants:
         result = run_variant(up, data, variant, run_id=run_id, profile=profile, grid=settings.grid,
                              search_epochs=settings.search_epochs, search_limit=settings.search_limit,
                              epochs=settings.epochs, batch_size=settings.batch_size, init=settings.init,
                              loss=settings.loss, augment=settings.augment, learning_rate=learning_rate, seed=seed,
-                             primary=primary)
+                             primary=primary, shared=shared)
         out.rows.append(result.row)
         out.lr_rows += result.lr_rows
         out.examples[variant], out.run_dirs[variant] = result.examples, result.run_dir

@@ -389,7 +389,8 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
                   decay_epochs: int | None = None, learning_rate: float = 2e-4, depth: DepthSource | None = None,
                   base_generator=None, base_run: str = "", seed: int = 0, val_limit: int = 0, n_samples: int = 4,
                   run_eagerly: bool = False, verbose: int = 0, extra_config: Mapping | None = None,
-                  validate_every: int = 1, profile: str = "", cycle_weight: float | None = None):
+                  validate_every: int = 1, profile: str = "", cycle_weight: float | None = None,
+                  checkpoint_every: int = 1):
     """Train (or resume) one variant into ``run_dir``; returns a :class:`~comicdepth_tf.gan_training.GANFitResult`.
 
     Args:
@@ -412,6 +413,8 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
         profile: recorded in ``config.json``: later stages find the newest run of their profile.
         cycle_weight: weight of the cycle L1 in the generator loss of the CycleGAN variants (None: the
             paper's :data:`~comicdepth_tf.models.cyclegan.CYCLE_WEIGHT`, 10); ``add_text`` has no cycle.
+        checkpoint_every: epochs between saved checkpoints (see
+            :func:`comicdepth_tf.gan_training.fit_cyclegan`).
     """
     from comicdepth_tf.gan_training import fit_cyclegan, take_batch
     from comicdepth_tf.models import cyclegan as cg
@@ -450,7 +453,7 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
     return fit_cyclegan(build, train_ds, val_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
                         learning_rate=learning_rate, decay_epochs=decay, config=config,
                         sample_batch=take_batch(val_ds), n_samples=n_samples, seed=seed, run_eagerly=run_eagerly,
-                        verbose=verbose, validate_every=validate_every)
+                        verbose=verbose, validate_every=validate_every, checkpoint_every=checkpoint_every)
 
 
 def run_name(run_id: str = "") -> str:
