@@ -37,6 +37,11 @@ from comicdepth_tf.approach2 import output_convention  # noqa: F401  (re-exporte
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.sizes import size_hw
 
+# isort: split
+# Re-exported: the notebook imports its stage module only, and calls them as ``cx.<name>``.
+from comicdepth_tf.comparisons import parse_seeds  # noqa: F401
+from comicdepth_tf.training import use_devices  # noqa: F401
+
 STAGE = "40_comics_depth"
 BASELINES = ("no_batchnorm_trick", "batchnorm_trick")
 SEGMENT_MODEL_NAME = "ai4va_segment"

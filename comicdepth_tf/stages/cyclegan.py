@@ -55,6 +55,12 @@ from comicdepth_tf.translate import (
     translate_images,
 )
 
+# isort: split
+# Re-exported: the notebook imports its stage module only, and calls them as ``ce.<name>``.
+from comicdepth_tf.gan_training import sample_grids  # noqa: F401
+from comicdepth_tf.runs import new_run_dir  # noqa: F401
+from comicdepth_tf.training import use_devices  # noqa: F401
+
 STAGE = "30_cyclegan"
 CYCLEGAN_VARIANTS = ("simple", "depth_aware", "without_text")
 VARIANTS = CYCLEGAN_VARIANTS + ("add_text",)
@@ -334,7 +340,7 @@ def resolve_depth_model(depth_run: str = "", *, profile: str = "cpu", size: int 
         size: also the side a loaded model runs at when its config records none.
         data_root: the embedded dataset folder for the tiny model (default: the profile's).
     """
-    from comicdepth_tf.runs import LATEST_PREFIX, new_run_dir, resolve_run
+    from comicdepth_tf.runs import LATEST_PREFIX, resolve_run
 
     try:
         run = resolve_run(depth_run or f"{LATEST_PREFIX}{profile}", NATURAL_MODEL_NAME)

@@ -49,6 +49,12 @@ from comicdepth_tf.data.formats import nyu, rgbd
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.inference import MODEL_NAME
 
+# isort: split
+# Re-exported: the notebook imports its stage module only, and calls them as ``de.<name>``.
+from comicdepth_tf.inference import make_predict_fn, predict_files  # noqa: F401
+from comicdepth_tf.runs import new_run_dir  # noqa: F401
+from comicdepth_tf.training import use_devices  # noqa: F401
+
 STAGE = "10_depth_irv2"
 #: Metrics monitored by the training run (Keras' ``val_`` prefix is added for validation).
 TRAIN_METRICS = ("delta1", "abs_rel", "rmse")
@@ -379,7 +385,7 @@ def evaluate(model, data: DepthData, *, size: Sequence[int], train_mean: float |
         ``(metrics, arrays)``: the metrics listed in the module doc plus ``train_mean_depth`` and
         ``val_images``; arrays ``images``, ``gt``, ``pred`` of the first ``keep`` images.
     """
-    from comicdepth_tf.inference import head_info, make_predict_fn
+    from comicdepth_tf.inference import head_info
     from comicdepth_tf.metrics import depth_metrics
 
     head = head_info(model)

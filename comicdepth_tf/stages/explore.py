@@ -16,6 +16,19 @@ import numpy as np
 from comicdepth_tf import fileio, viz
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
+# isort: split
+# Re-exported: the notebook imports its stage module only, and calls them as ``explore.<name>``.
+from comicdepth_tf.data.formats.ai4va import level_statistics, load_ai4va_splits  # noqa: F401
+from comicdepth_tf.data.formats.coco_images import load_image_folder  # noqa: F401
+from comicdepth_tf.data.formats.dcm import load_dcm  # noqa: F401
+from comicdepth_tf.data.formats.ebdtheque import load_ebdtheque  # noqa: F401
+from comicdepth_tf.data.formats.ebdtheque import text_mask as ebdtheque_text_mask  # noqa: F401
+from comicdepth_tf.data.formats.modest import load_modest  # noqa: F401
+from comicdepth_tf.data.formats.nyu import load_nyu  # noqa: F401
+from comicdepth_tf.data.formats.ordering import load_ordering_set  # noqa: F401
+from comicdepth_tf.data.formats.rgbd import real_rgbd_records  # noqa: F401
+from comicdepth_tf.paths import real_data_dir  # noqa: F401
+
 #: Dataset kinds the notebook can show, with the folder name each has inside the embedded dataset.
 KINDS = {
     "ai4va": "ai4va",

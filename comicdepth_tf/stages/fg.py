@@ -39,6 +39,11 @@ from comicdepth_tf.data.formats import modest
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.sizes import size_hw
 
+# isort: split
+# Re-exported: the notebook imports its stage module only, and calls them as ``fx.<name>``.
+from comicdepth_tf.runs import new_run_dir  # noqa: F401
+from comicdepth_tf.training import use_devices  # noqa: F401
+
 STAGE = "60_fg_mask_depth"
 #: Registered model name of each variant (also the folder under ``saved_models/``).
 MODEL_NAMES = {"depthnet": "fg_depthnet", "masknet": "fg_masknet"}
@@ -442,6 +447,16 @@ def save_run(model, run_dir: str | os.PathLike, cfg, metrics: dict) -> Path:
 
     config = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
     return registry.save_model(model, run_dir, config, metrics)
+
+
+def load_model(run_dir, *args, **kwargs):
+    """:func:`comicdepth_tf.models.registry.load_model`, same arguments (the notebook's reload check).
+
+    Imported on the first call, not with this module: the registry brings TensorFlow.
+    """
+    from comicdepth_tf.models import registry
+
+    return registry.load_model(run_dir, *args, **kwargs)
 
 
 def same_outputs(model_a, model_b, arrays: dict[str, np.ndarray], atol: float = 1e-5) -> bool:

@@ -45,6 +45,18 @@ from comicdepth_tf.data.augment import AugmentConfig
 from comicdepth_tf.data.formats import dcm, ebdtheque
 from comicdepth_tf.errors import DataFormatError, ParameterError
 
+# isort: split
+# Re-exported: the notebook imports its stage module only, and calls them as ``te.<name>``.
+from comicdepth_tf.runs import new_run_dir  # noqa: F401
+from comicdepth_tf.text_detection import (  # noqa: F401
+    IOU_KEY,
+    MODEL_NAME,
+    TextDetector,
+    predict_text_masks,
+    text_free_crops,
+)
+from comicdepth_tf.training import use_devices  # noqa: F401
+
 STAGE = "20_text_unet"
 SOURCES = ("panels", "ebdtheque")
 SPLITS = ("train", "val", "test")
