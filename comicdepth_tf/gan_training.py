@@ -18,7 +18,9 @@
       samples/epoch_XXX.png           sample grids (input, translation, reconstruction): the first
                                       epoch, every ``SAMPLE_GRIDS``-th of the run, and the last
 
-Every file is written atomically at the end of each epoch. The checkpoint holds its own epoch
+Every file is written atomically at the end of each checkpointed epoch (every epoch, or every
+``checkpoint_every``-th and the last; ``history.csv`` gets every epoch and a resume cuts it back to
+the checkpoint's). The checkpoint holds its own epoch
 counter, so even a crash between the checkpoint and ``state.json`` resumes from the epoch the
 weights belong to. The model is rebuilt from a *builder* and the checkpoint loaded into it; the
 learning-rate schedule is the one planned at the start of the run (``state.json`` keeps the plan).
