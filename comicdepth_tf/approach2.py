@@ -381,17 +381,15 @@ def lr_search(base_model, train: Pairs, val: Pairs, grid: Sequence[float], *, ep
     """
     from comicdepth_tf.errors import TrainingDivergedError
     from comicdepth_tf.fileio import atomic_write_json, read_json
-    from comicdepth_tf.models.registry import model_digest
     from comicdepth_tf.training import LAST_FILE, fit
 
     if not grid:
         raise ParameterError("lr_search: the grid is empty")
     run_root = Path(run_root)
     train = train.subset(limit, seed)
-    settings = {"grid": [float(lr) for lr in grid], "epochs": int(epochs), "batch_size": int(batch_size), "init": init,
-                "loss": loss if isinstance(loss, str) else type(loss).__name__, "augment": bool(augment),
-                "seed": int(seed), "train_pairs": len(train), "val_pairs": len(val), "upstream": upstream or {},
-                "base": model_digest(base_model)}
+    settings = {"grid": [float(lr) for lr in grid], "epochs": int(epochs),
+                **_run_identity(base_model, train, val, batch_size=batch_size, init=init, loss=loss,
+                                augment=augment, seed=seed, upstream=upstream)}
     record = run_root / SEARCH_FILE
     if record.exists():
         done = read_json(record)
@@ -426,6 +424,17 @@ def _rate_dir(run_root: Path, lr: float) -> Path:
     return run_root / f"lr_{lr:g}"
 
 
+def _run_identity(base_model, train: Pairs, val: Pairs, *, batch_size: int, init: str, loss: Any, augment: bool,
+                  seed: int, upstream: dict[str, str] | None) -> dict[str, Any]:
+    """What an approach-2 fit is made from besides its folder: the base and upstream networks'
+    digests, the pair counts and the settings (compared as a dict: the order does not matter)."""
+    from comicdepth_tf.models.registry import model_digest
+
+    return {"batch_size": int(batch_size), "init": init, "loss": loss if isinstance(loss, str) else type(loss).__name__,
+            "augment": bool(augment), "seed": int(seed), "train_pairs": len(train), "val_pairs": len(val),
+            "upstream": upstream or {}, "base": model_digest(base_model)}
+
+
 def train_variant(
     base_model,
     train: Pairs,
@@ -448,14 +457,11 @@ def train_variant(
     (:func:`~comicdepth_tf.models.registry.model_digest`); with the settings they are the run's
     identity, so a checkpoint made from other networks or settings is trained again, not resumed.
     """
-    from comicdepth_tf.models.registry import model_digest
     from comicdepth_tf.training import fit
 
-    identity = {"upstream": upstream or {}, "base": model_digest(base_model),
-                "learning_rate": float(learning_rate),
-                "batch_size": int(batch_size), "init": init, "augment": bool(augment), "seed": int(seed),
-                "loss": loss if isinstance(loss, str) else type(loss).__name__,
-                "train_pairs": len(train), "val_pairs": len(val)}
+    identity = {"learning_rate": float(learning_rate),
+                **_run_identity(base_model, train, val, batch_size=batch_size, init=init, loss=loss,
+                                augment=augment, seed=seed, upstream=upstream)}
     train_ds = train.dataset(batch_size, True, seed, augment_config(augment))
     return fit(copy_model(base_model, init), train_ds, val.dataset(batch_size), run_dir=run_dir, epochs=epochs,
                learning_rate=float(learning_rate), loss=loss, metrics=("delta1", "abs_rel"), seed=seed,
