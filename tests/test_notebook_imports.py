@@ -1,4 +1,5 @@
-"""Each notebook imports its stage module, ``viz`` and the chain's ``config`` and ``reporting``, nothing else (#18).
+"""Each notebook imports its stage module, ``viz`` and the chain's ``config`` and ``reporting``, nothing else (#18),
+and builds its configuration from the parameters cell in one call (each parameter written twice, not three times).
 
 Read from the notebooks' code cells with ``ast`` (no notebook runs). The bootstrap cell (the one that
 pip-installs the package when it is missing, ``COMICDEPTH_PIP_SPEC``) imports the standard library only
@@ -107,3 +108,38 @@ def test_what_a_notebook_reads_from_its_stage_module_exists(path):
                       if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                       and node.value.id in aliases and not hasattr(module, node.attr)})
     assert not missing, f"{path.name} reads names its stage module {stage} does not have: {missing}"
+
+
+def _binds_upper_case(tree: ast.AST) -> list[str]:
+    """Upper-case names a statement binds (``STAGE = …``): ``config.from_namespace`` would take them as parameters."""
+    return sorted({node.id for node in ast.walk(tree)
+                   if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id.isupper()})
+
+
+@pytest.mark.parametrize("path", _notebook_paths(), ids=lambda p: p.stem)
+def test_the_configuration_is_the_parameters_cell_frozen_in_one_call(path):
+    from comicdepth_tf.chain import config, hygiene
+
+    nb = hygiene.read_notebook(path)
+    (params_index,) = hygiene.parameters_cells(nb)
+    declared = list(hygiene.read_parameters(nb))
+    namespace: dict = {}
+    exec(compile(nb.cells[params_index].source, f"{path.name} parameters", "exec"), namespace)  # literals only
+    assert list(config.from_namespace(namespace)) == declared
+
+    calls, before = [], []
+    for index, tree in _code_cells(path):
+        if index == params_index:
+            continue
+        for statement in tree.body:
+            source = ast.unparse(statement)
+            if "config.freeze(" in source:
+                pytest.fail(f"{path.name} cell {index}: config.freeze lists the parameters a third time; "
+                            "use config.from_namespace(globals())")
+            if "config.from_namespace(globals())" in source:
+                calls.append(index)
+            elif not calls:
+                before += _binds_upper_case(statement)
+    assert len(calls) == 1, f"{path.name}: config.from_namespace(globals()) called {len(calls)} times, expected once"
+    assert not before, (f"{path.name} binds {before} before config.from_namespace(globals()), "
+                        "which would take them as parameters")

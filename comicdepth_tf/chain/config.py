@@ -1,10 +1,13 @@
 """Frozen run configurations, parameter profiles and typed ``KEY=VALUE`` overrides.
 
 A notebook's parameters cell holds typed literals only (``IMAGE_SIZE: int = 128  # px``);
-the cell after it freezes them into a :class:`Config` and derives everything else from it::
+the cell after it freezes them into a :class:`Config`, before it binds any other upper-case
+name, and derives everything else from it::
 
-    cfg = config.freeze(PROFILE=PROFILE, IMAGE_SIZE=IMAGE_SIZE)
+    cfg = config.from_namespace(globals())
     cfg = cfg.derive(INPUT_SHAPE=(cfg.IMAGE_SIZE, cfg.IMAGE_SIZE, 3))
+
+Each parameter is written twice (the parameters cell, ``cfg.NAME``), not three times.
 
 Profiles are files ``params/<notebook stem>/<profile>.yaml`` holding parameter values.
 Values given on the command line are parsed as YAML scalars and checked against the
