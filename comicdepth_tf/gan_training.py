@@ -259,6 +259,8 @@ def sample_grid_image(rows: Sequence[tuple[str, Any]], n: int | None = None, sca
 #: About this many sample grids per run (a grid costs about as much as 10 training steps on the
 #: cpu profile, and 120 near-identical grids show no more than 12).
 SAMPLE_GRIDS = 12
+#: A sample grid's file name in ``samples/``, by epoch (1-based).
+GRID_NAME = "epoch_{:03d}.png"
 
 
 def make_sample_grids(run_dir, batch: tuple, n: int = 4, every: int = 1):
@@ -280,7 +282,7 @@ def make_sample_grids(run_dir, batch: tuple, n: int = 4, every: int = 1):
             if epoch and (epoch + 1) % every and not last:
                 return
             rows = self.model.sample_rows(tensors)
-            write_image(out / f"epoch_{epoch + 1:03d}.png", sample_grid_image(rows, n=n))
+            write_image(out / GRID_NAME.format(epoch + 1), sample_grid_image(rows, n=n))
 
     return SampleGrids()
 
@@ -288,6 +290,11 @@ def make_sample_grids(run_dir, batch: tuple, n: int = 4, every: int = 1):
 def sample_grids(run_dir) -> list[Path]:
     """The per-epoch sample grids of a run, in epoch order."""
     return sorted((Path(run_dir) / SAMPLES_DIR).glob("epoch_*.png"))
+
+
+def grid_epoch(path: str | os.PathLike) -> int:
+    """The epoch (1-based) a sample grid was drawn after, from its name (``epoch_070.png`` -> 70)."""
+    return int(Path(path).stem.removeprefix("epoch_"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -77,11 +77,12 @@ APPROACH1_CONFIGURATIONS = {"simple": "approach1_simple", "depth_aware": "approa
 
 # --------------------------------------------------------------------------- making a run
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: A plain folder name (a model, a run id, a report run id): no separators, no leading dot.
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _check_name(value: str, what: str) -> str:
-    if not _NAME_RE.match(value):
+    if not PLAIN_NAME.match(value):
         raise ParameterError(f"{what} must be letters, digits, '_', '-' or '.', got {value!r}")
     return value
 

@@ -293,6 +293,8 @@ def test_add_text_sample_rows_take_numpy_or_tensor_batches(tmp_path, as_tensors)
         sparse.on_epoch_end(epoch)
     assert [p.name for p in gt.sample_grids(tmp_path / "sparse")] == [
         "epoch_001.png", "epoch_004.png", "epoch_008.png", "epoch_010.png"]
+    # Notebook 30 titles the last grid with its epoch, read back from the name.
+    assert [gt.grid_epoch(p) for p in gt.sample_grids(tmp_path / "sparse")] == [1, 4, 8, 10]
 
 
 def _memory_data(n=2, size=32):

@@ -50,11 +50,11 @@ from comicdepth_tf import progress as progress_lines
 from comicdepth_tf.chain import config, hygiene, peak_memory, reporting, stage_reuse
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.fileio import atomic_write_text, read_json
+from comicdepth_tf.runs import PLAIN_NAME
 
 PROFILES = ("smoke", "cpu", "full")
 KERNEL_NAME = "python3"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
@@ -549,7 +549,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
 
     if run_id is None:
         run_id = new_run_id(profile, reports_root)
-    elif not _RUN_ID_RE.match(run_id):
+    elif not PLAIN_NAME.match(run_id):
         raise ParameterError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-'")
     run_dir = reports_root / run_id
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,7 @@ from comicdepth_tf.translate import (
 
 # isort: split
 # Re-exported: the notebook imports its stage module only, and calls them as ``ce.<name>``.
-from comicdepth_tf.gan_training import sample_grids  # noqa: F401
+from comicdepth_tf.gan_training import grid_epoch, sample_grids  # noqa: F401
 from comicdepth_tf.runs import new_run_dir  # noqa: F401
 from comicdepth_tf.training import use_devices  # noqa: F401
 
