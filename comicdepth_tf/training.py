@@ -28,9 +28,15 @@ truncated file) and forgets the best value between runs; :class:`RunCheckpoint` 
 Devices: :func:`use_devices` sets the strategy (``none``, ``mirrored``, ``multi_worker``,
 ``tpu``: see :func:`get_strategy`) and the precision of every later training in the process; the
 notebooks' ``STRATEGY`` and ``MIXED_PRECISION`` parameters go there and nowhere else. A model
-must be created inside the strategy's scope and under the precision policy, so :func:`fit`
-calls a *builder* (a function returning an uncompiled model) there; a built model is copied
-into the scope and keeps its precision.
+must be created inside the strategy's scope and under the precision policy: :func:`build` and
+:func:`compile_model` do both, so a notebook reads build → compile → fit as Keras examples do::
+
+    model = training.build(build_depth_unet, seed=0, encoder="mobilenetv2")
+    training.compile_model(model, loss="depth", metrics=["delta1"], steps_per_epoch=100, epochs=8)
+    result = training.fit(model, train_ds, val_ds, run_dir=run_dir, epochs=8, seed=0)
+
+:func:`fit` also takes a *builder* (a function returning an uncompiled model), which it calls
+there; an uncompiled built model is copied into the scope and keeps its precision.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import io
 import json
 import math
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -336,6 +343,7 @@ def make_lr_schedule(
     step_epochs: int = 10,
     gamma: float = 0.1,
     final_fraction: float = 0.01,
+    warmup_steps: int = 0,
 ):
     """A learning rate or a ``keras.optimizers.schedules`` schedule (saved with the optimizer).
 
@@ -343,9 +351,11 @@ def make_lr_schedule(
         kind: ``"constant"``, ``"cosine"`` (from ``learning_rate`` down to
             ``final_fraction × learning_rate`` over ``total_steps``) or ``"step"`` (× ``gamma``
             every ``step_epochs`` epochs).
-        learning_rate: the initial rate.
+        learning_rate: the initial (peak, with a warm-up) rate.
         total_steps: training steps of the whole run (cosine).
         steps_per_epoch: steps in one epoch (step).
+        warmup_steps: cosine only: a linear warm-up from 1 % of ``learning_rate`` over these
+            first steps (at most ``total_steps - 1``), then the decay over the rest.
     """
     import keras
 
@@ -354,6 +364,11 @@ def make_lr_schedule(
     if kind == "cosine":
         if not total_steps:
             raise ParameterError("lr_schedule='cosine' needs a known number of steps (pass steps_per_epoch)")
+        warmup = int(min(max(warmup_steps, 0), max(total_steps - 1, 0)))
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                float(learning_rate) * 0.01, max(int(total_steps) - warmup, 1), alpha=final_fraction,
+                warmup_target=float(learning_rate), warmup_steps=warmup)
         return keras.optimizers.schedules.CosineDecay(float(learning_rate), int(total_steps), alpha=final_fraction)
     if kind == "step":
         if not steps_per_epoch:
@@ -430,6 +445,90 @@ def targets_for_output(ds, output: str):
         return image, tf.where(valid, 1.0 / tf.where(valid, depth, 1.0), tf.zeros_like(depth))
 
     return ds.map(to_inverse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------------------------
+# Build and compile (the steps a notebook shows before fit)
+# --------------------------------------------------------------------------------------------
+
+#: What :func:`build` and :func:`compile_model` made each model from, by model (weak keys: an
+#: entry goes with its model). A stage writes it into the run's identity (see :func:`fit`).
+_RECIPES: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def model_scope(strategy=None, mixed_precision=None):
+    """Where a model is built and compiled: under the precision policy and inside the strategy's scope.
+
+    Args:
+        strategy, mixed_precision: as for :func:`fit`; None: what :func:`use_devices` set.
+
+    Yields:
+        The strategy (None without one).
+    """
+    dist, precision = process_devices(strategy, mixed_precision)
+    with precision_policy(precision), (dist.scope() if dist is not None else contextlib.nullcontext()):
+        yield dist
+
+
+def build(builder, *, seed: int | None = None, strategy=None, mixed_precision=None, deterministic: bool = True,
+          **arguments: Any):
+    """Build a model for :func:`fit`: ``builder(**arguments)``, seeded, in :func:`model_scope`.
+
+    The same ``seed`` and arguments give the same initial weights whatever ran earlier in the
+    process (:func:`configure_determinism` first). ``arguments`` are remembered with the model
+    (:func:`recipe`), so they need to be JSON-serialisable values.
+    """
+    import keras
+
+    configure_determinism(deterministic)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    with model_scope(strategy, mixed_precision):
+        model = builder(**arguments)
+    _RECIPES[model] = {"build": dict(arguments)}
+    return model
+
+
+def compile_model(model, *, loss: Any, metrics: Sequence = (), optimizer: Any = "adam", learning_rate: float = 1e-3,
+                  lr_schedule: str = "cosine", steps_per_epoch: int | None = None, epochs: int | None = None,
+                  warmup_steps: int = 0, lr_step_epochs: int = 10, lr_gamma: float = 0.1, strategy=None,
+                  mixed_precision=None,
+                  settings: dict[str, Any] | None = None):
+    """Compile ``model`` for :func:`fit` (in the strategy's scope): optimizer, learning-rate schedule, loss, metrics.
+
+    Args:
+        model: a model from :func:`build` (or any uncompiled ``keras.Model`` built in the scope).
+        loss, metrics, optimizer, learning_rate, lr_schedule, lr_step_epochs, lr_gamma: as for
+            :func:`fit` (an optimizer object keeps its own rate and must be made in :func:`model_scope`).
+        steps_per_epoch, epochs: the run's length, which the cosine and step schedules are planned over.
+        warmup_steps: the cosine schedule's linear warm-up (see :func:`make_lr_schedule`).
+        strategy, mixed_precision: as for :func:`fit`; None: what :func:`use_devices` set.
+        settings: what the compilation is made from, JSON-serialisable, remembered with the model
+            (:func:`recipe`); default: the names and numbers given here.
+
+    Returns:
+        ``model``, compiled.
+    """
+    schedule = make_lr_schedule(lr_schedule, learning_rate,
+                                total_steps=steps_per_epoch * epochs if steps_per_epoch and epochs else None,
+                                steps_per_epoch=steps_per_epoch, step_epochs=lr_step_epochs, gamma=lr_gamma,
+                                warmup_steps=warmup_steps)
+    with model_scope(strategy, mixed_precision):
+        model.compile(optimizer=make_optimizer(optimizer, schedule), loss=resolve_loss(loss),
+                      metrics=resolve_metrics(metrics))
+    if settings is None:
+        given = dict(loss=loss, optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,
+                     steps_per_epoch=steps_per_epoch, epochs=epochs)
+        settings = {k: v for k, v in given.items() if v is None or isinstance(v, (str, int, float))}
+    _RECIPES.setdefault(model, {})["compile"] = dict(settings)
+    return model
+
+
+def recipe(model) -> dict[str, Any]:
+    """``{"build": arguments, "compile": settings}``: what :func:`build` and :func:`compile_model` made
+    ``model`` from (the parts they did; empty for a model they did not make)."""
+    return dict(_RECIPES.get(model, {}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -848,9 +947,11 @@ def fit(
     """Train ``model`` with ``keras.Model.fit`` into ``run_dir`` (resumable).
 
     Args:
-        model: an uncompiled ``keras.Model``, or a builder ``() -> keras.Model``. A built model
-            is copied into the strategy's scope when there is one, and keeps its own precision
-            (its layers' dtypes are fixed): mixed precision needs a builder.
+        model: a model from :func:`build` and :func:`compile_model` (then ``loss``, ``metrics``,
+            ``optimizer`` and the schedule's arguments are not used), an uncompiled ``keras.Model``,
+            or a builder ``() -> keras.Model``. An uncompiled built model is copied into the
+            strategy's scope when there is one, and keeps its own precision (its layers' dtypes
+            are fixed): mixed precision needs a builder, or :func:`build`.
         train_ds: ``tf.data.Dataset`` of ``(image, depth)`` batches (the global batch).
         val_ds: validation dataset, or None (then the best epoch is chosen by ``loss``).
         run_dir: the run folder (created).
@@ -878,7 +979,8 @@ def fit(
             saved model, loss, metrics and optimizer are used; ``model`` is not called);
             ``False`` starts over (and overwrites the history).
         restore_best: after training, load the best epoch's weights into the returned model.
-        seed: ``keras.utils.set_random_seed(seed)`` before building (initial weights, shuffles).
+        seed: ``keras.utils.set_random_seed(seed)`` before building (initial weights, shuffles;
+            a compiled model was seeded by :func:`build`), and the key of each epoch's draws.
         tensorboard: write TensorBoard logs to ``run_dir/tensorboard`` (:func:`make_tensorboard`);
             ``None`` (default) does when the ``tensorboard`` package is installed (Keras' callback
             needs it; it is a dependency), ``True`` requires it.
@@ -935,7 +1037,7 @@ def fit(
             atomic_write_json(run_dir / IDENTITY_FILE, identity)
 
     configure_determinism(deterministic)
-    if seed is not None:
+    if seed is not None and not (is_model and model.compiled):  # a compiled model was seeded by build()
         keras.utils.set_random_seed(seed)
     dist, mixed_precision = process_devices(strategy, mixed_precision)
     scope = dist.scope() if dist is not None else contextlib.nullcontext()
@@ -943,19 +1045,12 @@ def fit(
         if state:
             net = load_model(run_dir / LAST_FILE, compile=True)
         else:
-            net = (model if dist is None else _copy_in_scope(model)) if is_model else model()
-            spe = _steps_per_epoch(train_ds, steps_per_epoch)
-            schedule = make_lr_schedule(
-                lr_schedule,
-                learning_rate,
-                total_steps=spe * epochs if spe else None,
-                steps_per_epoch=spe,
-                step_epochs=lr_step_epochs,
-                gamma=lr_gamma,
-            )
-            net.compile(
-                optimizer=make_optimizer(optimizer, schedule), loss=resolve_loss(loss), metrics=resolve_metrics(metrics)
-            )
+            net = model() if not is_model else model if (dist is None or model.compiled) else _copy_in_scope(model)
+            if not net.compiled:
+                compile_model(net, loss=loss, metrics=metrics, optimizer=optimizer, learning_rate=learning_rate,
+                              lr_schedule=lr_schedule, steps_per_epoch=_steps_per_epoch(train_ds, steps_per_epoch),
+                              epochs=epochs, lr_step_epochs=lr_step_epochs, lr_gamma=lr_gamma, strategy=dist,
+                              mixed_precision=mixed_precision)
         if not net.optimizer.built:
             # Creating the optimizer's slots inside the first traced step makes TensorFlow
             # trace the train step twice; building them here halves the start-up time.

@@ -9,7 +9,7 @@ keras = pytest.importorskip("keras")
 
 from comicdepth_tf import inference, runs  # noqa: E402
 from comicdepth_tf.chain import config  # noqa: E402
-from comicdepth_tf.errors import DataFormatError  # noqa: E402
+from comicdepth_tf.errors import DataFormatError, ParameterError  # noqa: E402
 from comicdepth_tf.models import registry  # noqa: E402
 from comicdepth_tf.stages import depth as de  # noqa: E402
 
@@ -122,3 +122,12 @@ def test_log_depth_loss_is_l1_on_log1p_over_valid_pixels():
     assert float(loss(near, near * 1.2)) == pytest.approx(np.log(3.4 / 3.0), rel=1e-5)
     assert float(loss(far, far * 1.2)) == pytest.approx(np.log(10.6 / 9.0), rel=1e-5)  # 1.3x the near one
     assert float(metres(far, far * 1.2)) / float(metres(near, near * 1.2)) == pytest.approx(4.0, rel=1e-5)
+
+
+def test_fit_refuses_a_model_compiled_for_another_run_length(data, tmp_path):
+    # The cosine schedule is planned at compile time: 24 images in batches of 4 are 6 steps, not 99.
+    model = de.build_model(encoder="tiny", decoder_filters=(8, 8, 8, 8), seed=0)
+    de.compile_model(model, steps_per_epoch=99, epochs=1)
+    with pytest.raises(ParameterError, match="compiled for 99 steps per epoch; 24 images in batches of 4 make 6"):
+        de.fit(model, data, run_dir=tmp_path / "run", batch_size=4, epochs=1)
+    assert not (tmp_path / "run").exists()

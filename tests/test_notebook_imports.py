@@ -143,3 +143,23 @@ def test_the_configuration_is_the_parameters_cell_frozen_in_one_call(path):
     assert len(calls) == 1, f"{path.name}: config.from_namespace(globals()) called {len(calls)} times, expected once"
     assert not before, (f"{path.name} binds {before} before config.from_namespace(globals()), "
                         "which would take them as parameters")
+
+
+#: The notebooks that train one model, and the stage-module calls that build, compile and train it.
+TRAINING_STEPS = ("build_model", "compile_model", "fit")
+
+
+@pytest.mark.parametrize("number", ["10", "20", "60"])
+def test_a_training_notebook_shows_build_compile_fit_in_cells_of_their_own(number):
+    """Keras examples' order, one step per cell: the model is built, then compiled, then trained (#18)."""
+    (path,) = NOTEBOOKS.glob(f"{number}_*.ipynb")
+    stage = _stage_of(path)
+    trees = _code_cells(path)
+    aliases = {name for _, tree in trees for module, name, _ in _imported(tree) if module == stage}
+    calls = [(index, node.func.attr) for index, tree in trees for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+             and isinstance(node.func.value, ast.Name) and node.func.value.id in aliases]
+    steps = [(index, name) for index, name in calls if name in TRAINING_STEPS + ("train",)]
+    assert [name for _, name in steps] == list(TRAINING_STEPS), (
+        f"{path.name}: expected one call each of {', '.join(TRAINING_STEPS)} in that order, found {steps}")
+    assert len({index for index, _ in steps}) == 3, f"{path.name}: build, compile and fit share a cell: {steps}"

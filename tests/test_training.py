@@ -143,6 +143,31 @@ def crash_after(epochs_done: int):
     return CrashAfter()
 
 
+def test_build_compile_fit_in_three_steps_trains_the_same_weights_as_fit_with_a_builder(data, tmp_path):
+    """The notebooks' build → compile → fit is the one-call path, bitwise; the recipe remembers both steps."""
+    one_call = training.fit(micro_builder, *data, run_dir=tmp_path / "one", **RUN)
+    model = training.build(micro_builder, seed=RUN["seed"])
+    spe = int(data[0].cardinality())
+    training.compile_model(model, loss="depth", metrics=("delta1", "abs_rel"), learning_rate=RUN["learning_rate"],
+                           lr_schedule=RUN["lr_schedule"], steps_per_epoch=spe, epochs=RUN["epochs"])
+    assert training.recipe(model) == {"build": {}, "compile": {
+        "loss": "depth", "optimizer": "adam", "learning_rate": 1e-2, "lr_schedule": "cosine",
+        "steps_per_epoch": spe, "epochs": RUN["epochs"]}}
+    steps = training.fit(model, *data, run_dir=tmp_path / "three", **RUN)
+    assert steps.model is model and steps.history == one_call.history
+    for a, b in zip(one_call.model.get_weights(), steps.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert training.recipe(keras.Sequential()) == {}
+
+
+def test_a_cosine_warm_up_rises_linearly_from_one_percent_then_decays():
+    schedule = training.make_lr_schedule("cosine", 1e-2, total_steps=110, warmup_steps=10)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 60, 110)]
+    np.testing.assert_allclose(rates[:3], [1e-4, 1e-4 + 0.5 * (1e-2 - 1e-4), 1e-2], rtol=1e-5)
+    np.testing.assert_allclose(rates[3], 1e-2 * (0.01 + 0.99 * 0.5), rtol=1e-5)  # half-way down the cosine
+    np.testing.assert_allclose(rates[4], 1e-4, rtol=1e-5)
+
+
 def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
     # The micro model keeps the four fits below cheap; the mechanism is model-independent.
     whole = training.fit(micro_builder, *data, run_dir=tmp_path / "whole", **RUN)

@@ -26,8 +26,12 @@ Typical use (what the notebook does)::
     from comicdepth_tf.stages import depth as de
 
     data = de.load_depth_data("", profile="cpu")
-    result = de.train(data, run_dir=run_dir, size=(96, 128), epochs=8)
+    model = de.build_model(encoder="mobilenetv2", seed=0)
+    de.compile_model(model, steps_per_epoch=de.steps_per_epoch(data, 8), epochs=8, loss="log_depth")
+    result = de.fit(model, data, run_dir=run_dir, size=(96, 128), epochs=8, batch_size=8)
     metrics, arrays = de.evaluate(result.model, data, size=(96, 128))
+
+:func:`train` does the three steps in one call.
 """
 
 from __future__ import annotations
@@ -217,18 +221,106 @@ class DepthTrainResult:
     train: dict = field(default_factory=dict)
 
 
-def make_optimizer(learning_rate: float, total_steps: int, warmup_steps: int = 0, final_fraction: float = 0.01):
-    """Adam with a cosine decay over ``total_steps``, after a linear warm-up from 1 % when ``warmup_steps``."""
-    import keras
+def build_model(*, encoder: str = "irv2", weights: str | None = None, decoder_filters: Sequence[int] | None = None,
+                attention: bool = True, output: str = "metric", max_depth: float = 10.0, bn_momentum: float = 0.9,
+                seed: int = 0):
+    """The depth U-Net (:func:`~comicdepth_tf.models.depth_unet.build_depth_unet`), seeded, under the
+    devices :func:`use_devices` chose (:func:`comicdepth_tf.training.build`); any input size."""
+    from comicdepth_tf import training
+    from comicdepth_tf.models.depth_unet import build_depth_unet
 
-    warmup_steps = int(min(max(warmup_steps, 0), max(total_steps - 1, 0)))
-    if warmup_steps:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            learning_rate * 0.01, max(total_steps - warmup_steps, 1), alpha=final_fraction,
-            warmup_target=learning_rate, warmup_steps=warmup_steps)
-    else:
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(total_steps, 1), alpha=final_fraction)
-    return keras.optimizers.Adam(schedule)
+    return training.build(build_depth_unet, seed=seed, encoder=encoder, input_shape=[None, None, 3], weights=weights,
+                          decoder_filters=None if not decoder_filters else [int(f) for f in decoder_filters],
+                          attention=bool(attention), output=output, max_depth=float(max_depth),
+                          bn_momentum=float(bn_momentum))
+
+
+def steps_per_epoch(data: DepthData, batch_size: int) -> int:
+    """Training steps of one epoch (whole batches).
+
+    Raises:
+        ParameterError: ``batch_size`` is larger than the training set.
+    """
+    steps = len(data.train) // batch_size
+    if steps < 1:
+        raise ParameterError(f"batch_size {batch_size} is larger than the {len(data.train)} training images")
+    return steps
+
+
+def compile_model(model, *, steps_per_epoch: int, epochs: int, learning_rate: float = 1e-3,
+                  warmup_epochs: float = 0.0, loss: str = "depth", loss_args: dict | None = None):
+    """Compile the depth U-Net: Adam with a cosine decay to 1 % over the run (after a linear warm-up
+    of ``warmup_epochs``), the named loss (:func:`make_loss`), δ1, AbsRel and RMSE as metrics.
+
+    Args:
+        model: from :func:`build_model`.
+        steps_per_epoch, epochs: the run's length (:func:`steps_per_epoch`), which the schedule spans.
+        learning_rate: peak learning rate.
+        warmup_epochs: linear warm-up length, in epochs (fractions allowed).
+        loss: ``depth`` (the seed's SSIM + edge + L1 on metres, weights 1, 1, 0.3), ``log_depth``
+            (the same on ``log(1 + depth)``), ``l1`` or ``ssi``.
+        loss_args: the loss's keyword arguments (e.g. ``{"w_l1": 1.0}``).
+    """
+    from comicdepth_tf import training
+
+    settings = dict(learning_rate=float(learning_rate), warmup_epochs=float(warmup_epochs), loss=loss,
+                    loss_args=dict(loss_args or {}), steps_per_epoch=int(steps_per_epoch))
+    return training.compile_model(model, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
+                                  optimizer="adam", learning_rate=learning_rate, lr_schedule="cosine",
+                                  steps_per_epoch=steps_per_epoch, epochs=epochs,
+                                  warmup_steps=int(round(warmup_epochs * steps_per_epoch)), settings=settings)
+
+
+def fit(model, data: DepthData, *, run_dir: str | os.PathLike, size: Sequence[int] = (96, 128), epochs: int = 8,
+        batch_size: int = 8, augment: bool = True, cache: bool = True, early_stopping_patience: int | None = None,
+        seed: int = 0, resume: bool = True, verbose: int = 0) -> DepthTrainResult:
+    """Train a compiled depth U-Net with :func:`comicdepth_tf.training.fit`; keep the epoch of lowest validation AbsRel.
+
+    Args:
+        model: from :func:`build_model` and :func:`compile_model`.
+        data: the records.
+        run_dir: the run folder (an unfinished run there resumes when ``resume``, if it was made
+            from the same model, compilation, settings and records: :func:`run_identity`).
+        size: training ``(height, width)``.
+        epochs: epochs of the run.
+        batch_size: images per step.
+        augment: flips and colour jitter.
+        cache: cache decoded examples in memory.
+        early_stopping_patience: epochs without a better ``val_abs_rel`` before stopping.
+        seed: shuffling and augmentation (the weights' seed is :func:`build_model`'s).
+        resume: continue an unfinished run in ``run_dir``.
+        verbose: Keras' progress output.
+    """
+    from comicdepth_tf import training
+
+    recipe = training.recipe(model)
+    builder, compiled = recipe.get("build", {}), recipe.get("compile", {})
+    output = builder.get("output", "metric")
+    steps = steps_per_epoch(data, batch_size)
+    if compiled.get("steps_per_epoch") not in (None, steps):
+        raise ParameterError(f"the model was compiled for {compiled['steps_per_epoch']} steps per epoch; "
+                             f"{len(data.train)} images in batches of {batch_size} make {steps}")
+    settings = dict(size=[int(v) for v in size], epochs=int(epochs), batch_size=int(batch_size),
+                    learning_rate=compiled.get("learning_rate"), warmup_epochs=compiled.get("warmup_epochs"),
+                    loss=compiled.get("loss"), loss_args=compiled.get("loss_args", {}), augment=bool(augment),
+                    cache=bool(cache), mixed_precision=_precision_of(model), seed=int(seed), steps_per_epoch=steps)
+    train_ds = make_dataset(data.train, size=size, batch_size=batch_size, training=True, augment=augment, cache=cache,
+                            seed=seed, output=output)
+    val_ds = make_dataset(data.val, size=size, batch_size=batch_size, cache=cache, output=output)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with pipelines.data_errors():
+        fitted = training.fit(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, monitor="val_abs_rel",
+                              early_stopping_patience=early_stopping_patience, resume=resume, seed=seed,
+                              verbose=verbose, identity=run_identity(data, builder, settings))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return DepthTrainResult(fitted.model, fitted.history, fitted.best_epoch, fitted.epochs_completed, Path(run_dir),
+                            seconds, cpu, builder, settings)
+
+
+def _precision_of(model) -> str | bool:
+    """The mixed-precision policy a model computes in, False for float32 (as the run's settings record it)."""
+    name = model.dtype_policy.name
+    return name if name.startswith("mixed_") else False
 
 
 def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2", weights: str | None = None,
@@ -236,68 +328,15 @@ def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2",
           max_depth: float = 10.0, size: Sequence[int] = (96, 128), epochs: int = 8, batch_size: int = 8,
           learning_rate: float = 1e-3, warmup_epochs: float = 0.0, loss: str = "depth", loss_args: dict | None = None,
           bn_momentum: float = 0.9, augment: bool = True, cache: bool = True,
-          mixed_precision: bool | str | None = None, strategy: Any = None,
           early_stopping_patience: int | None = None, seed: int = 0, resume: bool = True,
           verbose: int = 0) -> DepthTrainResult:
-    """Train the depth U-Net with :func:`comicdepth_tf.training.fit`; keep the epoch of lowest validation AbsRel.
-
-    Args:
-        data: the records.
-        run_dir: the run folder (an unfinished run there resumes when ``resume``).
-        encoder, weights, decoder_filters, attention, output, max_depth, bn_momentum: model
-            (see :func:`~comicdepth_tf.models.depth_unet.build_depth_unet`).
-        size: training ``(height, width)``.
-        epochs: epochs of the run.
-        batch_size: images per step.
-        learning_rate: peak Adam learning rate (cosine decay to 1 % over the run).
-        warmup_epochs: linear warm-up length, in epochs (fractions allowed; not used with a
-            ``strategy``, where :func:`comicdepth_tf.training.fit` builds the optimizer).
-        loss: ``depth`` (the seed's SSIM + edge + L1 on metres, weights 1, 1, 0.3), ``log_depth``
-            (the same on ``log(1 + depth)``), ``l1`` or ``ssi``.
-        loss_args: the loss's keyword arguments (e.g. ``{"w_l1": 1.0}``).
-        augment: flips and colour jitter.
-        cache: cache decoded examples in memory.
-        mixed_precision: a precision policy (see :func:`comicdepth_tf.training.fit`); None: the
-            process's (:func:`comicdepth_tf.training.use_devices`).
-        strategy: a ``tf.distribute`` strategy name or object; None: the process's.
-        early_stopping_patience: epochs without a better ``val_abs_rel`` before stopping.
-        seed: weight initialisation, shuffling, augmentation.
-        resume: continue an unfinished run in ``run_dir``.
-        verbose: Keras' progress output.
-    """
-    from comicdepth_tf import training
-    from comicdepth_tf.models.depth_unet import build_depth_unet
-
-    dist, precision = training.process_devices(strategy, mixed_precision)
-    builder = dict(encoder=encoder, input_shape=[None, None, 3], weights=weights,
-                   decoder_filters=None if not decoder_filters else [int(f) for f in decoder_filters],
-                   attention=bool(attention), output=output, max_depth=float(max_depth), bn_momentum=float(bn_momentum))
-    steps = len(data.train) // batch_size
-    if steps < 1:
-        raise ParameterError(f"batch_size {batch_size} is larger than the {len(data.train)} training images")
-    settings = dict(size=[int(v) for v in size], epochs=int(epochs), batch_size=int(batch_size),
-                    learning_rate=float(learning_rate), warmup_epochs=float(warmup_epochs), loss=loss,
-                    loss_args=dict(loss_args or {}), augment=bool(augment), cache=bool(cache),
-                    mixed_precision=precision or False, seed=int(seed),
-                    steps_per_epoch=steps)
-    train_ds = make_dataset(data.train, size=size, batch_size=batch_size, training=True, augment=augment, cache=cache,
-                            seed=seed, output=output)
-    val_ds = make_dataset(data.val, size=size, batch_size=batch_size, cache=cache, output=output)
-    # With a strategy the optimizer must be made inside its scope, so fit builds it from names.
-    optimizer = "adam" if dist is not None else make_optimizer(learning_rate, steps * epochs,
-                                                                    int(round(warmup_epochs * steps)))
-    t0, c0 = time.perf_counter(), time.process_time()
-    with pipelines.data_errors():
-        fitted = training.fit(
-            lambda: build_depth_unet(**builder), train_ds, val_ds, run_dir=run_dir, epochs=epochs,
-            learning_rate=learning_rate, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
-            optimizer=optimizer, lr_schedule="cosine", monitor="val_abs_rel",
-            early_stopping_patience=early_stopping_patience, mixed_precision=precision, strategy=dist,
-            resume=resume, seed=seed, verbose=verbose, identity=run_identity(data, builder, settings),
-        )
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return DepthTrainResult(fitted.model, fitted.history, fitted.best_epoch, fitted.epochs_completed, Path(run_dir),
-                            seconds, cpu, builder, settings)
+    """:func:`build_model`, :func:`compile_model` and :func:`fit` in one call (the arguments are theirs)."""
+    model = build_model(encoder=encoder, weights=weights, decoder_filters=decoder_filters, attention=attention,
+                        output=output, max_depth=max_depth, bn_momentum=bn_momentum, seed=seed)
+    compile_model(model, steps_per_epoch=steps_per_epoch(data, batch_size), epochs=epochs,
+                  learning_rate=learning_rate, warmup_epochs=warmup_epochs, loss=loss, loss_args=loss_args)
+    return fit(model, data, run_dir=run_dir, size=size, epochs=epochs, batch_size=batch_size, augment=augment,
+               cache=cache, early_stopping_patience=early_stopping_patience, seed=seed, resume=resume, verbose=verbose)
 
 
 def run_identity(data: DepthData, builder: dict, settings: dict) -> dict[str, Any]:

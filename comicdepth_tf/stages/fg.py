@@ -14,13 +14,18 @@ Typical use (what the notebook does)::
     from comicdepth_tf.stages import fg as fx
 
     data = fx.load_data(cfg.DATA_DIR, profile=cfg.PROFILE, image_size=(128, 128))
-    result = fx.train(data, losses="bce+rmse", epochs=10, run_dir=run_dir)
+    model = fx.build_model(data, variant="depthnet", seed=0)
+    fx.compile_model(model, steps_per_epoch=fx.steps_per_epoch(data), epochs=10, losses="bce+rmse")
+    result = fx.fit(model, data, run_dir=run_dir, epochs=10)
     metrics = fx.evaluate(result.model, data)
+
+:func:`train` does the three steps in one call (the loss comparison trains that way).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 import re
@@ -235,68 +240,96 @@ def load_data(data_dir: str | os.PathLike = "", *, profile: str = "cpu", image_s
 # --------------------------------------------------------------------------- training
 
 
-def build(data: FgData, variant: str = "depthnet", base_filters: int = 16, l2: float = 1e-8, seed: int = 0):
-    """A fresh model for ``data`` (input size and normalisation statistics), seeded."""
-    import keras
+def build_model(data: FgData, *, variant: str = "depthnet", base_filters: int = 16, l2: float = 1e-8, seed: int = 0,
+                precision: str | None = None):
+    """A fresh model for ``data`` (its input size and normalisation statistics), seeded, built with
+    :func:`comicdepth_tf.training.build`.
 
+    Args:
+        data: from :func:`load_data`.
+        variant: ``depthnet`` or ``masknet``.
+        base_filters: model width.
+        l2: L2 factor on the kernels (the seed's 1e-8).
+        seed: initial weights seed.
+        precision: ``""`` (float32), ``mixed_bfloat16`` (CPUs with AVX512-BF16/AMX),
+            ``mixed_float16`` (GPUs) or ``auto`` (see :func:`comicdepth_tf.training.resolve_precision`);
+            None: the process's (:func:`comicdepth_tf.training.use_devices`).
+    """
+    from comicdepth_tf import training
     from comicdepth_tf.models.fg_mask_depth import build_fg_mask_depth
 
-    keras.utils.set_random_seed(seed)
-    return build_fg_mask_depth(data.image_size, variant=variant, base_filters=base_filters, max_depth=HEAD_MAX_DEPTH,
-                               l2=l2, bg_stats=data.stats["bg"], bg_fg_stats=data.stats["bg_fg"])
+    mixed = None if precision is None else (training.resolve_precision(precision) or False)
+    return training.build(build_fg_mask_depth, seed=seed, mixed_precision=mixed, image_size=data.image_size,
+                          variant=variant, base_filters=base_filters, max_depth=HEAD_MAX_DEPTH, l2=l2,
+                          bg_stats=data.stats["bg"], bg_fg_stats=data.stats["bg_fg"])
+
+
+def steps_per_epoch(data: FgData) -> int:
+    """Training steps of one epoch: every training pair once (the last batch may be smaller)."""
+    return math.ceil(len(data.train) / data.batch_size)
+
+
+def compile_model(model, *, steps_per_epoch: int, epochs: int, losses: str = "bce+rmse", optimizer: str = "adam",
+                  learning_rate: float = 1e-3, lr_schedule: str = "cosine"):
+    """Compile a model of :func:`build_model` with its losses, optimizer and learning-rate schedule.
+
+    Args:
+        model: from :func:`build_model`.
+        steps_per_epoch, epochs: the run's length (:func:`steps_per_epoch`), which the schedule spans.
+        losses: loss spec (see :func:`comicdepth_tf.models.fg_mask_depth.parse_loss_spec`).
+        optimizer: ``adam`` or ``sgd`` (momentum 0.9; the seed used learning rate 0.1).
+        learning_rate: initial learning rate.
+        lr_schedule: ``constant``, ``cosine`` or ``step`` (see :func:`comicdepth_tf.training.make_lr_schedule`).
+    """
+    from comicdepth_tf import training
+    from comicdepth_tf.models.fg_mask_depth import make_losses
+
+    variant = training.recipe(model).get("build", {}).get("variant", "depthnet")
+    return training.compile_model(model, loss=make_losses(losses, variant, MAX_DEPTH), metrics=(),
+                                  optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,
+                                  steps_per_epoch=steps_per_epoch, epochs=epochs)
+
+
+def fit(model, data: FgData, *, run_dir: str | os.PathLike, epochs: int = 10, resume: bool = True,
+        verbose: int | str = 0):
+    """Train a compiled model with :func:`comicdepth_tf.training.fit` (checkpoints, resume, history).
+
+    Args:
+        model: from :func:`build_model` and :func:`compile_model`.
+        data: from :func:`load_data`.
+        run_dir: the run folder (``best.keras``, ``last.keras``, ``history.csv``, …).
+        epochs: epochs of training.
+        resume: continue an interrupted run in ``run_dir``.
+        verbose: Keras progress output.
+
+    Returns:
+        :class:`comicdepth_tf.training.FitResult` (``model`` holds the best validation epoch), with
+        ``train_seconds`` and ``precision`` (the policy the model computes in) added to ``state``.
+    """
+    from comicdepth_tf import training
+
+    variant = training.recipe(model).get("build", {}).get("variant", "depthnet")
+    start = time.perf_counter()
+    with pipelines.data_errors():
+        result = training.fit(model, data.dataset("train", variant), data.dataset("val", variant), run_dir=run_dir,
+                              epochs=epochs, resume=resume, verbose=verbose)
+    result.state["train_seconds"] = time.perf_counter() - start
+    result.state["precision"] = model.dtype_policy.name
+    return result
 
 
 def train(data: FgData, *, run_dir: str | os.PathLike, variant: str = "depthnet", losses: str = "bce+rmse",
           optimizer: str = "adam", learning_rate: float = 1e-3, lr_schedule: str = "cosine", epochs: int = 10,
           base_filters: int = 16, l2: float = 1e-8, seed: int = 0, precision: str | None = None, resume: bool = True,
           verbose: int | str = 0):
-    """Build and train a model with :func:`comicdepth_tf.training.fit` (checkpoints, resume, history).
-
-    Args:
-        data: from :func:`load_data`.
-        run_dir: the run folder (``best.keras``, ``last.keras``, ``history.csv``, …).
-        variant: ``depthnet`` or ``masknet``.
-        losses: loss spec (see :func:`comicdepth_tf.models.fg_mask_depth.parse_loss_spec`).
-        optimizer: ``adam`` or ``sgd`` (momentum 0.9; the seed used learning rate 0.1).
-        learning_rate: initial learning rate.
-        lr_schedule: ``constant``, ``cosine`` or ``step`` (see :func:`comicdepth_tf.training.fit`).
-        epochs: epochs of training.
-        base_filters: model width.
-        l2: L2 factor on the kernels (the seed's 1e-8).
-        seed: initial weights seed.
-        precision: ``""`` (float32), a mixed-precision policy, ``mixed_bfloat16`` (CPUs with
-            AVX512-BF16/AMX) or ``mixed_float16`` (GPUs), or ``auto`` (see
-            :func:`comicdepth_tf.training.resolve_precision`); None: the process's
-            (:func:`comicdepth_tf.training.use_devices`). The policy used is ``state["precision"]``.
-        resume: continue an interrupted run in ``run_dir``.
-        verbose: Keras progress output.
-
-    Returns:
-        :class:`comicdepth_tf.training.FitResult` (``model`` holds the best validation epoch), with
-        ``train_seconds`` added to ``state``.
-    """
-    from comicdepth_tf import training
+    """:func:`build_model`, :func:`compile_model` and :func:`fit` in one call (the arguments are theirs)."""
     from comicdepth_tf.models.fg_mask_depth import make_losses
 
-    loss = make_losses(losses, variant, MAX_DEPTH)  # fails fast on a bad spec, before building
-    if precision is None:
-        precision = training.process_devices()[1] or ""
-    precision = training.resolve_precision(precision)
-    # Under a mixed policy the model must be built inside it, so fit gets the builder.
-    model = (
-        (lambda: build(data, variant, base_filters, l2, seed))
-        if precision
-        else build(data, variant, base_filters, l2, seed)
-    )
-    start = time.perf_counter()
-    with pipelines.data_errors():
-        result = training.fit(model, data.dataset("train", variant), data.dataset("val", variant), run_dir=run_dir,
-                              epochs=epochs, learning_rate=learning_rate, loss=loss, metrics=(),
-                              optimizer=optimizer, lr_schedule=lr_schedule, resume=resume,
-                              mixed_precision=precision or False, verbose=verbose)
-    result.state["train_seconds"] = time.perf_counter() - start
-    result.state["precision"] = precision or "float32"
-    return result
+    make_losses(losses, variant, MAX_DEPTH)  # fails fast on a bad spec, before building
+    model = build_model(data, variant=variant, base_filters=base_filters, l2=l2, seed=seed, precision=precision)
+    compile_model(model, steps_per_epoch=steps_per_epoch(data), epochs=epochs, losses=losses, optimizer=optimizer,
+                  learning_rate=learning_rate, lr_schedule=lr_schedule)
+    return fit(model, data, run_dir=run_dir, epochs=epochs, resume=resume, verbose=verbose)
 
 
 # --------------------------------------------------------------------------- prediction and metrics

@@ -23,12 +23,17 @@ Typical use (what the notebook does)::
     from comicdepth_tf.stages import text as te
 
     data = te.load_text_data("", source="panels", profile="cpu", image_size=160)
-    result = te.train(data, run_dir=run_dir, encoder="tiny", epochs=30)
+    model = te.build_model(encoder="tiny", seed=0)
+    te.compile_model(model, steps_per_epoch=te.steps_per_epoch(data, 16), epochs=30)
+    result = te.fit(model, data, run_dir=run_dir, epochs=30, batch_size=16)
     metrics, val = te.evaluate(result.model, data)
+
+:func:`train` does the three steps in one call.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -206,36 +211,90 @@ class TextTrainResult:
     model_params: dict = field(default_factory=dict)
 
 
-def train(data: TextData, *, run_dir: str | os.PathLike, encoder: str = "tiny", weights: str | None = None,
-          decoder_filters: Sequence[int] | None = None, attention: bool = True, epochs: int = 20,
-          batch_size: int = 16, learning_rate: float = 2e-3, augment: bool = True, bn_momentum: float = 0.9,
-          seed: int = 0, resume: bool = True, verbose: int = 0) -> TextTrainResult:
-    """Train the text U-Net with BCE + Dice; keep the epoch of highest validation IoU at 0.5.
+def build_model(*, encoder: str = "tiny", weights: str | None = None, decoder_filters: Sequence[int] | None = None,
+                attention: bool = True, bn_momentum: float = 0.9, seed: int = 0):
+    """The text U-Net (:func:`~comicdepth_tf.models.text_unet.build_text_unet`), seeded, under the
+    devices :func:`use_devices` chose (:func:`comicdepth_tf.training.build`); any input size."""
+    from comicdepth_tf import training
+    from comicdepth_tf.models.text_unet import build_text_unet
+
+    return training.build(build_text_unet, seed=seed, encoder=encoder, input_shape=(None, None, 3), weights=weights,
+                          decoder_filters=None if decoder_filters is None else list(decoder_filters),
+                          attention=attention, bn_momentum=bn_momentum)
+
+
+def steps_per_epoch(data: TextData, batch_size: int) -> int:
+    """Training steps of one epoch: every training panel once (the last batch may be smaller)."""
+    return math.ceil(len(data.samples["train"]) / batch_size)
+
+
+def compile_model(model, *, steps_per_epoch: int, epochs: int, learning_rate: float = 2e-3):
+    """Compile the text U-Net: Adam with a cosine decay to 1 % over the run, BCE + Dice loss, IoU at 0.5 logged.
+
+    Args:
+        model: from :func:`build_model`.
+        steps_per_epoch, epochs: the run's length (:func:`steps_per_epoch`), which the schedule spans.
+        learning_rate: initial learning rate.
+    """
+    from comicdepth_tf import training
+
+    return training.compile_model(model, loss=td.bce_dice_loss(), metrics=[td.iou_metric()], optimizer="adam",
+                                  learning_rate=learning_rate, lr_schedule="cosine", steps_per_epoch=steps_per_epoch,
+                                  epochs=epochs, settings={"loss": "bce+dice", "learning_rate": float(learning_rate)})
+
+
+def fit(model, data: TextData, *, run_dir: str | os.PathLike, epochs: int = 20, batch_size: int = 16,
+        augment: bool = True, seed: int = 0, resume: bool = True, verbose: int = 0) -> TextTrainResult:
+    """Train a compiled text U-Net; keep the epoch of highest validation IoU at 0.5.
 
     Every epoch records ``iou50`` and ``val_iou50`` in ``history.csv``; the best one is saved to
     ``best_iou50.keras`` (:func:`comicdepth_tf.text_detection.make_best_epoch_checkpoint`) and
     its weights are loaded into the returned model. The run resumes when ``run_dir`` holds an
     unfinished run (see :func:`comicdepth_tf.training.fit`).
+
+    Args:
+        model: from :func:`build_model` and :func:`compile_model`.
+        data: the panels.
+        run_dir: the run folder.
+        epochs: epochs of the run.
+        batch_size: panels per step.
+        augment: flips and colour jitter.
+        seed: shuffling and augmentation (the weights' seed is :func:`build_model`'s).
+        resume: continue an unfinished run in ``run_dir``.
+        verbose: Keras' progress output.
     """
     from comicdepth_tf import training
-    from comicdepth_tf.models.text_unet import build_text_unet
 
-    model_params = dict(encoder=encoder, input_shape=(None, None, 3), weights=weights,
-                        decoder_filters=None if decoder_filters is None else list(decoder_filters),
-                        attention=attention, bn_momentum=bn_momentum)
+    compiled = training.recipe(model).get("compile", {})
+    steps = steps_per_epoch(data, batch_size)
+    if compiled.get("steps_per_epoch") not in (None, steps):
+        raise ParameterError(f"the model was compiled for {compiled['steps_per_epoch']} steps per epoch; "
+                             f"{len(data.samples['train'])} panels in batches of {batch_size} make {steps}")
     t0 = time.perf_counter()
     train_ds = make_datasets(data, "train", batch_size=batch_size, training=True, augment=augment, seed=seed)
     val_ds = make_datasets(data, "val", batch_size=batch_size)
     with pipelines.data_errors():
         fitted = training.fit(
-            lambda: build_text_unet(**model_params), train_ds, val_ds, run_dir=run_dir, epochs=epochs,
-            learning_rate=learning_rate, loss=td.bce_dice_loss(), metrics=[td.iou_metric()], monitor="val_loss",
+            model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, monitor="val_loss",
             extra_callbacks=[td.make_best_epoch_checkpoint(run_dir)], restore_best=False, resume=resume, seed=seed,
             progress_monitor=td.MONITOR, verbose=verbose,
         )
     state = td.restore_best_epoch(fitted.model, run_dir)
     return TextTrainResult(fitted.model, fitted.history, int(state["best_epoch"]), float(state["best"]),
-                           fitted.epochs_completed, Path(run_dir), time.perf_counter() - t0, model_params)
+                           fitted.epochs_completed, Path(run_dir), time.perf_counter() - t0,
+                           training.recipe(model).get("build", {}))
+
+
+def train(data: TextData, *, run_dir: str | os.PathLike, encoder: str = "tiny", weights: str | None = None,
+          decoder_filters: Sequence[int] | None = None, attention: bool = True, epochs: int = 20,
+          batch_size: int = 16, learning_rate: float = 2e-3, augment: bool = True, bn_momentum: float = 0.9,
+          seed: int = 0, resume: bool = True, verbose: int = 0) -> TextTrainResult:
+    """:func:`build_model`, :func:`compile_model` and :func:`fit` in one call (the arguments are theirs)."""
+    model = build_model(encoder=encoder, weights=weights, decoder_filters=decoder_filters, attention=attention,
+                        bn_momentum=bn_momentum, seed=seed)
+    compile_model(model, steps_per_epoch=steps_per_epoch(data, batch_size), epochs=epochs, learning_rate=learning_rate)
+    return fit(model, data, run_dir=run_dir, epochs=epochs, batch_size=batch_size, augment=augment, seed=seed,
+               resume=resume, verbose=verbose)
 
 
 # --------------------------------------------------------------------------- evaluation
