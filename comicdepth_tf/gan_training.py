@@ -31,7 +31,6 @@ mask])`` batches the models train on.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import warnings
@@ -48,6 +47,7 @@ from comicdepth_tf.progress import make_progress
 from comicdepth_tf.training import (
     HISTORY_FILE,
     STATE_FILE,
+    build,
     clean_temporary_files,
     configure_determinism,
     history_logger,
@@ -57,6 +57,8 @@ from comicdepth_tf.training import (
     process_devices,
     raise_if_diverged,
     read_history,
+    recipe,
+    remember,
     run_name,
     stop_if_diverged,
     training_position,
@@ -302,6 +304,81 @@ def grid_epoch(path: str | os.PathLike) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def gan_precision(strategy=None, mixed_precision=None, where: str = "") -> bool | str:
+    """The precision a GAN trains in: ``mixed_precision`` (None: the process's), checked.
+
+    Raises:
+        ParameterError: a distribution strategy (the image pools' scatter update has no
+            cross-replica form), or ``mixed_float16`` (the GANs' train steps do no loss scaling).
+    """
+    dist, precision = process_devices(strategy, mixed_precision)
+    prefix = f"{where}: " if where else ""
+    if dist is not None:
+        raise ParameterError(
+            f"{prefix}the GAN stage trains without a distribution strategy (its image pools have no "
+            f"cross-replica form); got STRATEGY={type(dist).__name__}"
+        )
+    if precision is True or precision == "mixed_float16":
+        # float16 needs loss scaling, which the GANs' own train steps do not do; bfloat16 does not.
+        raise ParameterError(f"{prefix}the GAN stage trains in float32 or mixed_bfloat16; got MIXED_PRECISION="
+                             "mixed_float16 (its train steps do no loss scaling)")
+    return precision
+
+
+def build_gan(builder: Callable[[], Any], *, seed: int | None = None, strategy: Any = None,
+              mixed_precision: bool | str | None = None, deterministic: bool = True, settings: Mapping | None = None):
+    """An uncompiled GAN (CycleGAN or AddTextGAN) from ``builder()``, seeded, in its precision.
+
+    Args:
+        builder: ``() -> model`` (e.g. ``lambda: build_cyclegan("simple", …)``).
+        seed: ``keras.utils.set_random_seed`` first (the initial weights).
+        strategy, mixed_precision: see :func:`gan_precision`.
+        deterministic: :func:`comicdepth_tf.training.configure_determinism` first.
+        settings: what the networks are made from (JSON-serialisable; the run's ``config.json``),
+            remembered with the model (:func:`comicdepth_tf.training.recipe`).
+    """
+    precision = gan_precision(strategy, mixed_precision)
+    model = build(builder, seed=seed, strategy="none", mixed_precision=precision, deterministic=deterministic)
+    remember(model, "build", settings or {})
+    return model
+
+
+def compile_gan(model, *, epochs: int, steps_per_epoch: int, learning_rate: float = 2e-4, beta_1: float = 0.5,
+                decay_epochs: int | None = None, run_eagerly: bool = False):
+    """Compile a GAN of :func:`build_gan`: one Adam per side, constant for the first epochs, then a
+    linear decay to 0 over the last ``decay_epochs`` (the CycleGAN paper's schedule).
+
+    Args:
+        model: from :func:`build_gan`.
+        epochs, steps_per_epoch: the run's length, which the schedule spans (its *plan*).
+        learning_rate: initial Adam rate of both optimizers (2e-4).
+        beta_1: Adam's beta_1 (0.5).
+        decay_epochs: final epochs of linear decay to 0; default ``epochs // 2``.
+        run_eagerly: run the steps eagerly: no graph tracing (seconds per model), slower
+            steps; for tests and debugging.
+    """
+    plan = {"epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch), "learning_rate": float(learning_rate),
+            "beta_1": float(beta_1), "decay_epochs": int(epochs // 2 if decay_epochs is None else decay_epochs)}
+    return _compile_plan(model, plan, run_eagerly)
+
+
+def _compile_plan(model, plan: Mapping[str, Any], run_eagerly: bool):
+    import keras
+
+    from comicdepth_tf.models.cyclegan import make_gan_schedule
+
+    def adam():
+        schedule = make_gan_schedule(plan["learning_rate"], plan["epochs"], plan["steps_per_epoch"],
+                                     plan["decay_epochs"])
+        return keras.optimizers.Adam(schedule, beta_1=plan["beta_1"])
+
+    policy = model.dtype_policy.name
+    with precision_policy(policy if policy.startswith("mixed_") else False):
+        model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)
+    remember(model, "compile", {**plan, "run_eagerly": bool(run_eagerly)})
+    return model
+
+
 @dataclass
 class GANFitResult:
     """What :func:`fit_cyclegan` returns.
@@ -329,13 +406,13 @@ class GANFitResult:
 
 
 def fit_cyclegan(
-    build: Callable[[], Any],
+    model: Any,
     train_ds,
     val_ds=None,
     *,
     run_dir: str | os.PathLike,
     epochs: int,
-    steps_per_epoch: int,
+    steps_per_epoch: int | None = None,
     learning_rate: float = 2e-4,
     beta_1: float = 0.5,
     decay_epochs: int | None = None,
@@ -357,8 +434,11 @@ def fit_cyclegan(
     """Train a GAN model (CycleGAN or AddTextGAN) into ``run_dir``, resumable.
 
     Args:
-        build: ``() -> model``, an uncompiled GAN (e.g. ``lambda: build_cyclegan("simple", …)``),
-            called for fresh and resumed runs alike (the checkpoint is then loaded into it).
+        model: a GAN of :func:`build_gan` and :func:`compile_gan` (then ``steps_per_epoch``,
+            ``learning_rate``, ``beta_1``, ``decay_epochs`` and ``run_eagerly`` are its compile
+            plan's, and what it was built from is the default ``config``), or a builder
+            ``() -> model`` of an uncompiled GAN (e.g. ``lambda: build_cyclegan("simple", …)``).
+            A resumed run loads its checkpoint into it (recompiled with the plan of its start).
         train_ds: repeated training batches (see :func:`unpaired_dataset`), static batch size.
         val_ds: finite validation batches, or None.
         run_dir: the run folder (created).
@@ -372,7 +452,8 @@ def fit_cyclegan(
         n_samples: images per sample-grid row.
         resume: continue from ``checkpoint.weights.h5`` when the run has one; ``False`` starts
             over (and overwrites the history).
-        seed: ``keras.utils.set_random_seed`` before building.
+        seed: ``keras.utils.set_random_seed`` before building (a compiled GAN was seeded by
+            :func:`build_gan`), and the key of each epoch's draws.
         run_eagerly: run the steps eagerly: no graph tracing (seconds per model), slower
             steps; for tests and debugging.
         extra_callbacks: more Keras callbacks (run after the checkpoint of each epoch).
@@ -401,13 +482,19 @@ def fit_cyclegan(
     import keras
 
     from comicdepth_tf.data.pipelines import data_errors
-    from comicdepth_tf.models.cyclegan import make_gan_schedule
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     clean_temporary_files(run_dir)
-    if not callable(build):
-        raise ParameterError("build must be a function returning an uncompiled GAN model")
+    compiled = recipe(model).get("compile") if isinstance(model, keras.Model) and model.compiled else None
+    if compiled is None and not callable(model):
+        raise ParameterError("model must be a GAN of build_gan and compile_gan, or a function returning an "
+                             "uncompiled GAN model")
+    if compiled is not None:
+        epochs, steps_per_epoch = int(epochs or compiled["epochs"]), compiled["steps_per_epoch"]
+        learning_rate, beta_1, decay_epochs = compiled["learning_rate"], compiled["beta_1"], compiled["decay_epochs"]
+        run_eagerly = compiled["run_eagerly"]
+        config = recipe(model).get("build") if config is None else config
     state = None
     if resume and (run_dir / CHECKPOINT_FILE).exists() and (run_dir / STATE_FILE).exists():
         state = read_json(run_dir / STATE_FILE)
@@ -426,30 +513,15 @@ def fit_cyclegan(
             warnings.warn(f"{run_dir}: resuming to {epochs} epochs, but the learning rate planned at the start "
                           f"decays to 0 after epoch {plan['epochs']}: later epochs do not learn", stacklevel=2)
 
-    configure_determinism(deterministic)
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-
-    def adam():
-        schedule = make_gan_schedule(
-            plan["learning_rate"], plan["epochs"], plan["steps_per_epoch"], plan["decay_epochs"]
-        )
-        return keras.optimizers.Adam(schedule, beta_1=plan["beta_1"])
-
-    dist, precision = process_devices(strategy, mixed_precision)
-    if dist is not None:
-        # Measured: the image pools' scatter update has no cross-replica form.
-        raise ParameterError(
-            f"{run_dir}: the GAN stage trains without a distribution strategy (its image pools have no "
-            f"cross-replica form); got STRATEGY={type(dist).__name__}"
-        )
-    if precision is True or precision == "mixed_float16":
-        # float16 needs loss scaling, which the GANs' own train steps do not do; bfloat16 does not.
-        raise ParameterError(f"{run_dir}: the GAN stage trains in float32 or mixed_bfloat16; got MIXED_PRECISION="
-                             "mixed_float16 (its train steps do no loss scaling)")
-    with precision_policy(precision), (dist.scope() if dist is not None else contextlib.nullcontext()):
-        model = build()
-        model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)
+    if compiled is None:
+        precision = gan_precision(strategy, mixed_precision, str(run_dir))
+        model = build_gan(model, seed=seed, mixed_precision=precision, deterministic=deterministic)
+        _compile_plan(model, plan, run_eagerly)
+    else:
+        gan_precision(strategy, None, str(run_dir))
+        configure_determinism(deterministic)  # seeded by build_gan
+        if {k: compiled[k] for k in plan} != plan:  # a resumed run keeps the schedule planned at its start
+            _compile_plan(model, plan, run_eagerly)
     initial_epoch = 0
     if state is not None:
         model.load_weights(run_dir / CHECKPOINT_FILE)

@@ -50,7 +50,7 @@ import os
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from comicdepth_tf.errors import ParameterError, TrainingDivergedError
 from comicdepth_tf.fileio import atomic_write_json, atomic_write_text, read_json
@@ -486,7 +486,7 @@ def build(builder, *, seed: int | None = None, strategy=None, mixed_precision=No
         keras.utils.set_random_seed(seed)
     with model_scope(strategy, mixed_precision):
         model = builder(**arguments)
-    _RECIPES[model] = {"build": dict(arguments)}
+    remember(model, "build", arguments)
     return model
 
 
@@ -521,8 +521,13 @@ def compile_model(model, *, loss: Any, metrics: Sequence = (), optimizer: Any = 
         given = dict(loss=loss, optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,
                      steps_per_epoch=steps_per_epoch, epochs=epochs)
         settings = {k: v for k, v in given.items() if v is None or isinstance(v, (str, int, float))}
-    _RECIPES.setdefault(model, {})["compile"] = dict(settings)
+    remember(model, "compile", settings)
     return model
+
+
+def remember(model, step: str, settings: Mapping[str, Any]) -> None:
+    """Record what ``step`` (``build``, ``compile``) made ``model`` from (:func:`recipe` gives it back)."""
+    _RECIPES.setdefault(model, {})[step] = dict(settings)
 
 
 def recipe(model) -> dict[str, Any]:

@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from comicdepth_tf import gan_training as gt  # noqa: E402
-from comicdepth_tf import runs, translate  # noqa: E402
+from comicdepth_tf import runs, training, translate  # noqa: E402
 from comicdepth_tf.data.formats.ordering import OrderingPoints  # noqa: E402
 from comicdepth_tf.errors import DataFormatError, ParameterError  # noqa: E402
 from comicdepth_tf.models import cyclegan as cg  # noqa: E402
@@ -335,6 +335,30 @@ def test_resume_after_interruption_continues_the_epoch_count(tmp_path):
     assert resumed.state["epochs"] == 3  # the schedule planned at the start
     assert len(gt.sample_grids(tmp_path / "run")) == 1
     assert gt.load_run_config(tmp_path / "run")["plan"]["decay_epochs"] == 1
+
+
+def test_build_compile_fit_trains_the_same_gan_as_a_builder_and_a_resume_keeps_the_first_plan(tmp_path):
+    """Notebook 30's build → compile → fit is fit_cyclegan(builder), bitwise; resuming with another plan keeps
+    the schedule planned at the start (the GAN is compiled again with it)."""
+    train, val, _ = _memory_data()
+    build = lambda: cg.build_cyclegan("simple", **TINY, seed=0)  # noqa: E731
+    common = dict(steps_per_epoch=1, run_eagerly=True, seed=0)
+    one_call = gt.fit_cyclegan(build, train, val, epochs=2, run_dir=tmp_path / "one", **common)
+    gan = gt.build_gan(build, seed=0, settings={"variant": "simple"})
+    gt.compile_gan(gan, epochs=2, steps_per_epoch=1, run_eagerly=True)
+    assert training.recipe(gan)["compile"] == {"epochs": 2, "steps_per_epoch": 1, "learning_rate": 2e-4,
+                                               "beta_1": 0.5, "decay_epochs": 1, "run_eagerly": True}
+    steps = gt.fit_cyclegan(gan, train, val, epochs=2, run_dir=tmp_path / "three", seed=0)
+    assert steps.history == one_call.history
+    for a, b in zip(one_call.model.get_weights(), steps.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert gt.load_run_config(tmp_path / "three")["variant"] == "simple"  # the build settings are the config
+
+    again = gt.compile_gan(gt.build_gan(build, seed=0), epochs=3, steps_per_epoch=1, learning_rate=1e-3,
+                           run_eagerly=True)
+    resumed = gt.fit_cyclegan(again, train, val, epochs=2, run_dir=tmp_path / "three", seed=0)
+    assert resumed.initial_epoch == 2 and resumed.state["epochs"] == 2 and resumed.state["learning_rate"] == 2e-4
+    assert training.recipe(again)["compile"]["learning_rate"] == 2e-4
 
 
 def test_the_untrained_networks_are_scored_once_and_kept_through_a_resume(tmp_path):

@@ -388,6 +388,112 @@ def variant_datasets(variant: str, domains: Domains, *, size: int, batch_size: i
     return pair(domains.natural_train, comics[0], True), pair(domains.natural_val[limit], comics[1][limit], False)
 
 
+def build_variant(variant: str, *, image_size: int = 64, filters: int = 16, residual_blocks: int | None = None,
+                  downsamplings: int = 2, disc_filters: int = 16, disc_layers: int = 3, pool_size: int = 50,
+                  depth: DepthSource | None = None, base_generator=None, base_run: str = "",
+                  cycle_weight: float | None = None, seed: int = 0):
+    """The networks of one variant (:func:`comicdepth_tf.gan_training.build_gan`), seeded.
+
+    Args:
+        variant: one of :data:`VARIANTS`.
+        image_size, filters, residual_blocks, downsamplings, disc_filters, disc_layers, pool_size: the networks
+            (see :func:`comicdepth_tf.models.cyclegan.build_cyclegan`).
+        depth: the natural depth model (``depth_aware``).
+        base_generator, base_run: the ``without_text`` natural→comics generator and its run (``add_text``).
+        cycle_weight: weight of the cycle L1 in the generator loss of the CycleGAN variants (None: the
+            paper's :data:`~comicdepth_tf.models.cyclegan.CYCLE_WEIGHT`, 10); ``add_text`` has no cycle.
+        seed: the initial weights and the image pools.
+    """
+    from comicdepth_tf.gan_training import build_gan
+    from comicdepth_tf.models import cyclegan as cg
+
+    nets = dict(image_size=image_size, filters=filters, residual_blocks=residual_blocks, downsamplings=downsamplings,
+                disc_filters=disc_filters, disc_layers=disc_layers, pool_size=pool_size, seed=seed)
+    if variant == "add_text":
+        if base_generator is None and base_run:
+            from comicdepth_tf.translate import load_generator
+
+            base_generator = load_generator(base_run, "natural2comics")
+        if base_generator is None:
+            raise ParameterError("add_text needs the natural2comics generator of a without_text run (base_run)")
+        builder = lambda: cg.build_add_text_gan(base_generator, **nets)  # noqa: E731
+    else:
+        if variant == "depth_aware" and depth is None:
+            raise ParameterError("depth_aware needs the natural depth model")
+        depth_kw = dict(depth_model=depth.model, depth_size=depth.size) if variant == "depth_aware" else {}
+        cycle_weight = cg.CYCLE_WEIGHT if cycle_weight is None else float(cycle_weight)
+        builder = lambda: cg.build_cyclegan(variant, **nets, **depth_kw, cycle_weight=cycle_weight)  # noqa: E731
+    depth_aware = depth is not None and variant == "depth_aware"
+    blocks = residual_blocks if residual_blocks is not None else cg.default_residual_blocks(image_size)
+    settings = {"model": model_name(variant), "variant": variant, **nets, "residual_blocks": blocks,
+                "depth_run": str(depth.run_dir) if depth_aware else "",
+                "depth_size": depth.size if depth_aware else None, "base_run": str(base_run)}
+    if variant != "add_text":
+        settings["cycle_weight"] = cycle_weight
+    return build_gan(builder, seed=seed, settings=settings)
+
+
+def epoch_steps(variant: str, domains: Domains, batch_size: int, steps: int = 0) -> int:
+    """``steps``, or (0) one pass over the larger training domain of ``variant`` in whole batches."""
+    comics_n = len(domains.text_free_train if variant == "without_text" else domains.comics_train)
+    return int(steps) or max(1, max(len(domains.natural_train), comics_n) // batch_size)
+
+
+def compile_variant(gan, *, epochs: int, steps_per_epoch: int, learning_rate: float = 2e-4,
+                    decay_epochs: int | None = None, run_eagerly: bool = False):
+    """Compile a GAN of :func:`build_variant` (:func:`comicdepth_tf.gan_training.compile_gan`): Adam on each
+    side, the rate constant, then decaying linearly to 0 over the last ``decay_epochs`` (capped at
+    ``epochs``: one ``DECAY_EPOCHS`` serves variants trained for fewer epochs)."""
+    from comicdepth_tf.gan_training import compile_gan
+
+    decay = None if decay_epochs is None else min(int(decay_epochs), int(epochs))
+    return compile_gan(gan, epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
+                       decay_epochs=decay, run_eagerly=run_eagerly)
+
+
+def fit_variant(gan, domains: Domains, *, run_dir: str | os.PathLike, epochs: int, batch_size: int = 4,
+                seed: int = 0, val_limit: int = 0, n_samples: int = 4, validate_every: int = 1,
+                checkpoint_every: int = 1, profile: str = "", extra_config: Mapping | None = None, verbose: int = 0):
+    """Train (or resume) a compiled variant into ``run_dir``.
+
+    Args:
+        gan: from :func:`build_variant` and :func:`compile_variant`.
+        domains: from :func:`load_domains`.
+        run_dir: the run folder (an existing run resumes).
+        epochs: epochs of the run.
+        batch_size: images per domain and step.
+        seed: shuffling and the pools' draws (the weights' seed is :func:`build_variant`'s).
+        val_limit: validation images per domain (0: all).
+        n_samples: images per row of the per-epoch sample grids.
+        validate_every: validation after the first, every ``validate_every``-th and the last epoch.
+        checkpoint_every: epochs between saved checkpoints (see
+            :func:`comicdepth_tf.gan_training.fit_cyclegan`).
+        profile: recorded in ``config.json``: later stages find the newest run of their profile.
+        extra_config: more values for ``config.json``.
+        verbose: see :func:`comicdepth_tf.gan_training.fit_cyclegan`.
+
+    Returns:
+        A :class:`~comicdepth_tf.gan_training.GANFitResult`.
+    """
+    from comicdepth_tf.gan_training import fit_cyclegan, take_batch
+    from comicdepth_tf.training import recipe
+
+    built = recipe(gan).get("build", {})
+    variant = built.get("variant", "simple")
+    train_ds, val_ds = variant_datasets(variant, domains, size=built.get("image_size", 64), batch_size=batch_size,
+                                        seed=seed, val_limit=val_limit)
+    # config.json keeps the order it always had: networks, batch size, upstream runs, sources, cycle weight last.
+    upstream = ("depth_run", "depth_size", "base_run", "cycle_weight")
+    config = {**{k: v for k, v in built.items() if k not in upstream}, "batch_size": batch_size,
+              **{k: built[k] for k in upstream[:3] if k in built}, "sources": domains.sources, "profile": profile,
+              **dict(extra_config or {})}
+    if "cycle_weight" in built:
+        config["cycle_weight"] = built["cycle_weight"]
+    return fit_cyclegan(gan, train_ds, val_ds, run_dir=run_dir, epochs=epochs, config=config,
+                        sample_batch=take_batch(val_ds), n_samples=n_samples, seed=seed, verbose=verbose,
+                        validate_every=validate_every, checkpoint_every=checkpoint_every)
+
+
 def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike, image_size: int = 64,
                   filters: int = 16, residual_blocks: int | None = None, downsamplings: int = 2,
                   disc_filters: int = 16, disc_layers: int = 3,
@@ -397,69 +503,16 @@ def train_variant(variant: str, domains: Domains, *, run_dir: str | os.PathLike,
                   run_eagerly: bool = False, verbose: int = 0, extra_config: Mapping | None = None,
                   validate_every: int = 1, profile: str = "", cycle_weight: float | None = None,
                   checkpoint_every: int = 1):
-    """Train (or resume) one variant into ``run_dir``; returns a :class:`~comicdepth_tf.gan_training.GANFitResult`.
-
-    Args:
-        variant: one of :data:`VARIANTS`.
-        domains: from :func:`load_domains`.
-        run_dir: the run folder (an existing run resumes).
-        image_size, filters, residual_blocks, downsamplings, disc_filters, disc_layers, pool_size: the networks
-            (see :func:`comicdepth_tf.models.cyclegan.build_cyclegan`).
-        batch_size, epochs, steps_per_epoch (0: one pass over the larger training domain),
-        decay_epochs (capped at ``epochs``), learning_rate: the schedule (see
-        :func:`comicdepth_tf.gan_training.fit_cyclegan`).
-        depth: the natural depth model (``depth_aware``).
-        base_generator, base_run: the ``without_text`` natural→comics generator and its run (``add_text``).
-        seed: weights, shuffling, pools.
-        val_limit: validation images per domain (0: all).
-        n_samples: images per row of the per-epoch sample grids.
-        run_eagerly, verbose: see :func:`comicdepth_tf.gan_training.fit_cyclegan`.
-        extra_config: more values for ``config.json``.
-        validate_every: validation after the first, every ``validate_every``-th and the last epoch.
-        profile: recorded in ``config.json``: later stages find the newest run of their profile.
-        cycle_weight: weight of the cycle L1 in the generator loss of the CycleGAN variants (None: the
-            paper's :data:`~comicdepth_tf.models.cyclegan.CYCLE_WEIGHT`, 10); ``add_text`` has no cycle.
-        checkpoint_every: epochs between saved checkpoints (see
-            :func:`comicdepth_tf.gan_training.fit_cyclegan`).
-    """
-    from comicdepth_tf.gan_training import fit_cyclegan, take_batch
-    from comicdepth_tf.models import cyclegan as cg
-
-    train_ds, val_ds = variant_datasets(variant, domains, size=image_size, batch_size=batch_size, seed=seed,
-                                        val_limit=val_limit)
-    comics_n = len(domains.text_free_train if variant == "without_text" else domains.comics_train)
-    steps = int(steps_per_epoch) or max(1, max(len(domains.natural_train), comics_n) // batch_size)
-    nets = dict(image_size=image_size, filters=filters, residual_blocks=residual_blocks, downsamplings=downsamplings,
-                disc_filters=disc_filters,
-                disc_layers=disc_layers, pool_size=pool_size, seed=seed)
-    if variant == "add_text":
-        if base_generator is None and base_run:
-            from comicdepth_tf.translate import load_generator
-
-            base_generator = load_generator(base_run, "natural2comics")
-        if base_generator is None:
-            raise ParameterError("add_text needs the natural2comics generator of a without_text run (base_run)")
-        build = lambda: cg.build_add_text_gan(base_generator, **nets)  # noqa: E731
-    else:
-        if variant == "depth_aware" and depth is None:
-            raise ParameterError("depth_aware needs the natural depth model")
-        depth_kw = dict(depth_model=depth.model, depth_size=depth.size) if variant == "depth_aware" else {}
-        cycle_weight = cg.CYCLE_WEIGHT if cycle_weight is None else float(cycle_weight)
-        build = lambda: cg.build_cyclegan(variant, **nets, **depth_kw, cycle_weight=cycle_weight)  # noqa: E731
-    depth_aware = depth is not None and variant == "depth_aware"
-    blocks = residual_blocks if residual_blocks is not None else cg.default_residual_blocks(image_size)
-    config = {"model": model_name(variant), "variant": variant, **nets, "residual_blocks": blocks,
-              "batch_size": batch_size, "depth_run": str(depth.run_dir) if depth_aware else "",
-              "depth_size": depth.size if depth_aware else None, "base_run": str(base_run),
-              "sources": domains.sources, "profile": profile, **dict(extra_config or {})}
-    if variant != "add_text":
-        config["cycle_weight"] = cycle_weight
-    # One DECAY_EPOCHS serves variants trained for fewer epochs: their decay covers all of them.
-    decay = None if decay_epochs is None else min(int(decay_epochs), int(epochs))
-    return fit_cyclegan(build, train_ds, val_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
-                        learning_rate=learning_rate, decay_epochs=decay, config=config,
-                        sample_batch=take_batch(val_ds), n_samples=n_samples, seed=seed, run_eagerly=run_eagerly,
-                        verbose=verbose, validate_every=validate_every, checkpoint_every=checkpoint_every)
+    """:func:`build_variant`, :func:`compile_variant` and :func:`fit_variant` in one call (the arguments are theirs)."""
+    gan = build_variant(variant, image_size=image_size, filters=filters, residual_blocks=residual_blocks,
+                        downsamplings=downsamplings, disc_filters=disc_filters, disc_layers=disc_layers,
+                        pool_size=pool_size, depth=depth, base_generator=base_generator, base_run=base_run,
+                        cycle_weight=cycle_weight, seed=seed)
+    compile_variant(gan, epochs=epochs, steps_per_epoch=epoch_steps(variant, domains, batch_size, steps_per_epoch),
+                    learning_rate=learning_rate, decay_epochs=decay_epochs, run_eagerly=run_eagerly)
+    return fit_variant(gan, domains, run_dir=run_dir, epochs=epochs, batch_size=batch_size, seed=seed,
+                       val_limit=val_limit, n_samples=n_samples, validate_every=validate_every,
+                       checkpoint_every=checkpoint_every, profile=profile, extra_config=extra_config, verbose=verbose)
 
 
 def run_name(run_id: str = "") -> str:
