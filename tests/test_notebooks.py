@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from comicdepth_tf import paths
-from comicdepth_tf.chain import runner
+from comicdepth_tf.chain import runner, stage_reuse
 from comicdepth_tf.chain.metrics_diff import diff_reports
 
 NOTEBOOKS = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
@@ -64,10 +64,19 @@ def test_a_second_run_reuses_every_stage_and_a_forced_rerun_is_identical(smoke_p
     reused = runner.run("smoke", run_id="reused", reports_dir=reports, progress=False, echo=None)
     assert [s.status for s in reused.stages] == ["reused"] * len(NOTEBOOKS)
     assert {s.reused_from for s in reused.stages} == {"test"}
-    # Every training stage trained again, in order, each after the others: the same numbers.
+    # What each stage wrote, one after the other, is what stage_reuse.WRITES says it writes (side by
+    # side, the ledger keeps those runs of a stage only).
+    ledger = json.loads((Path(os.environ["COMICDEPTH_MODELS"]) / "stages" / "smoke.json").read_text())
+    assert set(ledger) == set(stage_reuse.WRITES)
+    for number, entry in ledger.items():
+        assert stage_reuse.own_runs(number, entry["runs"]) == entry["runs"], (number, entry["runs"])
+    # Every training stage trained again, two side by side where their usual memory allows, each
+    # once the stages it loads from are done: the same numbers.
     rerun = runner.run("smoke", run_id="rerun", reports_dir=reports, progress=False, echo=None, force=True,
-                       only=[stem[:2] for stem in TRAINING_STAGES])
+                       only=[stem[:2] for stem in TRAINING_STAGES], jobs=2, max_memory_gb=100)
     assert rerun.ok and [s.status for s in rerun.stages] == ["ok"] * len(TRAINING_STAGES)
+    windows = sorted((s.started_s, s.started_s + s.duration_s) for s in rerun.stages)
+    assert any(b[0] < a[1] for a, b in zip(windows, windows[1:])), windows  # some stages overlapped
     differences, compared = diff_reports(smoke_pipeline.run_dir, rerun.run_dir, TRAINING_STAGES)
     assert compared > 100 and differences == []
 

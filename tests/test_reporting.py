@@ -413,3 +413,77 @@ def test_remaining_time_sums_the_usual_times_of_the_stages_left():
     assert runner.remaining_text(["10_a", "20_b"], usual) == "remaining ~1:00 (estimate), 1 stage(s) never timed"
     assert runner.remaining_text(["20_b"], usual) == "remaining: unknown"
     assert runner.remaining_text([], usual) == "nothing remaining"
+
+
+_SLEEPER = {
+    "params": 'PROFILE: str = "smoke"  # smoke | cpu | full\nSECONDS: float = 2.0  # how long the stage works\n'
+              'MEGABYTES: int = 0  # memory it holds meanwhile',
+    "code": "import os, time\nfrom comicdepth_tf.chain import reporting\n"
+            "start = time.time()\nheld = bytearray(MEGABYTES * 1_000_000)\nheld[::4096] = b'x' * len(held[::4096])\n"
+            "time.sleep(SECONDS)\n"
+            "folder = os.environ['COMICDEPTH_STAGE_DIR']\n"
+            "reporting.record_metrics(os.path.basename(folder), "
+            "{'start': start, 'end': time.time(), 'stage_dir': folder, 'cwd': os.getcwd()})",
+}
+
+
+def _sleepers(folder: Path, stems: list[str]) -> Path:
+    """Notebooks that hold ``MEGABYTES`` of memory for ``SECONDS`` and record when they ran (no TensorFlow)."""
+    import nbformat
+
+    folder.mkdir(parents=True)
+    for stem in stems:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(_SLEEPER["params"], metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(_SLEEPER["code"])]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / f"{stem}.ipynb")
+    return folder
+
+
+def _windows(result) -> dict[str, tuple[float, float]]:
+    """Stage number -> (start, end) of its work, as the kernel recorded it."""
+    out = {}
+    for s in result.stages:
+        m = json.loads((result.run_dir / s.stage / "metrics.json").read_text())
+        out[s.stage[:2]] = (m["start"], m["end"])
+    return out
+
+
+def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environment_and_memory(tmp_path):
+    notebooks = _sleepers(tmp_path / "notebooks", ["10_a", "20_b", "30_c"])  # 30 loads from 10 (UPSTREAM)
+    common = dict(notebooks_dir=notebooks, reports_dir=tmp_path / "reports", params_root=tmp_path / "params",
+                  progress=False, echo=None, reuse=False, overrides=["SECONDS=1", "10.SECONDS=3", "10.MEGABYTES=300"])
+    first = runner.run("smoke", run_id="first", jobs=2, max_memory_gb=100, **common)
+    ran = _windows(first)  # no stage's peak memory is known yet: each runs alone
+    assert ran["10"][1] <= ran["20"][0] and ran["20"][1] <= ran["30"][0], ran
+    lines: list[str] = []
+    result = runner.run("smoke", run_id="side", jobs=2, max_memory_gb=100,
+                        **{**common, "echo": lambda *a, **k: lines.append(a[0])})
+    assert result.ok
+    ran = _windows(result)
+    assert ran["20"][0] < ran["10"][1] and ran["10"][0] < ran["20"][1]  # 10 and 20 overlapped
+    assert ran["30"][0] >= ran["10"][1]  # 30 waited for the stage it loads from
+    for s in result.stages:
+        metrics = json.loads((result.run_dir / s.stage / "metrics.json").read_text())
+        assert Path(metrics["stage_dir"]) == result.run_dir / s.stage  # each kernel its own COMICDEPTH_STAGE_DIR
+        assert Path(metrics["cwd"]) == notebooks
+    if Path("/proc/self/status").exists():  # each stage's peak is its own kernel's, not the sum
+        peaks = {s.stage[:2]: s.peak_memory_mb for s in result.stages}
+        assert peaks["10"] > 300 and peaks["20"] < 250 and peaks["30"] < 250, peaks
+    ten, thirty = result.stage("10"), result.stage("30")
+    assert thirty.started_s >= ten.started_s + ten.duration_s - 0.5  # the runner's clock agrees
+    assert any(line.startswith("[1/3] 10_a: ok in") for line in lines), lines
+
+    # With the peaks of that run known, a budget that fits one stage runs them one after the other.
+    alone = runner.run("smoke", run_id="alone", jobs=2, max_memory_gb=0.001, **common)
+    ran = _windows(alone)
+    order = sorted(ran, key=lambda n: ran[n][0])
+    assert all(ran[a][1] <= ran[b][0] for a, b in zip(order, order[1:])), ran
+
+
+def test_the_longest_chain_starts_first():
+    tails = runner.critical_paths(["00", "10", "20", "30", "40", "50", "60"],
+                                  {"00": 10, "10": 355, "20": 125, "30": 648, "40": 538, "50": 53, "60": 461})
+    assert tails["10"] == 355 + 648 + 538 + 53 and tails["60"] == 461 and tails["20"] == 125 + 53
+    assert max(tails, key=tails.get) == "10"

@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 PROC = Path("/proc")
 
@@ -87,8 +87,11 @@ class PeakWatch:
     def mb(self) -> float | None:
         return None if self.kb is None else round(self.kb * 1024 / 1e6, 1)
 
-    def sample(self, root: int) -> None:
-        for pid in descendants(root):
+    def sample(self, root: int, roots: Iterable[int] = ()) -> None:
+        """Read the processes below ``root``; with ``roots``, only those and their descendants."""
+        own = list(roots)
+        pids = descendants(root) if not own else own + [d for r in own for d in descendants(r)]
+        for pid in pids:
             if pid in self._ignore:
                 continue
             kb = high_water_mark_kb(pid)
@@ -100,11 +103,17 @@ class PeakWatch:
 
 
 @contextlib.contextmanager
-def watch(interval: float = 0.5) -> Iterator[PeakWatch]:
+def watch(interval: float = 0.5, roots: Callable[[], Iterable[int]] | None = None) -> Iterator[PeakWatch]:
     """Track the peak resident memory and CPU time of the processes started inside the block.
 
     The high-water mark is kept by the kernel, so polling every ``interval`` seconds misses
     only what a process does in its last ``interval`` before exiting (for CPU time too).
+
+    Args:
+        interval: seconds between two readings.
+        roots: when several blocks run at once (stages side by side), a function giving the
+            process ids that are this block's own (its kernel, once started): only they and
+            their descendants count. None: every process started below this one.
 
     Yields:
         A :class:`PeakWatch`, filled when the block ends (``mb`` stays None without ``/proc``).
@@ -115,9 +124,14 @@ def watch(interval: float = 0.5) -> Iterator[PeakWatch]:
     root, done = os.getpid(), threading.Event()
     peak = PeakWatch(ignore=set(descendants(root)))
 
+    def read() -> None:
+        own = list(roots()) if roots is not None else []
+        if roots is None or own:
+            peak.sample(root, own)
+
     def poll() -> None:
         while not done.wait(interval):
-            peak.sample(root)
+            read()
 
     thread = threading.Thread(target=poll, name="peak-memory", daemon=True)
     thread.start()
@@ -126,4 +140,4 @@ def watch(interval: float = 0.5) -> Iterator[PeakWatch]:
     finally:
         done.set()
         thread.join()
-        peak.sample(root)
+        read()

@@ -24,6 +24,11 @@ stage whose fingerprint matches a finished run is not executed: it is listed as 
 with links to the report of the run it reused. ``force=True`` (``--force``) reruns every stage,
 ``force=["30"]`` (``--force 30``) that stage and every stage downstream of it.
 
+Side by side (``jobs`` > 1, ``--jobs``): a stage starts once the stages it loads from are done,
+the one heading the longest chain of stages first, while the usual peak memories of the stages
+running together fit in ``max_memory_gb`` (:func:`_side_by_side`). Each kernel gets its own
+environment (:func:`kernel_manager_class`), and its peak memory and CPU time are its own.
+
 Overrides without a scope apply to every selected notebook that declares the name; a name
 no selected notebook declares is an error. ``NN.NAME=VALUE`` (or ``<stem>.NAME=VALUE``)
 targets one notebook. A ``--params`` YAML file holds the same: top-level names, or a
@@ -40,6 +45,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -67,6 +73,7 @@ class StageResult:
     duration_s: float | None = None
     peak_memory_mb: float | None = None  # the kernel's peak resident memory (Linux)
     cpu_seconds: float | None = None  # the kernel's CPU time: over duration_s, the cores it kept busy
+    started_s: float | None = None  # seconds after the run started (stages side by side overlap)
     params: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     output_notebook: str | None = None
@@ -248,6 +255,27 @@ def own_kernel() -> Iterator[None]:
             yield
 
 
+def kernel_manager_class(env: Mapping[str, str], cwd: str | os.PathLike, pids: list[int]):
+    """A kernel manager class whose kernels start in ``cwd`` with ``env`` on top of this process's environment.
+
+    Stages running side by side need their own variables (``COMICDEPTH_STAGE_DIR``…), which
+    ``os.environ`` (one per process) cannot give; the started kernel's process id is appended to
+    ``pids``, so that its memory and CPU time are counted for its stage alone.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class StageKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw["env"] = {**os.environ, **dict(kw.get("env") or {}), **env}
+            kw["cwd"] = os.fspath(cwd)
+            await super().start_kernel(**kw)
+            pid = getattr(self.provisioner, "pid", None)
+            if pid:
+                pids.append(int(pid))
+
+    return StageKernelManager
+
+
 # --------------------------------------------------------------------------- execution
 
 
@@ -345,13 +373,14 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
            "COMICDEPTH_REPORTS": str(reports_root), "COMICDEPTH_HOME": str(paths.home_dir())}
     error: Exception | None = None
     peak = peak_memory.PeakWatch()
+    pids: list[int] = []  # the stage's kernel, once started
     start = time.monotonic()
     try:
-        with patched_environ(**env), peak_memory.watch() as peak:
+        with peak_memory.watch(roots=lambda: pids) as peak:
             pm.execute_notebook(
                 str(plan.notebook), str(partial), parameters=plan.values, kernel_name=KERNEL_NAME,
-                progress_bar=progress, cwd=str(plan.notebook.parent), start_timeout=120,
-                execution_timeout=timeout, log_output=False,
+                progress_bar=progress, start_timeout=120, execution_timeout=timeout, log_output=False,
+                kernel_manager_class=kernel_manager_class(env, plan.notebook.parent, pids),
                 stdout_file=ConsoleLines(emit) if emit is not None else None)
     except Exception as exc:  # a failing notebook must not stop the report
         error = exc
@@ -422,8 +451,10 @@ def _forced(force: bool | Sequence[str], stages: list[StageResult]) -> set[str]:
 # --------------------------------------------------------------------------- time estimates
 
 
-def usual_durations(reports_root: Path, profile: str, exclude: str = "") -> tuple[dict[str, float], list[str]]:
-    """Each stage's wall time in the newest earlier run of ``profile`` that executed it.
+def usual_durations(reports_root: Path, profile: str, exclude: str = "",
+                    key: str = "duration_s") -> tuple[dict[str, float], list[str]]:
+    """Each stage's wall time (or another ``key`` of its record) in the newest earlier run of ``profile``
+    that executed it.
 
     Only stages that ran to ``ok`` count (a reused stage's 0 s says nothing of the work); runs
     are ordered by their ``started`` stamp.
@@ -443,10 +474,103 @@ def usual_durations(reports_root: Path, profile: str, exclude: str = "") -> tupl
             continue
         started = str(record.get("started") or "")
         for s in record.get("stages", []):
-            if isinstance(s, dict) and s.get("status") == "ok" and s.get("duration_s"):
+            if isinstance(s, dict) and s.get("status") == "ok" and s.get(key):
                 if s.get("stage") not in newest or started > newest[s["stage"]][0]:
-                    newest[s["stage"]] = (started, float(s["duration_s"]), file.parent.name)
+                    newest[s["stage"]] = (started, float(s[key]), file.parent.name)
     return {k: v[1] for k, v in newest.items()}, sorted({v[2] for v in newest.values()})
+
+
+def reference_chain(profile: str) -> dict[str, Any]:
+    """The newest chain run of ``profile`` recorded in the checkout's ``bench/chains/`` ({} elsewhere)."""
+    folder = paths.CHECKOUT_DIR / "bench" / "chains" if paths.CHECKOUT_DIR else None
+    found = []
+    for file in sorted(folder.glob(f"{profile}-*.json")) if folder and folder.is_dir() else []:
+        try:
+            record = read_json(file)
+        except DataFormatError:
+            continue
+        if isinstance(record, dict) and record.get("profile") == profile:
+            found.append((str(record.get("recorded") or ""), record))
+    return max(found, key=lambda item: item[0])[1] if found else {}
+
+
+def usual_peaks(reports_root: Path, profile: str, exclude: str = "") -> dict[str, float]:
+    """Each stage's peak memory in MB: from the newest earlier run of ``profile`` that executed it,
+    else from the reference chain of the checkout (:func:`reference_chain`); unknown stages are left out."""
+    peaks = {k: float(v) for k, v in (reference_chain(profile).get("peak_memory_mb") or {}).items()}
+    peaks.update(usual_durations(reports_root, profile, exclude, key="peak_memory_mb")[0])
+    return peaks
+
+
+def memory_budget_mb() -> float | None:
+    """Half of this machine's memory in MB (``MemTotal`` of Linux's ``/proc/meminfo``); None elsewhere."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            total_kb = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return total_kb * 1024 / 1e6 / 2
+
+
+def critical_paths(numbers: Sequence[str], durations: Mapping[str, float]) -> dict[str, float]:
+    """Per stage number, the seconds from its start to the end of the longest chain of stages that waits
+    for it (its own time included; unknown times count 1 s): the scheduler starts the longest first."""
+    tails: dict[str, float] = {}
+    for number in sorted(numbers, reverse=True):
+        below = [tails[d] for d in tails if number in stage_reuse.upstream_of(d)]
+        tails[number] = durations.get(number, 1.0) + max(below, default=0.0)
+    return tails
+
+
+def _side_by_side(items, prepare, execute, *, jobs: int, lock, keep_going: bool, budget_mb: float | None,
+                  peaks: Mapping[str, float], durations: Mapping[str, float]) -> None:
+    """Run stages on ``jobs`` threads, each as soon as the stages it loads from are done.
+
+    Among the ready stages the one heading the longest remaining chain starts first. A stage
+    joins running ones only when the usual peaks (``peaks``, by stage name) of all of them fit
+    in ``budget_mb``; a stage whose peak is unknown, or that alone exceeds the budget, runs alone.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    by_number = {stage_reuse.stage_number(result.stage): (i, p, result) for i, p, result in items}
+    tails = critical_paths(list(by_number), {stage_reuse.stage_number(k): v for k, v in durations.items()})
+    pending, running, finished, stopped = dict(by_number), {}, set(), False
+
+    def need(number: str) -> float:
+        peak = peaks.get(by_number[number][2].stage)
+        return float("inf") if peak is None or budget_mb is None else peak
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage") as pool:
+        while pending and not stopped or running:
+            started = True
+            while started and not stopped and len(running) < jobs:
+                started = False
+                ready = [n for n in pending
+                         if all(u in finished or u not in by_number for u in stage_reuse.upstream_of(n))]
+                for number in sorted(ready, key=lambda n: -tails[n]):
+                    used = sum(need(n) for n in running.values())
+                    if running and used + need(number) > (budget_mb or 0):
+                        continue
+                    i, p, result = pending.pop(number)
+                    with lock:
+                        go = prepare(i, p, result)
+                    if go:
+                        running[pool.submit(execute, i, p, result)] = number
+                    else:
+                        finished.add(number)
+                    started = True
+                    break
+            if not running:
+                if pending and not stopped:  # nothing can start: upstream stages missing (cannot happen)
+                    raise RuntimeError(f"stages {sorted(pending)} wait for stages that never run")
+                break
+            for future in wait(running, return_when=FIRST_COMPLETED)[0]:
+                number = running.pop(future)
+                future.result()
+                finished.add(number)
+                stopped = stopped or (by_number[number][2].status == "failed" and not keep_going)
+    for _, _, result in pending.values():
+        result.status = "not_run"
 
 
 def estimate_source(profile: str, runs: list[str], reports_root: Path) -> str:
@@ -499,7 +623,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         keep_going: bool = True, notebooks_dir: str | os.PathLike | None = None,
         reports_dir: str | os.PathLike | None = None, params_root: str | os.PathLike | None = None,
         progress: bool | None = None, timeout: float | None = None, echo=print,
-        force: bool | Sequence[str] = False, reuse: bool = True) -> RunResult:
+        force: bool | Sequence[str] = False, reuse: bool = True, jobs: int = 1,
+        max_memory_gb: float | None = None) -> RunResult:
     """Execute the numbered notebooks and write the run report.
 
     Args:
@@ -523,6 +648,13 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         force: True reruns every stage; stage numbers (``["30"]``) rerun those and their
             downstream stages; False reuses every stage whose fingerprint matches a finished run.
         reuse: False never reuses (and records nothing in the ledger).
+        jobs: stages run side by side, at most this many at once: each as soon as the stages it
+            loads from (:data:`~comicdepth_tf.chain.stage_reuse.UPSTREAM`) are done, the one
+            heading the longest chain first (:func:`_side_by_side`). 1 (default): one after the
+            other, in order. Each stage computes the same numbers either way.
+        max_memory_gb: with ``jobs`` > 1, stages share the machine only while their usual peak
+            memory (:func:`usual_peaks`) adds up to at most this; default half of the machine's
+            memory (:func:`memory_budget_mb`). A stage of unknown peak runs alone.
 
     Returns:
         The :class:`RunResult`; ``result.ok`` is False when a stage failed.
@@ -538,7 +670,10 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         params_root = paths.params_dir() if notebooks_dir.resolve() == paths.notebooks_dir().resolve() \
             else notebooks_dir.parent / "params"
     reports_root = Path(reports_dir).resolve() if reports_dir is not None else paths.reports_dir()
-    progress = sys.stderr.isatty() if progress is None else progress
+    if jobs < 1:
+        raise ParameterError(f"--jobs {jobs}: expected 1 or more")
+    # Several papermill progress bars would overwrite each other: side by side, the lines say it all.
+    progress = sys.stderr.isatty() and jobs == 1 if progress is None else progress and jobs == 1
     emit = _console_emitter(echo, progress)
     echo = echo or (lambda *a, **k: None)
 
@@ -578,65 +713,89 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
     echo(estimate_source(profile, timed_runs, reports_root), flush=True)
     run_start = time.monotonic()
 
-    def stage_done(i: int, line: str) -> None:
+    def stage_done(line: str) -> None:
         elapsed = progress_lines.format_duration(time.monotonic() - run_start)
-        left = [s.stage for s in stages[i:]]
+        left = [s.stage for s in stages if s.status in ("pending", "running")]
         echo(f"{line} · elapsed {elapsed} · {remaining_text(left, usual)}", flush=True)
 
     ledger = stage_reuse.Ledger(profile)
     source = stage_reuse.source_digest()
     forced = _forced(force, stages)
     done: dict[str, str | None] = {}  # stage number -> fingerprint in this run
-    stopped = False
+    side_by_side = jobs > 1 and len(plans) > 1
+    lock = threading.RLock()  # run.json, the ledger and the console, shared by stages running side by side
+
+    def prepare(i: int, p: StagePlan, result: StageResult) -> bool:
+        """Fingerprint a stage whose upstream stages are done: reuse it (False) or mark it running (True)."""
+        number = stage_reuse.stage_number(result.stage)
+        upstream = {u: done[u] if u in done else ledger.fingerprint_of(u)
+                    for u in stage_reuse.upstream_of(result.stage)}
+        result.fingerprint = stage_reuse.fingerprint(p.notebook, result.params, profile, upstream, source)
+        entry = ledger.reusable(number, result.fingerprint, reports_root) \
+            if reuse and number not in forced else None
+        if entry is not None:
+            _reuse(result, entry, run_dir, reports_root)
+            done[number] = result.fingerprint
+            stage_done(f"[{i}/{len(plans)}] {result.stage}: reused (run {entry['run_id']}, "
+                       f"fingerprint {result.fingerprint[:12]})")
+            save()
+            return False
+        usually = f" (usually ~{progress_lines.format_duration(usual[result.stage])})" \
+            if result.stage in usual else ""
+        echo(f"[{i}/{len(plans)}] {result.stage} ...{usually}", flush=True)
+        result.status = "running"
+        save()
+        ledger.forget_run(number, run_id)  # its report is about to be replaced
+        return True
+
+    def execute(i: int, p: StagePlan, result: StageResult) -> None:
+        """Run a prepared stage's notebook, then record it (in the ledger when it finished)."""
+        number = stage_reuse.stage_number(result.stage)
+        before = stage_reuse.models_snapshot()
+        result.started_s = round(time.monotonic() - run_start, 3)
+        stage_emit = (lambda line: emit(line.replace("    ", f"    {number}| ", 1))) if side_by_side and emit else emit
+        _execute(p, result, run_dir, run_id, reports_root, progress, timeout, stage_emit)
+        with lock:
+            if result.status == "ok":
+                done[number] = result.fingerprint
+                if reuse and result.html:  # a stage without its report cannot be shown when reused
+                    written = stage_reuse.written_runs(before, stage_reuse.models_snapshot())
+                    ledger.record(number, {
+                        "fingerprint": result.fingerprint, "run_id": run_id, "stage": result.stage,
+                        "html": result.html, "output_notebook": result.output_notebook,
+                        "stage_dir": result.stage_dir, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        # Side by side, another stage's runs change meanwhile: keep this stage's own.
+                        "runs": stage_reuse.own_runs(number, written) if side_by_side else written})
+            line = f"[{i}/{len(plans)}] {result.stage}: {result.status} in {result.duration_s:.1f} s"
+            if result.peak_memory_mb is not None:
+                line += f", peak memory {result.peak_memory_mb / 1000:.2f} GB"
+            if result.cpu_seconds and result.duration_s:
+                line += f", {result.cpu_seconds / result.duration_s:.2f} cores busy"
+            if result.error:
+                cell = result.error.get("cell_index")
+                line += (f" (cell {cell}: " if cell is not None else " (") + \
+                    f"{result.error.get('exception', '')})"
+                line += f"; kernel output: {run_dir / result.stage_dir / KERNEL_LOG}"
+            stage_done(line)
+            save()
+
+    items = [(i, p, result) for i, (p, result) in enumerate(zip(plans, stages), 1)]
     try:
         with own_kernel():
-            for i, (p, result) in enumerate(zip(plans, stages), 1):
-                if stopped:
-                    result.status = "not_run"
-                    continue
-                number = stage_reuse.stage_number(result.stage)
-                upstream = {u: done[u] if u in done else ledger.fingerprint_of(u)
-                            for u in stage_reuse.upstream_of(result.stage)}
-                result.fingerprint = stage_reuse.fingerprint(p.notebook, result.params, profile, upstream, source)
-                entry = ledger.reusable(number, result.fingerprint, reports_root) \
-                    if reuse and number not in forced else None
-                if entry is not None:
-                    _reuse(result, entry, run_dir, reports_root)
-                    done[number] = result.fingerprint
-                    stage_done(i, f"[{i}/{len(plans)}] {result.stage}: reused (run {entry['run_id']}, "
-                                  f"fingerprint {result.fingerprint[:12]})")
-                    save()
-                    continue
-                usually = f" (usually ~{progress_lines.format_duration(usual[result.stage])})" \
-                    if result.stage in usual else ""
-                echo(f"[{i}/{len(plans)}] {result.stage} ...{usually}", flush=True)
-                result.status = "running"
-                save()
-                ledger.forget_run(number, run_id)  # its report is about to be replaced
-                before = stage_reuse.models_snapshot()
-                _execute(p, result, run_dir, run_id, reports_root, progress, timeout, emit)
-                if result.status == "ok":
-                    done[number] = result.fingerprint
-                    if reuse and result.html:  # a stage without its report cannot be shown when reused
-                        ledger.record(number, {
-                            "fingerprint": result.fingerprint, "run_id": run_id, "stage": result.stage,
-                            "html": result.html, "output_notebook": result.output_notebook,
-                            "stage_dir": result.stage_dir, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            "runs": stage_reuse.written_runs(before, stage_reuse.models_snapshot())})
-                line = f"[{i}/{len(plans)}] {result.stage}: {result.status} in {result.duration_s:.1f} s"
-                if result.peak_memory_mb is not None:
-                    line += f", peak memory {result.peak_memory_mb / 1000:.2f} GB"
-                if result.cpu_seconds and result.duration_s:
-                    line += f", {result.cpu_seconds / result.duration_s:.2f} cores busy"
-                if result.error:
-                    cell = result.error.get("cell_index")
-                    line += (f" (cell {cell}: " if cell is not None else " (") + \
-                        f"{result.error.get('exception', '')})"
-                    line += f"; kernel output: {run_dir / result.stage_dir / KERNEL_LOG}"
-                stage_done(i, line)
-                if result.status == "failed" and not keep_going:
-                    stopped = True
-                save()
+            if side_by_side:
+                peaks = usual_peaks(reports_root, profile, exclude=run_id)
+                _side_by_side(items, prepare, execute, jobs=jobs, lock=lock, keep_going=keep_going,
+                              budget_mb=(max_memory_gb * 1000 if max_memory_gb else memory_budget_mb()),
+                              peaks=peaks, durations=usual)
+            else:
+                stopped = False
+                for i, p, result in items:
+                    if stopped:
+                        result.status = "not_run"
+                        continue
+                    if prepare(i, p, result):
+                        execute(i, p, result)
+                    stopped = result.status == "failed" and not keep_going
         record["status"] = "ok" if all(s.status in ("ok", "reused") for s in stages) else "failed"
     except KeyboardInterrupt:
         record["status"] = "interrupted"
@@ -683,6 +842,12 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or these stages and every stage downstream of them")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                         help="no per-cell progress bar")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="run up to N stages side by side, each once the stages it loads from are done "
+                             "(default 1: one after the other; the numbers are the same)")
+    parser.add_argument("--max-memory", dest="max_memory_gb", type=float, default=None, metavar="GB",
+                        help="with --jobs: start a stage beside others only while their usual peak memory "
+                             "adds up to at most GB (default: half of this machine's memory)")
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -698,7 +863,8 @@ def cli_main(args: argparse.Namespace) -> int:
         result = run(profile=args.profile, only=only, overrides=args.overrides,
                      params_file=args.params_file, run_id=args.run_id, keep_going=args.keep_going,
                      notebooks_dir=args.notebooks_dir, reports_dir=args.reports_dir,
-                     params_root=args.params_dir, progress=args.progress, timeout=args.timeout, force=force)
+                     params_root=args.params_dir, progress=args.progress, timeout=args.timeout, force=force,
+                     jobs=args.jobs, max_memory_gb=args.max_memory_gb)
     except (ParameterError, DataFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

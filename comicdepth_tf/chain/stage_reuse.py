@@ -16,6 +16,7 @@ or ``reports/`` makes the stages run again.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -137,6 +138,26 @@ def models_snapshot(root: str | os.PathLike | None = None) -> dict[str, float]:
                 out[run.relative_to(root).as_posix()] = max(
                     [run.stat().st_mtime] + [f.stat().st_mtime for f in run.iterdir()])
     return out
+
+
+#: Stage number -> the saved-run folders it writes (``<model>/<run>`` patterns), to tell its runs
+#: from those of a stage running beside it. A test holds them to what the smoke chain writes.
+WRITES: dict[str, tuple[str, ...]] = {
+    "00": (),
+    "10": ("depth_irv2/*",),
+    "20": ("text_unet/*",),
+    "30": ("cyclegan_*/*", "depth_irv2/*"),  # a depth model of its own when notebook 10 saved none
+    "40": ("comics_depth/*", "ai4va_*/*", "configurations/*"),
+    "50": (),
+    "60": ("fg_*/*",),
+}
+
+
+def own_runs(number: str, written: Iterable[str]) -> list[str]:
+    """The runs of ``written`` that stage ``number`` writes (:data:`WRITES`; unknown stages: all)."""
+    if number not in WRITES:
+        return sorted(written)
+    return sorted(run for run in written if any(fnmatch.fnmatchcase(run, p) for p in WRITES[number]))
 
 
 def written_runs(before: Mapping[str, float], after: Mapping[str, float]) -> list[str]:
