@@ -10,8 +10,10 @@ time; they are flagged, since a chain with reused stages is not a timing of the 
     python bench/bench_chain.py reports/<run_id> --reference bench/chains/cpu-daa4189-irv2.json
     python bench/bench_chain.py reports/<run_id> --record bench/chains/cpu-<commit>.json --note "..."
 
-Prints; asserts nothing. Times from different machines (or one shared with other work) are not
-comparable: the reference file says where it was measured.
+With stages side by side (``comicdepth run --jobs``), the stages' wall time (first start to last
+end) is printed under their sum, with its ratio to the reference's total. Prints; asserts
+nothing. Times from different machines (or one shared with other work) are not comparable: the
+reference file says where it was measured.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ def stage_seconds(run: dict) -> dict[str, float]:
     return {s["stage"]: float(s.get("duration_s") or 0.0) for s in run.get("stages", [])}
 
 
+def stages_wall(run: dict) -> float | None:
+    """Seconds from the first stage's start to the last one's end, when the runner recorded the starts
+    (``started_s``): with stages side by side (``--jobs``) this, not the sum, is the chain's time."""
+    spans = [(float(s["started_s"]), float(s["started_s"]) + float(s.get("duration_s") or 0.0))
+             for s in run.get("stages", []) if isinstance(s.get("started_s"), (int, float))]
+    return max(e for _, e in spans) - min(b for b, _ in spans) if spans else None
+
+
 def newest_reference(profile: str) -> Path | None:
     """The most recently recorded reference of ``profile`` in ``bench/chains/`` (by its ``recorded`` field)."""
     found = []
@@ -88,6 +98,10 @@ def table(run: dict, reference: dict | None) -> str:
     ratio = f"{total / ref_total:7.3f}" if ref_total else ""
     ref_text = f"{ref_total:10.1f}" if ref else f"{'':>10}"
     lines.append(f"{'total':<20} {'':<8} {total:9.1f} {ref_text} {ratio}")
+    wall = stages_wall(run)
+    if wall is not None and wall < total - 1:
+        ratio = f"{wall / ref_total:7.3f}" if ref_total else ""
+        lines.append(f"{'wall (side by side)':<20} {'':<8} {wall:9.1f} {ref_text} {ratio}")
     if any(v == "reused" for v in status.values()):
         lines.append("note: reused stages were not run; this is not a timing of the chain's work")
     return "\n".join(lines)

@@ -423,7 +423,7 @@ _SLEEPER = {
             "time.sleep(SECONDS)\n"
             "folder = os.environ['COMICDEPTH_STAGE_DIR']\n"
             "reporting.record_metrics(os.path.basename(folder), "
-            "{'start': start, 'end': time.time(), 'stage_dir': folder, 'cwd': os.getcwd()})",
+            "{'start': start, 'end': time.time(), 'stage_dir': folder, 'cwd': os.getcwd(), 'nice': os.nice(0)})",
 }
 
 
@@ -468,6 +468,9 @@ def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environm
         metrics = json.loads((result.run_dir / s.stage / "metrics.json").read_text())
         assert Path(metrics["stage_dir"]) == result.run_dir / s.stage  # each kernel its own COMICDEPTH_STAGE_DIR
         assert Path(metrics["cwd"]) == notebooks
+        assert metrics["nice"] == min(19, os.nice(0) + s.nice)  # the kernel runs at the niceness it was given
+    # 20 ran beside 10, which heads the longer chain (10 -> 30): 20 yields the CPU to it.
+    assert [s.nice for s in result.stages] == [0, runner.SIDE_NICE, 0]
     if Path("/proc/self/status").exists():  # each stage's peak is its own kernel's, not the sum
         peaks = {s.stage[:2]: s.peak_memory_mb for s in result.stages}
         assert peaks["10"] > 300 and peaks["20"] < 250 and peaks["30"] < 250, peaks
@@ -487,3 +490,12 @@ def test_the_longest_chain_starts_first():
                                   {"00": 10, "10": 355, "20": 125, "30": 648, "40": 538, "50": 53, "60": 461})
     assert tails["10"] == 355 + 648 + 538 + 53 and tails["60"] == 461 and tails["20"] == 125 + 53
     assert max(tails, key=tails.get) == "10"
+
+
+def test_without_earlier_runs_the_scheduler_uses_the_checkouts_reference_chain(tmp_path):
+    reference = runner.reference_chain("cpu")  # bench/chains/ of this checkout
+    assert reference["profile"] == "cpu" and reference["peak_memory_mb"]
+    peaks = runner.expected_values(tmp_path / "no-reports", "cpu")
+    durations = runner.expected_values(tmp_path / "no-reports", "cpu", key="duration_s")
+    assert peaks == reference["peak_memory_mb"] and durations == reference["stages"]
+    assert runner.expected_values(tmp_path / "no-reports", "smoke") == {}  # none recorded: those stages run alone

@@ -74,6 +74,7 @@ class StageResult:
     peak_memory_mb: float | None = None  # the kernel's peak resident memory (Linux)
     cpu_seconds: float | None = None  # the kernel's CPU time: over duration_s, the cores it kept busy
     started_s: float | None = None  # seconds after the run started (stages side by side overlap)
+    nice: int = 0  # the kernel's niceness: a side stage yields the CPU to the longest chain's
     params: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     output_notebook: str | None = None
@@ -198,8 +199,14 @@ def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = 
 #: go to ``<stage folder>/kernel.log`` instead of the console: ipykernel copies everything
 #: written to those descriptors there, on top of the cell outputs the report keeps.
 KERNEL_LOG = "kernel.log"
+#: A kernel started with this variable lowers its scheduling priority (``os.nice``) before any thread
+#: exists, so all of its threads run at that niceness: the side stages of :func:`_side_by_side`.
+NICE_ENV = "COMICDEPTH_KERNEL_NICE"
+#: The niceness of a stage started beside one that heads a longer chain: the CPU it leaves idle is its.
+SIDE_NICE = 10
 _LAUNCHER = ("import os, sys\n"
              "if sys.path and sys.path[0] == '': del sys.path[0]\n"  # as ipykernel_launcher does
+             f"if os.environ.get('{NICE_ENV}'): os.nice(int(os.environ['{NICE_ENV}']))\n"
              f"folder = os.environ.get('{reporting.STAGE_DIR_ENV}')\n"
              "if folder:\n"
              f"    fd = os.open(os.path.join(folder, '{KERNEL_LOG}'), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
@@ -370,7 +377,8 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
     # The kernel runs in the notebooks' folder (inside site-packages for a pip install): it is
     # told the runner's home, so data and models land where the runner looks for them.
     env = {reporting.STAGE_DIR_ENV: str(stage_dir), reporting.RUN_ID_ENV: run_id,
-           "COMICDEPTH_REPORTS": str(reports_root), "COMICDEPTH_HOME": str(paths.home_dir())}
+           "COMICDEPTH_REPORTS": str(reports_root), "COMICDEPTH_HOME": str(paths.home_dir()),
+           **({NICE_ENV: str(result.nice)} if result.nice else {})}
     error: Exception | None = None
     peak = peak_memory.PeakWatch()
     pids: list[int] = []  # the stage's kernel, once started
@@ -494,12 +502,15 @@ def reference_chain(profile: str) -> dict[str, Any]:
     return max(found, key=lambda item: item[0])[1] if found else {}
 
 
-def usual_peaks(reports_root: Path, profile: str, exclude: str = "") -> dict[str, float]:
-    """Each stage's peak memory in MB: from the newest earlier run of ``profile`` that executed it,
-    else from the reference chain of the checkout (:func:`reference_chain`); unknown stages are left out."""
-    peaks = {k: float(v) for k, v in (reference_chain(profile).get("peak_memory_mb") or {}).items()}
-    peaks.update(usual_durations(reports_root, profile, exclude, key="peak_memory_mb")[0])
-    return peaks
+def expected_values(reports_root: Path, profile: str, exclude: str = "",
+                    key: str = "peak_memory_mb") -> dict[str, float]:
+    """Each stage's expected peak memory in MB (``key="duration_s"``: wall time in seconds): from the newest
+    earlier run of ``profile`` that executed it, else from the reference chain of the checkout
+    (:func:`reference_chain`); unknown stages are left out."""
+    reference = reference_chain(profile).get("stages" if key == "duration_s" else key) or {}
+    values = {k: float(v) for k, v in reference.items()}
+    values.update(usual_durations(reports_root, profile, exclude, key=key)[0])
+    return values
 
 
 def memory_budget_mb() -> float | None:
@@ -526,9 +537,11 @@ def _side_by_side(items, prepare, execute, *, jobs: int, lock, keep_going: bool,
                   peaks: Mapping[str, float], durations: Mapping[str, float]) -> None:
     """Run stages on ``jobs`` threads, each as soon as the stages it loads from are done.
 
-    Among the ready stages the one heading the longest remaining chain starts first. A stage
-    joins running ones only when the usual peaks (``peaks``, by stage name) of all of them fit
-    in ``budget_mb``; a stage whose peak is unknown, or that alone exceeds the budget, runs alone.
+    Among the ready stages the one heading the longest remaining chain starts first; one started
+    beside a stage heading a longer chain runs at niceness :data:`SIDE_NICE`, so that the longest
+    chain keeps the cores it can use and the side stage gets the rest. A stage joins running ones
+    only when the usual peaks (``peaks``, by stage name) of all of them fit in ``budget_mb``; a
+    stage whose peak is unknown, or that alone exceeds the budget, runs alone.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -552,6 +565,8 @@ def _side_by_side(items, prepare, execute, *, jobs: int, lock, keep_going: bool,
                     if running and used + need(number) > (budget_mb or 0):
                         continue
                     i, p, result = pending.pop(number)
+                    # Beside a stage that heads a longer chain, this one takes only the CPU that one leaves.
+                    result.nice = SIDE_NICE if any(tails[n] > tails[number] for n in running.values()) else 0
                     with lock:
                         go = prepare(i, p, result)
                     if go:
@@ -653,7 +668,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
             heading the longest chain first (:func:`_side_by_side`). 1 (default): one after the
             other, in order. Each stage computes the same numbers either way.
         max_memory_gb: with ``jobs`` > 1, stages share the machine only while their usual peak
-            memory (:func:`usual_peaks`) adds up to at most this; default half of the machine's
+            memory (:func:`expected_values`) adds up to at most this; default half of the machine's
             memory (:func:`memory_budget_mb`). A stage of unknown peak runs alone.
 
     Returns:
@@ -783,10 +798,10 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
     try:
         with own_kernel():
             if side_by_side:
-                peaks = usual_peaks(reports_root, profile, exclude=run_id)
+                peaks = expected_values(reports_root, profile, run_id)
                 _side_by_side(items, prepare, execute, jobs=jobs, lock=lock, keep_going=keep_going,
                               budget_mb=(max_memory_gb * 1000 if max_memory_gb else memory_budget_mb()),
-                              peaks=peaks, durations=usual)
+                              peaks=peaks, durations=expected_values(reports_root, profile, run_id, "duration_s"))
             else:
                 stopped = False
                 for i, p, result in items:
