@@ -199,14 +199,22 @@ def plan_parameters(notebooks: list[Path], profile: str, overrides: list[str] = 
 #: go to ``<stage folder>/kernel.log`` instead of the console: ipykernel copies everything
 #: written to those descriptors there, on top of the cell outputs the report keeps.
 KERNEL_LOG = "kernel.log"
-#: A kernel started with this variable lowers its scheduling priority (``os.nice``) before any thread
-#: exists, so all of its threads run at that niceness: the side stages of :func:`_side_by_side`.
+#: A kernel started with this variable lowers its scheduling priority (``os.nice``, and its session's
+#: under Linux's autogroup scheduling) before any thread exists, so all of its threads run at that
+#: niceness: the side stages of :func:`_side_by_side`.
 NICE_ENV = "COMICDEPTH_KERNEL_NICE"
 #: The niceness of a stage started beside one that heads a longer chain: the CPU it leaves idle is its.
 SIDE_NICE = 10
 _LAUNCHER = ("import os, sys\n"
              "if sys.path and sys.path[0] == '': del sys.path[0]\n"  # as ipykernel_launcher does
-             f"if os.environ.get('{NICE_ENV}'): os.nice(int(os.environ['{NICE_ENV}']))\n"
+             f"if os.environ.get('{NICE_ENV}'):\n"
+             f"    os.nice(int(os.environ['{NICE_ENV}']))\n"
+             # A kernel is a session of its own; where Linux groups CPU time by session (autogroup),
+             # only the group's niceness counts against other sessions.
+             "    try:\n"
+             f"        open('/proc/self/autogroup', 'w').write(os.environ['{NICE_ENV}'])\n"
+             "    except OSError:\n"
+             "        pass\n"
              f"folder = os.environ.get('{reporting.STAGE_DIR_ENV}')\n"
              "if folder:\n"
              f"    fd = os.open(os.path.join(folder, '{KERNEL_LOG}'), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
