@@ -423,7 +423,8 @@ _SLEEPER = {
             "time.sleep(SECONDS)\n"
             "folder = os.environ['COMICDEPTH_STAGE_DIR']\n"
             "reporting.record_metrics(os.path.basename(folder), "
-            "{'start': start, 'end': time.time(), 'stage_dir': folder, 'cwd': os.getcwd(), 'nice': os.nice(0)})",
+            "{'start': start, 'end': time.time(), 'stage_dir': folder, 'cwd': os.getcwd(), 'nice': os.nice(0),\n"
+            " 'autogroup': open('/proc/self/autogroup').read() if os.path.exists('/proc/self/autogroup') else ''})",
 }
 
 
@@ -469,6 +470,8 @@ def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environm
         assert Path(metrics["stage_dir"]) == result.run_dir / s.stage  # each kernel its own COMICDEPTH_STAGE_DIR
         assert Path(metrics["cwd"]) == notebooks
         assert metrics["nice"] == min(19, os.nice(0) + s.nice)  # the kernel runs at the niceness it was given
+        if metrics["autogroup"]:  # and so does its session, which is what counts between sessions on Linux
+            assert metrics["autogroup"].split()[-1] == str(s.nice), metrics["autogroup"]
     # 20 ran beside 10, which heads the longer chain (10 -> 30): 20 yields the CPU to it.
     assert [s.nice for s in result.stages] == [0, runner.SIDE_NICE, 0]
     if Path("/proc/self/status").exists():  # each stage's peak is its own kernel's, not the sum
