@@ -23,6 +23,8 @@ import json
 import sys
 from pathlib import Path
 
+from comicdepth_tf.chain.runner import reference_chain_file
+
 CHAINS = Path(__file__).resolve().parent / "chains"
 
 
@@ -69,16 +71,6 @@ def stages_wall(run: dict) -> float | None:
     return max(e for _, e in spans) - min(b for b, _ in spans) if spans else None
 
 
-def newest_reference(profile: str) -> Path | None:
-    """The most recently recorded reference of ``profile`` in ``bench/chains/`` (by its ``recorded`` field)."""
-    found = []
-    for path in CHAINS.glob("*.json"):
-        ref = json.loads(path.read_text(encoding="utf-8"))
-        if ref.get("profile") == profile:
-            found.append((ref.get("recorded", ""), path))
-    return max(found)[1] if found else None
-
-
 def table(run: dict, reference: dict | None) -> str:
     """Per-stage seconds, the reference's and their ratio, then the totals."""
     seconds = stage_seconds(run)
@@ -110,7 +102,7 @@ def table(run: dict, reference: dict | None) -> str:
 def main(argv=None) -> int:
     args = _args(argv)
     run = read_run(args.report)
-    ref_path = Path(args.reference) if args.reference else newest_reference(run.get("profile", ""))
+    ref_path = Path(args.reference) if args.reference else reference_chain_file(run.get("profile", ""), CHAINS)
     reference = json.loads(ref_path.read_text(encoding="utf-8")) if ref_path else None
     print(f"run {run.get('run_id')} (profile {run.get('profile')}, {run.get('started')} → {run.get('finished')})")
     if reference:

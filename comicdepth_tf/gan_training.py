@@ -53,6 +53,7 @@ from comicdepth_tf.training import (
     history_logger,
     make_epoch_clock,
     make_tensorboard,
+    model_precision,
     precision_policy,
     process_devices,
     raise_if_diverged,
@@ -372,8 +373,7 @@ def _compile_plan(model, plan: Mapping[str, Any], run_eagerly: bool):
                                      plan["decay_epochs"])
         return keras.optimizers.Adam(schedule, beta_1=plan["beta_1"])
 
-    policy = model.dtype_policy.name
-    with precision_policy(policy if policy.startswith("mixed_") else False):
+    with precision_policy(model_precision(model)):
         model.compile(generator_optimizer=adam(), discriminator_optimizer=adam(), run_eagerly=run_eagerly)
     remember(model, "compile", {**plan, "run_eagerly": bool(run_eagerly)})
     return model

@@ -477,7 +477,7 @@ def build(builder, *, seed: int | None = None, strategy=None, mixed_precision=No
 
     The same ``seed`` and arguments give the same initial weights whatever ran earlier in the
     process (:func:`configure_determinism` first). ``arguments`` are remembered with the model
-    (:func:`recipe`), so they need to be JSON-serialisable values.
+    (:func:`recipe`); a stage that writes them into a run's identity keeps them JSON-serialisable.
     """
     import keras
 
@@ -528,6 +528,24 @@ def compile_model(model, *, loss: Any, metrics: Sequence = (), optimizer: Any = 
 def remember(model, step: str, settings: Mapping[str, Any]) -> None:
     """Record what ``step`` (``build``, ``compile``) made ``model`` from (:func:`recipe` gives it back)."""
     _RECIPES.setdefault(model, {})[step] = dict(settings)
+
+
+def check_compiled_steps(model, steps: int, detail: str) -> None:
+    """Refuse to train ``model`` for ``steps`` per epoch when :func:`compile_model` planned its schedule
+    over another number (``detail`` says where ``steps`` comes from, e.g. ``"24 images in batches of 4"``).
+
+    Raises:
+        ParameterError: naming both numbers.
+    """
+    planned = recipe(model).get("compile", {}).get("steps_per_epoch")
+    if planned not in (None, steps):
+        raise ParameterError(f"the model was compiled for {planned} steps per epoch; {detail} make {steps}")
+
+
+def model_precision(model) -> str | bool:
+    """The mixed-precision policy ``model`` computes in (``mixed_bfloat16``, ``mixed_float16``), False for float32."""
+    name = model.dtype_policy.name
+    return name if name.startswith("mixed_") else False
 
 
 def recipe(model) -> dict[str, Any]:

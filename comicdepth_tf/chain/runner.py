@@ -496,18 +496,27 @@ def usual_durations(reports_root: Path, profile: str, exclude: str = "",
     return {k: v[1] for k, v in newest.items()}, sorted({v[2] for v in newest.values()})
 
 
-def reference_chain(profile: str) -> dict[str, Any]:
-    """The newest chain run of ``profile`` recorded in the checkout's ``bench/chains/`` ({} elsewhere)."""
-    folder = paths.CHECKOUT_DIR / "bench" / "chains" if paths.CHECKOUT_DIR else None
+def reference_chain_file(profile: str, folder: str | os.PathLike | None = None) -> Path | None:
+    """The newest (by its ``recorded`` field) chain run of ``profile`` recorded in ``folder``, default the
+    checkout's ``bench/chains/``; None when there is none (an installed package has no such folder)."""
+    if folder is None and paths.CHECKOUT_DIR is None:
+        return None
+    folder = Path(folder) if folder is not None else paths.CHECKOUT_DIR / "bench" / "chains"
     found = []
-    for file in sorted(folder.glob(f"{profile}-*.json")) if folder and folder.is_dir() else []:
+    for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             record = read_json(file)
         except DataFormatError:
             continue
         if isinstance(record, dict) and record.get("profile") == profile:
-            found.append((str(record.get("recorded") or ""), record))
-    return max(found, key=lambda item: item[0])[1] if found else {}
+            found.append((str(record.get("recorded") or ""), file))
+    return max(found)[1] if found else None
+
+
+def reference_chain(profile: str) -> dict[str, Any]:
+    """The record of :func:`reference_chain_file` ({} without one)."""
+    file = reference_chain_file(profile)
+    return read_json(file) if file else {}
 
 
 def expected_values(reports_root: Path, profile: str, exclude: str = "",

@@ -297,13 +297,12 @@ def fit(model, data: DepthData, *, run_dir: str | os.PathLike, size: Sequence[in
     builder, compiled = recipe.get("build", {}), recipe.get("compile", {})
     output = builder.get("output", "metric")
     steps = steps_per_epoch(data, batch_size)
-    if compiled.get("steps_per_epoch") not in (None, steps):
-        raise ParameterError(f"the model was compiled for {compiled['steps_per_epoch']} steps per epoch; "
-                             f"{len(data.train)} images in batches of {batch_size} make {steps}")
+    training.check_compiled_steps(model, steps, f"{len(data.train)} images in batches of {batch_size}")
     settings = dict(size=[int(v) for v in size], epochs=int(epochs), batch_size=int(batch_size),
                     learning_rate=compiled.get("learning_rate"), warmup_epochs=compiled.get("warmup_epochs"),
                     loss=compiled.get("loss"), loss_args=compiled.get("loss_args", {}), augment=bool(augment),
-                    cache=bool(cache), mixed_precision=_precision_of(model), seed=int(seed), steps_per_epoch=steps)
+                    cache=bool(cache), mixed_precision=training.model_precision(model), seed=int(seed),
+                    steps_per_epoch=steps)
     train_ds = make_dataset(data.train, size=size, batch_size=batch_size, training=True, augment=augment, cache=cache,
                             seed=seed, output=output)
     val_ds = make_dataset(data.val, size=size, batch_size=batch_size, cache=cache, output=output)
@@ -315,12 +314,6 @@ def fit(model, data: DepthData, *, run_dir: str | os.PathLike, size: Sequence[in
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return DepthTrainResult(fitted.model, fitted.history, fitted.best_epoch, fitted.epochs_completed, Path(run_dir),
                             seconds, cpu, builder, settings)
-
-
-def _precision_of(model) -> str | bool:
-    """The mixed-precision policy a model computes in, False for float32 (as the run's settings record it)."""
-    name = model.dtype_policy.name
-    return name if name.startswith("mixed_") else False
 
 
 def train(data: DepthData, *, run_dir: str | os.PathLike, encoder: str = "irv2", weights: str | None = None,

@@ -314,7 +314,7 @@ def fit(model, data: FgData, *, run_dir: str | os.PathLike, epochs: int = 10, re
         result = training.fit(model, data.dataset("train", variant), data.dataset("val", variant), run_dir=run_dir,
                               epochs=epochs, resume=resume, verbose=verbose)
     result.state["train_seconds"] = time.perf_counter() - start
-    result.state["precision"] = model.dtype_policy.name
+    result.state["precision"] = training.model_precision(model) or "float32"
     return result
 
 

@@ -265,11 +265,8 @@ def fit(model, data: TextData, *, run_dir: str | os.PathLike, epochs: int = 20, 
     """
     from comicdepth_tf import training
 
-    compiled = training.recipe(model).get("compile", {})
     steps = steps_per_epoch(data, batch_size)
-    if compiled.get("steps_per_epoch") not in (None, steps):
-        raise ParameterError(f"the model was compiled for {compiled['steps_per_epoch']} steps per epoch; "
-                             f"{len(data.samples['train'])} panels in batches of {batch_size} make {steps}")
+    training.check_compiled_steps(model, steps, f"{len(data.samples['train'])} panels in batches of {batch_size}")
     t0 = time.perf_counter()
     train_ds = make_datasets(data, "train", batch_size=batch_size, training=True, augment=augment, seed=seed)
     val_ds = make_datasets(data, "val", batch_size=batch_size)
