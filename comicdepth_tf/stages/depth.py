@@ -265,10 +265,10 @@ def compile_model(model, *, steps_per_epoch: int, epochs: int, learning_rate: fl
 
     settings = dict(learning_rate=float(learning_rate), warmup_epochs=float(warmup_epochs), loss=loss,
                     loss_args=dict(loss_args or {}), steps_per_epoch=int(steps_per_epoch))
-    return training.compile_model(model, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
-                                  optimizer="adam", learning_rate=learning_rate, lr_schedule="cosine",
-                                  steps_per_epoch=steps_per_epoch, epochs=epochs,
-                                  warmup_steps=int(round(warmup_epochs * steps_per_epoch)), settings=settings)
+    training.compile_model(model, loss=make_loss(loss, **(loss_args or {})), metrics=TRAIN_METRICS,
+                           optimizer="adam", learning_rate=learning_rate, lr_schedule="cosine",
+                           steps_per_epoch=steps_per_epoch, epochs=epochs,
+                           warmup_steps=int(round(warmup_epochs * steps_per_epoch)), settings=settings)
 
 
 def fit(model, data: DepthData, *, run_dir: str | os.PathLike, size: Sequence[int] = (96, 128), epochs: int = 8,

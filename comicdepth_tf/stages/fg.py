@@ -285,9 +285,9 @@ def compile_model(model, *, steps_per_epoch: int, epochs: int, losses: str = "bc
     from comicdepth_tf.models.fg_mask_depth import make_losses
 
     variant = training.recipe(model).get("build", {}).get("variant", "depthnet")
-    return training.compile_model(model, loss=make_losses(losses, variant, MAX_DEPTH), metrics=(),
-                                  optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,
-                                  steps_per_epoch=steps_per_epoch, epochs=epochs)
+    training.compile_model(model, loss=make_losses(losses, variant, MAX_DEPTH), metrics=(),
+                           optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,
+                           steps_per_epoch=steps_per_epoch, epochs=epochs)
 
 
 def fit(model, data: FgData, *, run_dir: str | os.PathLike, epochs: int = 10, resume: bool = True,

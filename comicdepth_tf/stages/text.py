@@ -238,9 +238,9 @@ def compile_model(model, *, steps_per_epoch: int, epochs: int, learning_rate: fl
     """
     from comicdepth_tf import training
 
-    return training.compile_model(model, loss=td.bce_dice_loss(), metrics=[td.iou_metric()], optimizer="adam",
-                                  learning_rate=learning_rate, lr_schedule="cosine", steps_per_epoch=steps_per_epoch,
-                                  epochs=epochs, settings={"loss": "bce+dice", "learning_rate": float(learning_rate)})
+    training.compile_model(model, loss=td.bce_dice_loss(), metrics=[td.iou_metric()], optimizer="adam",
+                           learning_rate=learning_rate, lr_schedule="cosine", steps_per_epoch=steps_per_epoch,
+                           epochs=epochs, settings={"loss": "bce+dice", "learning_rate": float(learning_rate)})
 
 
 def fit(model, data: TextData, *, run_dir: str | os.PathLike, epochs: int = 20, batch_size: int = 16,
