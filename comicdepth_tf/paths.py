@@ -53,9 +53,24 @@ def params_dir() -> Path:
     return CHECKOUT_DIR / "params" if CHECKOUT_DIR else PACKAGE_DIR / "params"
 
 
-def embedded_dir(profile: str = "cpu") -> Path:
-    """Folder of the embedded synthetic dataset generated for ``profile``."""
-    return data_dir() / "embedded" / profile
+#: The variable naming the embedded world (``comicdepth_tf.data.scene.WORLDS``) every stage reads.
+WORLD_VAR = "COMICDEPTH_WORLD"
+DEFAULT_WORLD = "street"
+
+
+def world_name() -> str:
+    """The embedded world this process uses: ``COMICDEPTH_WORLD``, default ``street``."""
+    return os.environ.get(WORLD_VAR) or DEFAULT_WORLD
+
+
+def embedded_dir(profile: str = "cpu", world: str | None = None) -> Path:
+    """Folder of the embedded synthetic dataset generated for ``profile`` in ``world`` (default :func:`world_name`).
+
+    The street world keeps the plain profile folder; another world gets ``<profile>-<world>``
+    beside it, so that both datasets (and the stage runs made from them) coexist.
+    """
+    world = world or world_name()
+    return data_dir() / "embedded" / (profile if world == DEFAULT_WORLD else f"{profile}-{world}")
 
 
 def default_real_data_dir() -> Path:

@@ -656,7 +656,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         reports_dir: str | os.PathLike | None = None, params_root: str | os.PathLike | None = None,
         progress: bool | None = None, timeout: float | None = None, echo=print,
         force: bool | Sequence[str] = False, reuse: bool = True, jobs: int = 1,
-        max_memory_gb: float | None = None) -> RunResult:
+        max_memory_gb: float | None = None, world: str | None = None) -> RunResult:
     """Execute the numbered notebooks and write the run report.
 
     Args:
@@ -687,6 +687,10 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         max_memory_gb: with ``jobs`` > 1, stages share the machine only while their usual peak
             memory (:func:`expected_values`) adds up to at most this; default half of the machine's
             memory (:func:`memory_budget_mb`). A stage of unknown peak runs alone.
+        world: the embedded world every stage reads (``street``, ``rich``, ``rich-no-<ingredient>``…:
+            :func:`comicdepth_tf.data.scene.get_world`), passed to the kernels as
+            ``COMICDEPTH_WORLD``; default: that variable, else ``street``. Each world has its own
+            dataset folder, and its stages their own fingerprints.
 
     Returns:
         The :class:`RunResult`; ``result.ok`` is False when a stage failed.
@@ -697,6 +701,21 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
     """
     if profile not in PROFILES:
         raise ParameterError(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    from comicdepth_tf.data.scene import get_world  # numpy and OpenCV: only when a run starts
+
+    world = world or paths.world_name()
+    try:
+        get_world(world)
+    except ValueError as error:
+        raise ParameterError(f"--world: {error}") from None
+    with patched_environ(**{paths.WORLD_VAR: world}):
+        return _run(profile, only, overrides, params_file, run_id, keep_going, notebooks_dir, reports_dir,
+                    params_root, progress, timeout, echo, force, reuse, jobs, max_memory_gb, world)
+
+
+def _run(profile, only, overrides, params_file, run_id, keep_going, notebooks_dir, reports_dir, params_root,
+         progress, timeout, echo, force, reuse, jobs, max_memory_gb, world) -> RunResult:
+    """:func:`run` once its world is set in the environment."""
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else paths.notebooks_dir()
     if params_root is None:
         params_root = paths.params_dir() if notebooks_dir.resolve() == paths.notebooks_dir().resolve() \
@@ -727,7 +746,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         effective.update(p.values)
         stages.append(StageResult(stage=p.notebook.stem, notebook=str(p.notebook), params=effective,
                                   overrides=sorted(p.values), stage_dir=p.notebook.stem))
-    record = {"run_id": run_id, "profile": profile, "status": "running",
+    record = {"run_id": run_id, "profile": profile, "world": world, "status": "running",
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None,
               "python": sys.executable, "prefix": sys.prefix, "notebooks_dir": str(notebooks_dir),
               "overrides": list(overrides), "params_file": os.fspath(params_file) if params_file else None,
@@ -880,6 +899,9 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory", dest="max_memory_gb", type=float, default=None, metavar="GB",
                         help="with --jobs: start a stage beside others only while their usual peak memory "
                              "adds up to at most GB (default: half of this machine's memory)")
+    parser.add_argument("--world", default=None,
+                        help="the embedded world every stage reads: street (default, or $COMICDEPTH_WORLD), "
+                             "rich, rich-no-<ingredient> or street+<ingredient>; each has its own dataset")
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -896,7 +918,7 @@ def cli_main(args: argparse.Namespace) -> int:
                      params_file=args.params_file, run_id=args.run_id, keep_going=args.keep_going,
                      notebooks_dir=args.notebooks_dir, reports_dir=args.reports_dir,
                      params_root=args.params_dir, progress=args.progress, timeout=args.timeout, force=force,
-                     jobs=args.jobs, max_memory_gb=args.max_memory_gb)
+                     jobs=args.jobs, max_memory_gb=args.max_memory_gb, world=args.world)
     except (ParameterError, DataFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

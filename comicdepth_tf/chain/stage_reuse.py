@@ -124,6 +124,10 @@ def fingerprint(notebook: str | os.PathLike, params: Mapping[str, Any], profile:
         "data": _file_digest(manifest) if manifest.exists() else None,
         "real_data": real_data_listing(),
     }
+    if paths.world_name() != paths.DEFAULT_WORLD:
+        # Before its dataset exists a world has no manifest: name it (the street world's
+        # fingerprints stay as they were).
+        record["world"] = paths.world_name()
     text = json.dumps(record, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -521,14 +521,14 @@ def _heads(buf: sc.SceneBuffers) -> list[tuple[float, float]]:
 
 
 def render_panel(rng: np.random.Generator, box: tuple[int, int, int, int], style: ComicStyle,
-                 lettering: bool = True, natural: bool = True) -> PanelRender:
-    """Sample a scene for a panel box and render it both ways, with lettering and frame.
+                 lettering: bool = True, natural: bool = True, world: sc.World = sc.World()) -> PanelRender:
+    """Sample a scene of ``world`` for a panel box and render it both ways, with lettering and frame.
 
     With ``natural=False`` the natural twin is left white (saves time for page-only sets).
     """
     x, y, w, h = box
-    camera = sc.sample_camera(rng, w, h)
-    scene = sc.sample_scene(rng, camera)
+    camera = sc.sample_camera(rng, w, h, world)
+    scene = sc.sample_scene(rng, camera, world=world)
     buf = sc.rasterize(scene, camera)
     if natural:
         nat = render_natural(scene, camera, buf, rng)
@@ -551,7 +551,7 @@ def render_panel(rng: np.random.Generator, box: tuple[int, int, int, int], style
 
 
 def render_page(rng: np.random.Generator, width: int, height: int, n_panels: tuple[int, int] = (2, 6),
-                lettering: bool = True, natural: bool = True) -> PageRender:
+                lettering: bool = True, natural: bool = True, world: sc.World = sc.World()) -> PageRender:
     """A multi-panel comics page and its natural twin.
 
     Args:
@@ -561,6 +561,7 @@ def render_page(rng: np.random.Generator, width: int, height: int, n_panels: tup
         n_panels: inclusive range of the panel count.
         lettering: draw balloons, captions and sound effects.
         natural: render the natural twin (white when False).
+        world: what the panels' scenes may show (:data:`comicdepth_tf.data.scene.WORLDS`).
 
     Returns:
         The page renders, dense depth, text mask and per-panel details.
@@ -576,7 +577,7 @@ def render_page(rng: np.random.Generator, width: int, height: int, n_panels: tup
     text_mask = np.zeros((height, width), bool)
     panels = []
     for box in boxes:
-        panel = render_panel(rng, box, style, lettering, natural)
+        panel = render_panel(rng, box, style, lettering, natural, world)
         x, y, w, h = box
         comics[y:y + h, x:x + w] = panel.comics
         natural_page[y:y + h, x:x + w] = panel.natural

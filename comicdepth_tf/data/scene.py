@@ -23,6 +23,7 @@ Ground and sky are not objects: they have depth but no segment.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -203,12 +204,85 @@ class SceneBuffers:
 # Sampling
 
 
-def sample_camera(rng: np.random.Generator, width: int, height: int) -> Camera:
-    """A random camera for a ``width`` × ``height`` image (horizon in the upper half)."""
+@dataclass(frozen=True)
+class World:
+    """What the embedded world may show beyond the eye-level street: each field is a probability.
+
+    The street world (every field 0) is the world the project started from: a camera at eye
+    height looking horizontally, so that nearer things stand lower in the frame. Each
+    ingredient breaks that prior the way real comics panels do (see :data:`WORLDS`).
+
+    Attributes:
+        low_camera: a camera 0.35–1.1 m above the ground with the horizon low in (or below)
+            the frame, as in a worm's-eye shot: nearer heads rise higher in the frame.
+        high_camera: a camera 2.2–4 m high with the horizon high in (or above) the frame.
+        close_up: the first figure stands 0.6–1.1 m away, cut by the panel border.
+        hanging: each prop may be a hanging lamp or a shop sign, near and high in the frame.
+        interior: a room: a floor and a back wall across the whole frame instead of buildings
+            and sky, with furniture among the props.
+        groups: each figure after the first may stand beside the previous one, overlapping it.
+        shapes: each character may be drawn otherwise: cartoon proportions (a head up to
+            twice as large) or a four-legged animal.
+    """
+
+    low_camera: float = 0.0
+    high_camera: float = 0.0
+    close_up: float = 0.0
+    hanging: float = 0.0
+    interior: float = 0.0
+    groups: float = 0.0
+    shapes: float = 0.0
+
+    @property
+    def is_street(self) -> bool:
+        """Whether this is the original eye-level street world (no ingredient)."""
+        return self == World()
+
+
+#: Named worlds. ``street`` draws exactly the random numbers it always drew, so its datasets
+#: stay byte-identical; ``rich`` turns every ingredient on; ``rich-no-<field>`` leaves one
+#: out (an ablation), ``street+<field>`` adds one.
+WORLDS: dict[str, World] = {
+    "street": World(),
+    "rich": World(low_camera=0.3, high_camera=0.15, close_up=0.25, hanging=0.35, interior=0.35, groups=0.5,
+                  shapes=0.3),
+}
+INGREDIENTS = tuple(f.name for f in dataclasses.fields(World))
+
+
+def get_world(name: str | World) -> World:
+    """A :class:`World` by name: ``street``, ``rich``, ``rich-no-<ingredient>`` or ``street+<ingredient>``."""
+    if isinstance(name, World):
+        return name
+    if name in WORLDS:
+        return WORLDS[name]
+    for base, sep in (("rich", "-no-"), ("street", "+")):
+        prefix = base + sep
+        ingredient = name[len(prefix):].replace("-", "_") if name.startswith(prefix) else None
+        if ingredient in INGREDIENTS:
+            value = 0.0 if base == "rich" else getattr(WORLDS["rich"], ingredient)
+            return dataclasses.replace(WORLDS[base], **{ingredient: value})
+    raise ValueError(f"unknown world {name!r}; expected street, rich, rich-no-<ingredient> or "
+                     f"street+<ingredient> with an ingredient among {', '.join(INGREDIENTS)}")
+
+
+def sample_camera(rng: np.random.Generator, width: int, height: int, world: World = World()) -> Camera:
+    """A random camera for a ``width`` × ``height`` image.
+
+    In the street world the camera stands at eye height with the horizon in the upper half.
+    A shifted principal point (the horizon row) keeps the camera's axis horizontal, so depth
+    stays exact for low and high cameras too.
+    """
     # Tied to the panel's geometric mean size so tall and wide panels frame alike.
     focal = math.sqrt(width * height) * rng.uniform(0.75, 1.15)
-    return Camera(int(width), int(height), float(focal), float(height * rng.uniform(0.28, 0.55)),
-                  float(rng.uniform(1.2, 1.8)))
+    horizon, height_m = height * rng.uniform(0.28, 0.55), rng.uniform(1.2, 1.8)
+    if not world.is_street:
+        pick = rng.random()
+        if pick < world.low_camera:
+            horizon, height_m = height * rng.uniform(0.55, 1.15), rng.uniform(0.35, 1.1)
+        elif pick < world.low_camera + world.high_camera:
+            horizon, height_m = height * rng.uniform(-0.35, 0.3), rng.uniform(2.2, 4.0)
+    return Camera(int(width), int(height), float(focal), float(horizon), float(height_m))
 
 
 def _rgb(rng: np.random.Generator, palette: np.ndarray) -> tuple[int, int, int]:
@@ -225,18 +299,23 @@ _WALL = np.array([[190, 170, 140], [170, 90, 70], [200, 200, 190], [140, 150, 16
 _HAT = np.array([[40, 40, 40], [120, 60, 30], [200, 30, 30], [30, 30, 110]])
 
 
-def make_figure(rng: np.random.Generator) -> SceneObject:
+def make_figure(rng: np.random.Generator, head_scale: float = 1.0) -> SceneObject:
     """A standing figure: legs, torso, head, two arms and sometimes a hat.
 
     Levels (nearest first): 0 front arm, 1 head and hat, 2 torso and legs, 3 back arm. With
     the arms down both arms join level 2. The offsets keep the levels' depth intervals
     disjoint (see the module docstring).
+
+    Args:
+        rng: the random generator.
+        head_scale: head size against a person's (cartoon figures: up to 2), resting on the
+            same shoulders.
     """
     h = rng.uniform(1.55, 1.9) if rng.random() > 0.15 else rng.uniform(1.05, 1.3)
     facing = 1.0 if rng.random() < 0.5 else -1.0
     width = rng.uniform(0.85, 1.2)
     shirt, trousers, skin = _rgb(rng, _CLOTH), _rgb(rng, _CLOTH), _rgb(rng, _SKIN)
-    hip_y, shoulder_y, head_y = 0.50 * h, 0.80 * h, 0.915 * h
+    hip_y, shoulder_y, head_y = 0.50 * h, 0.80 * h, (0.845 + 0.07 * head_scale) * h
     spread = rng.uniform(0.0, 0.09) * h
     tone_shirt = bool(rng.random() < 0.3)
     parts = [
@@ -246,12 +325,13 @@ def make_figure(rng: np.random.Generator) -> SceneObject:
              dz=-0.02, bulge=0.04, level=2, color=trousers, material=1),
         Part("torso", "capsule", ((0.0, hip_y + 0.05 * h), (0.0, shoulder_y - 0.04 * h)), (0.1 * h * width, 0),
              dz=0.0, bulge=0.11, level=2, color=shirt, material=1, tone=tone_shirt),
-        Part("head", "ellipse", ((0.0, head_y),), (0.058 * h, 0.07 * h), dz=-0.14, bulge=0.09, level=1,
-             color=skin, material=2),
+        Part("head", "ellipse", ((0.0, head_y),), (0.058 * h * head_scale, 0.07 * h * head_scale), dz=-0.14,
+             bulge=0.09, level=1, color=skin, material=2),
     ]
     if rng.random() < 0.3:
-        parts.append(Part("hat", "ellipse", ((0.0, head_y + 0.06 * h),), (0.075 * h, 0.028 * h), dz=-0.15,
-                          bulge=0.0, level=1, color=_rgb(rng, _HAT), material=1))
+        parts.append(Part("hat", "ellipse", ((0.0, head_y + 0.06 * h * head_scale),),
+                          (0.075 * h * head_scale, 0.028 * h * head_scale), dz=-0.15, bulge=0.0, level=1,
+                          color=_rgb(rng, _HAT), material=1))
     arm_len, shoulder_x = 0.36 * h, 0.105 * h * width
     arms_down = rng.random() < 0.3
     for side, front in ((facing, True), (-facing, False)):
@@ -318,6 +398,97 @@ def make_prop(rng: np.random.Generator) -> SceneObject:
     return SceneObject(kind, OBJECT, 0.0, 0.0, parts)
 
 
+def make_animal(rng: np.random.Generator) -> SceneObject:
+    """A four-legged animal (a dog to a horse) seen from the side, a character.
+
+    Levels (nearest first): 0 head and near legs, 1 body, 2 far legs.
+    """
+    size = rng.uniform(0.45, 1.6)  # shoulder height, metres
+    facing = 1.0 if rng.random() < 0.5 else -1.0
+    fur = _rgb(rng, np.array([[120, 80, 40], [60, 50, 45], [200, 170, 120], [230, 225, 215], [150, 110, 70]]))
+    body_y, half = 0.75 * size, 0.6 * size
+    parts = [Part("body", "ellipse", ((0.0, body_y),), (half, 0.28 * size), dz=0.0, bulge=0.12 * size, level=1,
+                  color=fur, material=1)]
+    for k, x in enumerate((-0.7 * half, 0.7 * half)):
+        for near in (True, False):
+            dx = 0.08 * size * (1 if near else -1)
+            parts.append(Part("leg", "capsule", ((x + dx, body_y), (x + dx, 0.03 * size)), (0.07 * size, 0),
+                              dz=-0.15 * size if near else 0.1 * size, bulge=0.02, level=0 if near else 2,
+                              color=fur, material=1))
+    head = (facing * 1.1 * half, body_y + 0.35 * size)
+    parts.append(Part("head", "ellipse", (head,), (0.22 * size, 0.17 * size), angle=-20 * facing,
+                      dz=-0.16 * size - 0.02, bulge=0.06 * size, level=0, color=fur, material=1))
+    return SceneObject("animal", CHARACTER, 0.0, 0.0, parts)
+
+
+def make_hanging(rng: np.random.Generator, interior: bool) -> SceneObject:
+    """Something near that hangs high: a ceiling lamp indoors, a shop sign on a bracket outdoors."""
+    metal = _rgb(rng, np.array([[50, 55, 60], [120, 90, 40]]))
+    if interior:
+        y, top = rng.uniform(1.9, 2.6), rng.uniform(2.8, 3.4)
+        shade = rng.uniform(0.18, 0.35)
+        parts = [
+            Part("cord", "capsule", ((0.0, y + 0.1), (0.0, top)), (0.012, 0), dz=0.0, level=0, color=(40, 40, 40),
+                 material=7),
+            Part("shade", "poly", ((-0.3 * shade, y + 0.12), (0.3 * shade, y + 0.12), (shade, y - 0.1),
+                                   (-shade, y - 0.1)), dz=0.0, level=0, color=metal, material=7),
+        ]
+        return SceneObject("hanging_lamp", OBJECT, 0.0, 0.0, parts)
+    y, w = rng.uniform(2.3, 3.4), rng.uniform(0.6, 1.3)
+    board = _rgb(rng, _WALL)
+    parts = [
+        Part("bracket", "capsule", ((-0.1, y + 0.45), (w + 0.1, y + 0.45)), (0.025, 0), dz=0.0, level=0,
+             color=metal, material=7),
+        Part("sign", "rect", ((0.0, y), (w, y + 0.4)), dz=0.0, level=0, color=board, material=6,
+             tone=bool(rng.random() < 0.4)),
+    ]
+    return SceneObject("sign", OBJECT, 0.0, 0.0, parts)
+
+
+def make_furniture(rng: np.random.Generator) -> SceneObject:
+    """A table (top nearer than the legs behind it) or a chair (seat nearer than its back)."""
+    wood = _rgb(rng, np.array([[150, 100, 60], [110, 70, 40], [190, 150, 100], [90, 90, 95]]))
+    if rng.random() < 0.5:
+        w, hgt = rng.uniform(0.8, 1.8), rng.uniform(0.7, 0.8)
+        parts = [Part("top", "rect", ((-w / 2, hgt - 0.06), (w / 2, hgt)), dz=0.0, level=0, color=wood, material=6)]
+        parts += [Part("leg", "rect", ((x - 0.03, 0.0), (x + 0.03, hgt - 0.06)), dz=0.3, level=1, color=wood,
+                       material=6) for x in (-w / 2 + 0.08, w / 2 - 0.08)]
+        return SceneObject("table", OBJECT, 0.0, 0.0, parts)
+    seat = rng.uniform(0.42, 0.5)
+    parts = [
+        Part("seat", "rect", ((-0.22, seat - 0.05), (0.22, seat)), dz=0.0, level=0, color=wood, material=6),
+        Part("leg", "rect", ((-0.2, 0.0), (-0.16, seat - 0.05)), dz=0.0, level=0, color=wood, material=6),
+        Part("leg", "rect", ((0.16, 0.0), (0.2, seat - 0.05)), dz=0.0, level=0, color=wood, material=6),
+        Part("back", "rect", ((-0.22, seat), (0.22, seat + rng.uniform(0.4, 0.55))), dz=0.35, level=1, color=wood,
+             material=6),
+    ]
+    return SceneObject("chair", OBJECT, 0.0, 0.0, parts)
+
+
+def make_room_wall(rng: np.random.Generator) -> SceneObject:
+    """The back wall of a room across the whole view, with doors, windows and pictures in front of it."""
+    wall = _rgb(rng, _WALL)
+    tone = bool(rng.random() < 0.45)
+    parts = [Part("wall", "rect", ((-40.0, 0.0), (40.0, 12.0)), dz=0.0, level=1, color=wall, material=0, tone=tone)]
+    x = rng.uniform(-6.0, -3.0)
+    while x < 6.0:
+        kind = rng.integers(3)
+        if kind == 0:
+            parts.append(Part("door", "rect", ((x, 0.0), (x + 0.9, 2.1)), dz=-0.06, level=0,
+                              color=_rgb(rng, np.array([[100, 60, 40], [60, 40, 30], [200, 200, 190]])), material=6))
+        elif kind == 1:
+            y0 = rng.uniform(0.9, 1.2)
+            parts.append(Part("window", "rect", ((x, y0), (x + rng.uniform(0.7, 1.4), y0 + rng.uniform(0.8, 1.3))),
+                              dz=-0.06, level=0, color=_rgb(rng, np.array([[150, 190, 220], [90, 110, 140]])),
+                              material=8))
+        else:
+            y0 = rng.uniform(1.3, 1.7)
+            parts.append(Part("picture", "rect", ((x, y0), (x + rng.uniform(0.4, 0.9), y0 + rng.uniform(0.3, 0.7))),
+                              dz=-0.06, level=0, color=_rgb(rng, _CLOTH), material=0, tone=bool(rng.random() < 0.5)))
+        x += rng.uniform(1.6, 3.2)
+    return SceneObject("wall", BUILDING, 0.0, 0.0, parts)
+
+
 def make_building(rng: np.random.Generator) -> SceneObject:
     """A façade: wall (and gable roof) at level 1, windows and door protruding at level 0."""
     w, hgt = rng.uniform(3.0, 8.0), rng.uniform(3.0, 9.0)
@@ -359,13 +530,15 @@ def sample_scene(
     n_props: tuple[int, int] = (0, 3),
     n_buildings: tuple[int, int] = (1, 4),
     pan_m: float = 0.0,
+    world: World = World(),
 ) -> Scene:
-    """Sample a street scene for ``camera``.
+    """Sample a street scene (or, in a richer :class:`World`, sometimes a room) for ``camera``.
 
     Objects are stacked in depth: each object's interval starts at least
     :data:`MIN_GAP_M` behind the previous one's (see the module docstring). Figures and
     props are shuffled together (at least one figure comes among the first three);
-    whatever does not fit before :data:`FOREGROUND_MAX_M` is dropped. Buildings follow.
+    whatever does not fit before :data:`FOREGROUND_MAX_M` is dropped. Buildings follow, or
+    in a room the back wall.
 
     Args:
         rng: the random generator (the only source of randomness).
@@ -374,49 +547,96 @@ def sample_scene(
         n_props: inclusive range of props.
         n_buildings: inclusive range of buildings.
         pan_m: how far the camera will pan (objects are spread over the panned view).
+        world: which ingredients beyond the eye-level street the scene may draw on. The
+            street world draws exactly the random numbers it always drew.
 
     Returns:
         The scene, objects sorted nearest first.
     """
-    figures = [make_figure(rng) for _ in range(int(rng.integers(n_figures[0], n_figures[1] + 1)))]
-    props = [make_prop(rng) for _ in range(int(rng.integers(n_props[0], n_props[1] + 1)))]
+    rich = not world.is_street
+    interior = rich and rng.random() < world.interior
+    figures = [_make_character(rng, world) for _ in range(int(rng.integers(n_figures[0], n_figures[1] + 1)))]
+    props = [_make_prop(rng, world, interior) for _ in range(int(rng.integers(n_props[0], n_props[1] + 1)))]
     items = figures + props
     order = list(rng.permutation(len(items)))
     if figures:
         first_fig = next(i for i, k in enumerate(order) if k < len(figures))
         if first_fig > 2:
             order.insert(int(rng.integers(0, 3)), order.pop(first_fig))
+    close_up = rich and bool(figures) and rng.random() < world.close_up
+    if close_up:
+        order.insert(0, order.pop(next(i for i, k in enumerate(order) if k < len(figures))))
+    back_m = rng.uniform(3.5, 8.0) - 0.5 if interior else FOREGROUND_MAX_M
     placed: list[SceneObject] = []
     cursor = rng.uniform(NEAR_M, 3.5)
+    if rich and camera.height_m > 1.8:
+        # A high camera sees the ground only from some distance on: start where things show.
+        cursor = max(cursor, 0.8 * camera.focal * (camera.height_m - 1.0) / max(camera.height - camera.horizon, 1.0))
+    last_figure: SceneObject | None = None
     for k in order:
         obj = items[k]
         near, far = obj.extent
-        z = max(cursor - near, NEAR_M) if not placed else cursor + MIN_GAP_M + rng.uniform(0.0, 0.9) - near
-        if z + far > FOREGROUND_MAX_M:
+        if close_up and not placed:
+            z = rng.uniform(0.6, 1.1) - near
+        else:
+            z = max(cursor - near, NEAR_M) if not placed else cursor + MIN_GAP_M + rng.uniform(0.0, 0.9) - near
+        if z + far > back_m:
             break
         obj.z = float(z)
-        obj.x = float(_place_x(rng, camera, z) + rng.uniform(0, pan_m))
+        if close_up and not placed:
+            obj.x = float(camera.x_m + rng.uniform(-0.25, 0.25) * camera.width * z / camera.focal)
+        elif rich and k < len(figures) and last_figure is not None and rng.random() < world.groups:
+            obj.x = float(last_figure.x + rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.7))
+        else:
+            obj.x = float(_place_x(rng, camera, z) + rng.uniform(0, pan_m))
+        if k < len(figures):
+            last_figure = obj
         placed.append(obj)
         cursor = z + far
-    cursor = max(cursor + MIN_GAP_M, rng.uniform(5.5, 7.5))
-    for _ in range(int(rng.integers(n_buildings[0], n_buildings[1] + 1))):
-        obj = make_building(rng)
-        near, far = obj.extent
-        z = cursor + MIN_GAP_M + rng.uniform(0.1, 1.2) - near
-        if z + far > BUILDINGS_MAX_M:
-            break
-        obj.z = float(z)
-        obj.x = float(_place_x(rng, camera, z, margin=0.0) + rng.uniform(0, pan_m))
-        placed.append(obj)
-        cursor = z + far
+    if interior:
+        wall = make_room_wall(rng)
+        wall.z, wall.x = float(max(cursor + MIN_GAP_M + 0.06, back_m + 0.5)), float(camera.x_m)
+        placed.append(wall)
+    else:
+        cursor = max(cursor + MIN_GAP_M, rng.uniform(5.5, 7.5))
+        for _ in range(int(rng.integers(n_buildings[0], n_buildings[1] + 1))):
+            obj = make_building(rng)
+            near, far = obj.extent
+            z = cursor + MIN_GAP_M + rng.uniform(0.1, 1.2) - near
+            if z + far > BUILDINGS_MAX_M:
+                break
+            obj.z = float(z)
+            obj.x = float(_place_x(rng, camera, z, margin=0.0) + rng.uniform(0, pan_m))
+            placed.append(obj)
+            cursor = z + far
     sky = _rgb(rng, np.array([[170, 205, 235], [200, 220, 240], [235, 200, 160], [190, 200, 215]]))
     zenith = tuple(int(c * 0.7) for c in sky[:2]) + (min(255, int(sky[2] * 1.0)),)
     ground = _rgb(rng, np.array([[150, 145, 135], [120, 150, 80], [170, 150, 110], [110, 110, 115]]))
     lx, ly = rng.uniform(-0.7, 0.7), rng.uniform(-0.8, -0.2)
     light = np.array([lx, ly, 0.8])
     light /= np.linalg.norm(light)
-    return Scene(placed, sky, zenith, ground, int(rng.choice([3, 5, 6, 0])), tuple(float(v) for v in light),
+    ground_material = int(rng.choice([3, 5, 6, 0]))
+    if interior:
+        ground, ground_material = _rgb(rng, np.array([[150, 110, 70], [190, 170, 140], [120, 120, 125]])), 6
+    return Scene(placed, sky, zenith, ground, ground_material, tuple(float(v) for v in light),
                  float(rng.uniform(9.0, 25.0)), bool(rng.random() < 0.4))
+
+
+def _make_character(rng: np.random.Generator, world: World) -> SceneObject:
+    """A person; in a world with other ``shapes``, sometimes a cartoon figure or an animal."""
+    if world.is_street or rng.random() >= world.shapes:
+        return make_figure(rng)
+    return make_animal(rng) if rng.random() < 0.4 else make_figure(rng, head_scale=rng.uniform(1.3, 2.0))
+
+
+def _make_prop(rng: np.random.Generator, world: World, interior: bool) -> SceneObject:
+    """A street prop; in a richer world sometimes something hanging, and furniture in a room."""
+    if not world.is_street:
+        if rng.random() < world.hanging:
+            return make_hanging(rng, interior)
+        if interior and rng.random() < 0.6:
+            return make_furniture(rng)
+    return make_prop(rng)
 
 
 # ---------------------------------------------------------------------------------------------

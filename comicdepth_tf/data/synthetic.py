@@ -147,12 +147,13 @@ def _progress(items: Iterable, total: int, desc: str, show: bool | None):
 # Comics: AI4VA pages, panel crops, eBDtheque, DCM772
 
 
-def _write_ai4va_split(root: Path, prof: Profile, seed: int, split: str, show: bool | None) -> dict:
+def _write_ai4va_split(root: Path, prof: Profile, seed: int, split: str, show: bool | None,
+                       world: sc.World) -> dict:
     coco = wr.CocoBuilder(with_depth=True)
     n_panels = 0
     width, height = prof.page_size
     for i in _progress(range(prof.pages[split]), prof.pages[split], f"ai4va {split}", show):
-        page = rd.render_page(item_rng(seed, split, i), width, height)
+        page = rd.render_page(item_rng(seed, split, i), width, height, world=world)
         name = page_name(split, i)
         panels = []
         for k, panel in enumerate(page.panels):
@@ -213,17 +214,17 @@ def _page_regions(page: rd.PageRender, min_area: int):
     return classes, boxes
 
 
-def _write_page_sets(root: Path, prof: Profile, seed: int, show: bool | None) -> dict:
+def _write_page_sets(root: Path, prof: Profile, seed: int, show: bool | None, world: sc.World) -> dict:
     width, height = prof.page_size
     for i in _progress(range(prof.ebdtheque_pages), prof.ebdtheque_pages, "ebdtheque", show):
-        page = rd.render_page(item_rng(seed, "ebdtheque", i), width, height, natural=False)
+        page = rd.render_page(item_rng(seed, "ebdtheque", i), width, height, natural=False, world=world)
         name = f"SYNTH_EBD_T01_{i + 1:03d}"
         classes, _ = _page_regions(page, prof.min_segment_area)
         fileio.write_image(root / "ebdtheque" / "Pages" / f"{name}.jpg", page.comics, quality=prof.jpeg_quality)
         fileio.atomic_write_text(root / "ebdtheque" / "GT" / f"{name}.svg",
                              wr.ebdtheque_svg(f"{name}.jpg", width, height, classes))
     for i in _progress(range(prof.dcm_pages), prof.dcm_pages, "dcm772", show):
-        page = rd.render_page(item_rng(seed, "dcm772", i), width, height, natural=False)
+        page = rd.render_page(item_rng(seed, "dcm772", i), width, height, natural=False, world=world)
         name = f"synth_dcm_{i + 1:04d}"
         _, boxes = _page_regions(page, prof.min_segment_area)
         fileio.write_image(root / "dcm772" / "images" / f"{name}.jpg", page.comics, quality=prof.jpeg_quality)
@@ -236,14 +237,14 @@ def _write_page_sets(root: Path, prof: Profile, seed: int, show: bool | None) ->
 
 
 def natural_view(rng: np.random.Generator, width: int, height: int, frames: int = 1, pan_m: float = 0.0,
-                 n_figures: tuple[int, int] = (0, 4)):
-    """Render ``frames`` views of one random world with the camera panning ``pan_m`` metres.
+                 n_figures: tuple[int, int] = (0, 4), world: sc.World = sc.World()):
+    """Render ``frames`` views of one random scene of ``world`` with the camera panning ``pan_m`` metres.
 
     Returns:
         A list of (RGB uint8, depth float32 metres) pairs.
     """
-    camera = sc.sample_camera(rng, width, height)
-    scene = sc.sample_scene(rng, camera, n_figures=n_figures, pan_m=pan_m)
+    camera = sc.sample_camera(rng, width, height, world)
+    scene = sc.sample_scene(rng, camera, n_figures=n_figures, pan_m=pan_m, world=world)
     out = []
     for f in range(frames):
         cam = camera.moved(pan_m * f / max(frames - 1, 1))
@@ -257,21 +258,22 @@ def depth_to_u8(depth: np.ndarray) -> np.ndarray:
     return np.clip(np.round(depth / sc.FAR_M * 255.0), 0, 255).astype(np.uint8)
 
 
-def _write_nyu(root: Path, prof: Profile, seed: int, show: bool | None) -> dict:
+def _write_nyu(root: Path, prof: Profile, seed: int, show: bool | None, world: sc.World) -> dict:
     nyu = root / "nyu"
     w, h = prof.nyu_size
     rows = []
     for s in _progress(range(prof.nyu_scenes), prof.nyu_scenes, "nyu train", show):
         scene_dir = f"data/nyu2_train/street_{s + 1:04d}_out"
         rng = item_rng(seed, "nyu_train", s)
-        for f, (rgb, depth) in enumerate(natural_view(rng, w, h, prof.nyu_frames, pan_m=float(rng.uniform(0.3, 1.5)))):
+        views = natural_view(rng, w, h, prof.nyu_frames, pan_m=float(rng.uniform(0.3, 1.5)), world=world)
+        for f, (rgb, depth) in enumerate(views):
             fileio.write_image(nyu / scene_dir / f"{f}.jpg", rgb, quality=prof.jpeg_quality)
             fileio.write_image(nyu / scene_dir / f"{f}.png", depth_to_u8(depth))
             rows.append(f"{scene_dir}/{f}.jpg,{scene_dir}/{f}.png")
     fileio.atomic_write_text(nyu / "data" / "nyu2_train.csv", "\n".join(rows) + "\n")
     rows = []
     for i in _progress(range(prof.nyu_test), prof.nyu_test, "nyu test", show):
-        (rgb, depth), = natural_view(item_rng(seed, "nyu_test", i), w, h)
+        (rgb, depth), = natural_view(item_rng(seed, "nyu_test", i), w, h, world=world)
         stem = f"data/nyu2_test/{i:05d}"
         fileio.write_image(nyu / f"{stem}_colors.png", rgb)
         fileio.write_depth_png16(nyu / f"{stem}_depth.png", depth)
@@ -280,13 +282,13 @@ def _write_nyu(root: Path, prof: Profile, seed: int, show: bool | None) -> dict:
     return {"nyu_train": prof.nyu_scenes * prof.nyu_frames, "nyu_test": prof.nyu_test}
 
 
-def _write_natural(root: Path, prof: Profile, seed: int, show: bool | None) -> dict:
+def _write_natural(root: Path, prof: Profile, seed: int, show: bool | None, world: sc.World) -> dict:
     w, h = prof.natural_size
     for i in _progress(range(prof.natural_images), prof.natural_images, "natural", show):
         rng = item_rng(seed, "natural", i)
         # Some portrait pictures, as in a photo collection.
         size = (w, h) if rng.random() < 0.75 else (h, w)
-        (rgb, _), = natural_view(rng, *size)
+        (rgb, _), = natural_view(rng, *size, world=world)
         fileio.write_image(root / "natural" / "images" / f"nat_{i + 1:05d}.jpg", rgb, quality=prof.jpeg_quality)
     return {"natural_images": prof.natural_images}
 
@@ -350,7 +352,7 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
 
 
 def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int = 0, show_progress: bool | None = None,
-             only: Iterable[str] | None = None) -> dict:
+             only: Iterable[str] | None = None, world: str = paths.DEFAULT_WORLD) -> dict:
     """Generate the embedded dataset into ``root`` (written in place; see :func:`ensure_dataset`).
 
     Args:
@@ -360,12 +362,16 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
         show_progress: progress bars (None: only on a terminal).
         only: restrict to some parts (``ai4va``, ``pages``, ``nyu``, ``natural``, ``modest``);
             the manifest then says so and :func:`ensure_dataset` will not accept it.
+        world: what the scenes show (:func:`comicdepth_tf.data.scene.get_world`): ``street``
+            (the original world), ``rich`` or an ablation of it. MODEST composites stay
+            street scenes in every world (the foreground stage's set).
 
     Returns:
         The manifest (also written to ``root/manifest.json``), with a ``timing`` entry
         (seconds per part, pages and natural images per second) that is not written.
     """
     prof = get_profile(profile)
+    scene_world = _world(world)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     parts = ("ai4va", "pages", "nyu", "natural", "modest")
@@ -373,10 +379,10 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
     counts: dict = {}
     seconds: dict[str, float] = {}
     steps: dict[str, Callable[[], dict]] = {
-        "ai4va": lambda: {s: _write_ai4va_split(root, prof, seed, s, show_progress) for s in SPLITS},
-        "pages": lambda: _write_page_sets(root, prof, seed, show_progress),
-        "nyu": lambda: _write_nyu(root, prof, seed, show_progress),
-        "natural": lambda: _write_natural(root, prof, seed, show_progress),
+        "ai4va": lambda: {s: _write_ai4va_split(root, prof, seed, s, show_progress, scene_world) for s in SPLITS},
+        "pages": lambda: _write_page_sets(root, prof, seed, show_progress, scene_world),
+        "nyu": lambda: _write_nyu(root, prof, seed, show_progress, scene_world),
+        "natural": lambda: _write_natural(root, prof, seed, show_progress, scene_world),
         "modest": lambda: _write_modest(root, prof, seed, show_progress),
     }
     for name in chosen:
@@ -389,6 +395,7 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
         "version": VERSION,
         "profile": prof.name,
         "seed": int(seed),
+        **({} if world == paths.DEFAULT_WORLD else {"world": world, "world_settings": dataclasses.asdict(scene_world)}),
         "complete": only is None,
         "parts": list(chosen),
         "counts": counts,
@@ -407,8 +414,15 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
     return {**manifest, "timing": timing}
 
 
-def is_complete(root: str | os.PathLike, profile: str, seed: int) -> bool:
-    """Whether ``root`` holds a complete dataset of this profile, seed and generator version."""
+def _world(name: str) -> sc.World:
+    try:
+        return sc.get_world(name)
+    except ValueError as error:
+        raise ParameterError(f"{paths.WORLD_VAR} / world: {error}") from None
+
+
+def is_complete(root: str | os.PathLike, profile: str, seed: int, world: str = paths.DEFAULT_WORLD) -> bool:
+    """Whether ``root`` holds a complete dataset of this profile, seed, world and generator version."""
     path = Path(root) / "manifest.json"
     if not path.is_file():
         return False
@@ -417,17 +431,19 @@ def is_complete(root: str | os.PathLike, profile: str, seed: int) -> bool:
     except Exception:  # a damaged manifest means regenerate, not crash
         return False
     return (isinstance(m, dict) and m.get("complete") is True and m.get("profile") == profile
-            and m.get("seed") == int(seed) and m.get("version") == VERSION)
+            and m.get("seed") == int(seed) and m.get("version") == VERSION
+            and m.get("world", paths.DEFAULT_WORLD) == world)
 
 
-def _generate_atomically(root: Path, prof: Profile, seed: int, show_progress: bool | None) -> dict:
+def _generate_atomically(root: Path, prof: Profile, seed: int, show_progress: bool | None,
+                         world: str = paths.DEFAULT_WORLD) -> dict:
     """Generate into a temporary sibling folder, then swap it into ``root``."""
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        manifest = generate(tmp, prof, seed, show_progress=show_progress)
+        manifest = generate(tmp, prof, seed, show_progress=show_progress, world=world)
         if root.exists():
             old = root.parent / f".{root.name}.old-{os.getpid()}"
             os.replace(root, old)
@@ -442,7 +458,7 @@ def _generate_atomically(root: Path, prof: Profile, seed: int, show_progress: bo
 
 
 def ensure_dataset(profile: str = "cpu", root: str | os.PathLike | None = None, seed: int = 0, force: bool = False,
-                   show_progress: bool | None = None) -> Path:
+                   show_progress: bool | None = None, world: str | None = None) -> Path:
     """Make sure the embedded dataset exists; generate it when missing, stale or forced.
 
     Generation goes into a temporary sibling folder renamed into place at the end, so an
@@ -454,15 +470,19 @@ def ensure_dataset(profile: str = "cpu", root: str | os.PathLike | None = None, 
         seed: generator seed.
         force: regenerate even when a complete dataset is there.
         show_progress: progress bars (None: only on a terminal).
+        world: the scenes' world (default: ``COMICDEPTH_WORLD``, else ``street``; see
+            :func:`generate`), so that every stage of a run reads the same world.
 
     Returns:
         The dataset folder.
     """
     prof = get_profile(profile)
-    root = Path(root) if root is not None else paths.embedded_dir(prof.name)
-    if not force and is_complete(root, prof.name, seed):
+    world = world or paths.world_name()
+    _world(world)
+    root = Path(root) if root is not None else paths.embedded_dir(prof.name, world)
+    if not force and is_complete(root, prof.name, seed, world):
         return root
-    _generate_atomically(root, prof, seed, show_progress)
+    _generate_atomically(root, prof, seed, show_progress, world)
     return root
 
 
@@ -472,19 +492,25 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="destination folder (default: data/embedded/<profile>)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     parser.add_argument("--force", action="store_true", help="regenerate even when a complete dataset exists")
+    parser.add_argument("--world", default=None,
+                        help="what the scenes show: street (default, or $COMICDEPTH_WORLD), rich, "
+                             "rich-no-<ingredient> or street+<ingredient> (see comicdepth_tf.data.scene.World)")
 
 
 def cli_main(args: argparse.Namespace) -> int:
     """Run ``comicdepth synth``: generate (atomically) and print counts and throughput."""
     prof = get_profile(args.profile)
-    root = Path(args.out) if args.out else paths.embedded_dir(prof.name)
-    if not args.force and is_complete(root, prof.name, args.seed):
-        print(f"{root}: complete {prof.name} dataset (seed {args.seed}, version {VERSION}); use --force to redo")
+    world = args.world or paths.world_name()
+    _world(world)
+    root = Path(args.out) if args.out else paths.embedded_dir(prof.name, world)
+    if not args.force and is_complete(root, prof.name, args.seed, world):
+        print(f"{root}: complete {prof.name} dataset (seed {args.seed}, world {world}, version {VERSION}); "
+              "use --force to redo")
         return 0
     t0 = time.perf_counter()
-    manifest = _generate_atomically(root, prof, args.seed, None)
+    manifest = _generate_atomically(root, prof, args.seed, None, world)
     timing = manifest["timing"]
-    print(f"wrote {root} (profile {prof.name}, seed {args.seed}) in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {root} (profile {prof.name}, seed {args.seed}, world {world}) in {time.perf_counter() - t0:.1f} s")
     for key, value in manifest["counts"].items():
         print(f"  {key}: {value}")
     print(f"  pages/s: {timing['pages_per_s']:.1f}   natural images/s: {timing['natural_per_s']:.1f}")
