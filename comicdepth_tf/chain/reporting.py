@@ -420,7 +420,8 @@ def render_index(run: Mapping[str, Any], run_dir: str | os.PathLike) -> str:
         f'<section class="comparison"><h2>{_esc(title)}</h2>{body}</section>' for title, body in comparisons)
     n_failed = sum(s.get("status") == "failed" for s in run.get("stages", []))
     total = total_seconds(run)
-    summary = (f"profile <b>{_esc(run.get('profile', ''))}</b> · status "
+    world = run.get("world") or "street"
+    summary = (f"profile <b>{_esc(run.get('profile', ''))}</b> · world <b>{_esc(world)}</b> · status "
                f"<span class=\"status-{_esc(run.get('status', ''))}\">{_esc(run.get('status', ''))}</span>"
                f" · {len(rows)} stages, {n_failed} failed · total {total:.1f} s ({total / 60:.1f} min)"
                f"{_peak_text(run)}"

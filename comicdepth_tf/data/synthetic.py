@@ -39,6 +39,10 @@ cpu      384×544    120/30/30     40/40    160×120, 800/160  300      20/20/30
 full     768×1088   1000/200/200  200/200  320×240, 8000/654 2000     100/100/3000 at 224²
 =======  =========  ============  =======  ================  =======  ==============
 
+Worlds: the scenes come from a :class:`~comicdepth_tf.data.scene.World` (``world=``,
+``COMICDEPTH_WORLD``): ``street`` (the default, and the original world: the folder is
+``embedded/<profile>``) or a richer one (``embedded/<profile>-<world>``, named in the manifest).
+
 Determinism: every item draws from its own generator seeded by (seed, stream, index), so
 the same seed gives byte-identical files whatever else changes in the profile's counts.
 Depth is metres in a toy world whose far plane (sky) is 10 m.
