@@ -10,7 +10,11 @@ truth). Variants (:data:`VARIANTS`):
 * ``add_text`` — the ``without_text`` generator, then the add-text GAN pastes the text areas of
   a real comics panel (with its text mask) onto the fake;
 * ``add_text_ignoretext`` — as ``add_text``, and the loss ignores the pixels inside those text
-  areas (their targets are set to 0, which every loss of :mod:`comicdepth_tf.losses` masks).
+  areas (their targets are set to 0, which every loss of :mod:`comicdepth_tf.losses` masks);
+* ``exact_comics`` — no translation: the embedded comics panels themselves with their exact
+  depth (``depth_gt/``), the last seventh of them held out for validation. Only a synthetic set
+  has such pairs, so this is an upper reference no method for real comics can have
+  (:data:`REFERENCE_VARIANTS`), never picked as the best variant.
 
 The comics model has the natural model's architecture, initialised from its weights
 (``init="natural"``) or from scratch (``init="scratch"``). The learning rate comes from a short
@@ -48,7 +52,9 @@ from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.runs import NATURAL_MODEL_NAME
 from comicdepth_tf.sizes import size_hw
 
-VARIANTS = ("simple", "add_text", "add_text_ignoretext")
+VARIANTS = ("simple", "add_text", "add_text_ignoretext", "exact_comics")
+#: Variants trained on labels only the embedded world has: references, not candidates.
+REFERENCE_VARIANTS = ("exact_comics",)
 INITS = ("natural", "scratch")
 #: Folder of the approach-2 runs and of the baseline runs under ``saved_models/``.
 MODEL_NAME = "comics_depth"
@@ -201,6 +207,35 @@ def load_comics_with_text(panels_dir: str | os.PathLike, size: int | Sequence[in
         len(samples),
     )
     return arrays["image"], arrays["text_mask"]
+
+
+def load_exact_comics(panels_dir: str | os.PathLike, size: int | Sequence[int], limit: int | None = None,
+                      val_share: float = 1 / 7) -> tuple["Pairs", "Pairs"]:
+    """``(train, val)`` pairs of the ``exact_comics`` variant: comics panels and their exact depth.
+
+    Args:
+        panels_dir: a panels split folder with ``images/`` and ``depth_gt/`` (the embedded
+            ``panels/train``).
+        size: side of square pairs or ``(H, W)``.
+        limit: use the first ``limit`` panels (None: all).
+        val_share: the last share of the panels (in file order, so whole pages stay together
+            apart from one at the cut) validates.
+
+    Raises:
+        DataFormatError: no panel has a ``depth_gt/`` file (real comics sets have none).
+    """
+    from comicdepth_tf.data.formats.ordering import load_ordering_set, to_samples
+    from comicdepth_tf.data.pipelines import make_dataset, to_numpy
+
+    samples = [s for s in to_samples(load_ordering_set(panels_dir)) if "depth" in s][: limit or None]
+    if len(samples) < 2:
+        raise DataFormatError(panels_dir, "depth_gt",
+                              "at least 2 panels with exact depth (depth_gt/<panel>.png, as the embedded set has)")
+    arrays = to_numpy(make_dataset(samples, keys={"image": "image", "depth": "depth"}, size=size_hw(size),
+                                   batch_size=16, same_size=True), len(samples))
+    cut = len(samples) - max(1, int(round(len(samples) * val_share)))
+    return (Pairs(arrays["image"][:cut], arrays["depth"][:cut]),
+            Pairs(arrays["image"][cut:], arrays["depth"][cut:]))
 
 
 def load_images(paths: Sequence, size: int | Sequence[int]) -> np.ndarray:

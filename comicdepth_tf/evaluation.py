@@ -9,6 +9,7 @@ Configurations (:data:`CONFIGURATIONS`, in table order)
 --------------------------------------------------------
 ``natural_irv2`` (stage 10), ``approach1_simple``, ``approach1_depth_aware`` (stage 30),
 ``approach2_simple``, ``approach2_add_text``, ``approach2_add_text_ignoretext``,
+``approach2_exact_comics`` (only when trained: an embedded-only reference),
 ``no_batchnorm_trick``, ``batchnorm_trick`` (stage 40, depth maps), ``ai4va_segment``,
 ``ai4va_page_baseline`` (stage 40, AI4VA predictions) and ``ai4va_constant`` (the training
 means; computed here from the training labels when no run provides it).
@@ -468,6 +469,8 @@ def evaluate_all(refs: Mapping[str, RunRef], sets: Mapping[str, EvalSet], ai4va_
     ev = Evaluation(None, {}, {}, {}, {}, {})
     rows = []
     for conf in CONFIGURATIONS:
+        if conf.optional and conf.name not in refs:
+            continue
         ref = refs.get(conf.name) or RunRef(conf.name, missing=f"missing: {conf.name} was not looked up")
         try:
             if ref.problem:

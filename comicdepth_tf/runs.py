@@ -274,6 +274,8 @@ class Configuration:
         sets: for depth configurations, the evaluation sets it must have (``"panels"`` = the
             panel split being evaluated, or ``natural_val``).
         fallback: a configuration whose run serves when this one has none.
+        optional: trained only on request (a reference): left out of the comparison, not
+            listed as missing, when it has no run.
     """
 
     name: str
@@ -282,6 +284,7 @@ class Configuration:
     kind: str
     sets: tuple[str, ...] = ()
     fallback: str | None = None
+    optional: bool = False
 
     @property
     def seeded(self) -> bool:
@@ -297,6 +300,8 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration("approach2_add_text", "approach 2 add_text", "40_comics_depth", "depth", ("panels",)),
     Configuration("approach2_add_text_ignoretext", "approach 2 add_text_ignoretext", "40_comics_depth", "depth",
                   ("panels",)),
+    Configuration("approach2_exact_comics", "exact comics depth (embedded-only reference)", "40_comics_depth",
+                  "depth", ("panels",), optional=True),
     Configuration("no_batchnorm_trick", "no_batchnorm_trick", "40_comics_depth", "depth", ("panels",),
                   fallback="natural_irv2"),
     Configuration("batchnorm_trick", "batchnorm_trick", "40_comics_depth", "depth", ("panels",)),
@@ -529,6 +534,8 @@ def find_runs(profile: str, runs: Mapping[str, str] | None = None,
         if ref.run_dir is None and conf.fallback and refs.get(conf.fallback) and refs[conf.fallback].run_dir:
             base = refs[conf.fallback]
             ref.run_dir, ref.source = base.run_dir, f"{conf.fallback} run (same model)"
+        if ref.run_dir is None and conf.optional:
+            continue
         if ref.run_dir is None:
             seeded = seed is not None and conf.seeded
             where = (f"RUNS, {seeds_pointer(profile, root) if seeded else pointer}, {root}/*/*/{EVALUATION_FILE} "

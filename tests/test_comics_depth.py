@@ -361,3 +361,29 @@ def test_an_extra_seed_trains_under_its_own_run_id_and_is_reused(tiny, tmp_path,
         cx.run_seed(up, data, changed, run_id=run_id, profile="smoke", seed=1, log=lambda *_: None)
     table = cx.seeds_frame({1: again})
     assert set(table["seed"]) == {1} and {"simple", "ai4va_segment"} <= set(table["model"])
+
+
+def test_exact_comics_pairs_are_the_panels_and_their_exact_depth_with_pages_held_out(smoke_data, tmp_path):
+    import shutil
+
+    from comicdepth_tf import fileio
+    from comicdepth_tf.data.formats.ordering import load_ordering_set
+
+    panels = smoke_data / "panels" / "train"
+    train, val = cd.load_exact_comics(panels, (24, 32))
+    names = [p.name for p in load_ordering_set(panels)]
+    assert len(train) + len(val) == len(names) and len(val) == round(len(names) / 7)
+    assert train.image.shape[1:] == (24, 32, 3) and train.text_mask is None and not train.pseudo_gt
+    # The first held-out target is the exact depth of the first held-out panel, resized.
+    exact = fileio.read_depth_png16(panels / "depth_gt" / f"{names[len(train)]}.png")
+    assert np.all(val.depth[0] > 0) and abs(float(np.median(val.depth[0])) - float(np.median(exact))) < 0.5
+    # A comics set without exact depth (any real one) cannot make these pairs.
+    real_like = tmp_path / "train"
+    shutil.copytree(panels, real_like, ignore=shutil.ignore_patterns("depth_gt"))
+    with pytest.raises(DataFormatError, match="depth_gt"):
+        cd.load_exact_comics(real_like, 32)
+    assert cx.gan_variants_needed(["exact_comics"]) == []
+    assert cx.gan_variants_needed(["exact_comics", "add_text"]) == ["without_text", "add_text"]
+    rows = [{"model": "exact_comics", "inter_acc": 0.9, "intra_acc": 0.9},
+            {"model": "simple", "inter_acc": 0.6, "intra_acc": 0.5}]
+    assert cx.best_variant(rows)["model"] == "simple"  # a reference, never the pick

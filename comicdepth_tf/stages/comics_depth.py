@@ -145,6 +145,8 @@ def gan_variants_needed(variants: Sequence[str]) -> list[str]:
     """The notebook-30 GANs the approach-2 variants need (``simple``; ``without_text`` + ``add_text``)."""
     need = []
     for v in variants:
+        if v not in cd.GENERATOR_VARIANT:  # exact_comics: no translation
+            continue
         for g in ((cd.GENERATOR_VARIANT[v],) + (("add_text",) if v != "simple" else ())):
             if g not in need:
                 need.append(g)
@@ -323,6 +325,8 @@ def make_variant_pairs(up: Upstream, data: Data, variant: str, *, batch_size: in
     """
     if variant == "simple":
         return _translated_pairs(up, data, variant, batch_size, seed)
+    if variant not in cd.GENERATOR_VARIANT:
+        return cd.load_exact_comics(data.root / "panels" / "train", data.comics.shape[1:3])
     key = (cd.GENERATOR_VARIANT[variant], seed)
     pairs = shared.pop(key, None) if shared is not None else None
     if pairs is None:
@@ -408,7 +412,8 @@ def run_variant(up: Upstream, data: Data, variant: str, *, run_id: str, profile:
                seconds=time.perf_counter() - started)
     k = min(4, len(train))
     # Copies: views would keep every variant's whole pair arrays alive for the rest of the notebook.
-    examples = {"natural": data.natural_train[:k].copy(), "fake": train.image[:k].copy(),
+    source = train.image if variant in cd.REFERENCE_VARIANTS else data.natural_train
+    examples = {"natural": source[:k].copy(), "fake": train.image[:k].copy(),
                 "target": train.depth[:k].copy()}
     return VariantResult(row, lr_rows, run_dir, examples)
 
@@ -514,7 +519,7 @@ def lr_frame(lr_rows: Sequence[dict]):
 
 def best_variant(rows: Sequence[dict]) -> dict:
     """The approach-2 row with the highest inter-object accuracy."""
-    candidates = [r for r in rows if r["model"] in cd.VARIANTS]
+    candidates = [r for r in rows if r["model"] in cd.VARIANTS and r["model"] not in cd.REFERENCE_VARIANTS]
     if not candidates:
         raise ParameterError("no approach-2 variant was trained")
     return max(candidates, key=lambda r: (r["inter_acc"], r["intra_acc"]))
