@@ -518,8 +518,10 @@ def lr_frame(lr_rows: Sequence[dict]):
 
 
 def best_variant(rows: Sequence[dict]) -> dict:
-    """The approach-2 row with the highest inter-object accuracy."""
-    candidates = [r for r in rows if r["model"] in cd.VARIANTS and r["model"] not in cd.REFERENCE_VARIANTS]
+    """The approach-2 row with the highest inter-object accuracy; a reference variant
+    (:data:`~comicdepth_tf.approach2.REFERENCE_VARIANTS`) only when nothing else was trained."""
+    trained = [r for r in rows if r["model"] in cd.VARIANTS]
+    candidates = [r for r in trained if r["model"] not in cd.REFERENCE_VARIANTS] or trained
     if not candidates:
         raise ParameterError("no approach-2 variant was trained")
     return max(candidates, key=lambda r: (r["inter_acc"], r["intra_acc"]))
