@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("comicdepth_tf.inference", "predict depth maps for images, folders or globs"),
     "real-check": ("comicdepth_tf.real_pages", "score depth runs on the real-page depth-ordering check"),
     "diff-metrics": ("comicdepth_tf.chain.metrics_diff", "compare two runs' metrics.json stage by stage, exactly"),
+    "compare-reports": ("comicdepth_tf.chain.report_compare",
+                        "one configuration across runs on the real-page check, with paired intervals"),
 }
 
 
