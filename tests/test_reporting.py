@@ -454,7 +454,10 @@ def _windows(result) -> dict[str, tuple[float, float]]:
 def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environment_and_memory(tmp_path):
     notebooks = _sleepers(tmp_path / "notebooks", ["10_a", "20_b", "30_c"])  # 30 loads from 10 (UPSTREAM)
     common = dict(notebooks_dir=notebooks, reports_dir=tmp_path / "reports", params_root=tmp_path / "params",
-                  progress=False, echo=None, reuse=False, overrides=["SECONDS=1", "10.SECONDS=3", "10.MEGABYTES=300"])
+                  progress=False, echo=None, reuse=False,
+                  # 10 works 5 s longer than 20, so that 20 ends first even when its niced kernel starts
+                  # slowly beside 10's (a 2 s margin once failed on a loaded machine).
+                  overrides=["SECONDS=1", "10.SECONDS=6", "10.MEGABYTES=300"])
     first = runner.run("smoke", run_id="first", jobs=2, max_memory_gb=100, **common)
     ran = _windows(first)  # no stage's peak memory is known yet: each runs alone
     assert ran["10"][1] <= ran["20"][0] and ran["20"][1] <= ran["30"][0], ran

@@ -699,21 +699,22 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         ParameterError: bad selection, unknown parameter names or wrong types (before any
             notebook runs).
     """
+    arguments = dict(locals())
     if profile not in PROFILES:
         raise ParameterError(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
     from comicdepth_tf.data.scene import get_world  # numpy and OpenCV: only when a run starts
 
-    world = world or paths.world_name()
+    arguments["world"] = world = world or paths.world_name()
     try:
         get_world(world)
     except ValueError as error:
         raise ParameterError(f"--world: {error}") from None
+    # The kernels inherit the variable: every stage reads the same world's dataset.
     with patched_environ(**{paths.WORLD_VAR: world}):
-        return _run(profile, only, overrides, params_file, run_id, keep_going, notebooks_dir, reports_dir,
-                    params_root, progress, timeout, echo, force, reuse, jobs, max_memory_gb, world)
+        return _run(**arguments)
 
 
-def _run(profile, only, overrides, params_file, run_id, keep_going, notebooks_dir, reports_dir, params_root,
+def _run(*, profile, only, overrides, params_file, run_id, keep_going, notebooks_dir, reports_dir, params_root,
          progress, timeout, echo, force, reuse, jobs, max_memory_gb, world) -> RunResult:
     """:func:`run` once its world is set in the environment."""
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else paths.notebooks_dir()
