@@ -380,7 +380,8 @@ def score_rules(check: RealCheck, seed: int = 0):
                       score_predictor(check, random_rule(seed), f"rule: random (seed {seed})")], ignore_index=True)
 
 
-def _pooled(group, kind: str) -> float:
+def pooled(group, kind: str) -> float:
+    """Pooled accuracy of per-panel rows: right answers over pairs of one kind (NaN without pairs)."""
     pairs = group[f"{kind}_pairs"].sum()
     return float(group[f"{kind}_right"].sum() / pairs) if pairs else float("nan")
 
@@ -393,9 +394,9 @@ def summary_table(rows, expectation: bool = True):
 
     out = []
     for (name, mode), group in rows.groupby(["configuration", "mode"], sort=False):
-        out.append({"configuration": name, "mode": mode, "inter_pooled": _pooled(group, "inter"),
-                    "inter_panel_mean": float(group["inter"].mean()), "counter_y": _pooled(group, "counter_y"),
-                    "intra": _pooled(group, "intra"), "panels": int(len(group)),
+        out.append({"configuration": name, "mode": mode, "inter_pooled": pooled(group, "inter"),
+                    "inter_panel_mean": float(group["inter"].mean()), "counter_y": pooled(group, "counter_y"),
+                    "intra": pooled(group, "intra"), "panels": int(len(group)),
                     "inter_pairs": int(group["inter_pairs"].sum()),
                     "counter_y_pairs": int(group["counter_y_pairs"].sum()),
                     "intra_pairs": int(group["intra_pairs"].sum())})
@@ -412,7 +413,7 @@ def summary_table(rows, expectation: bool = True):
 def page_table(rows):
     """Pooled inter-object accuracy per page (columns), per configuration and mode (rows)."""
     table = rows.groupby(["configuration", "mode", "page"], sort=False).apply(
-        lambda g: _pooled(g, "inter"), include_groups=False)
+        lambda g: pooled(g, "inter"), include_groups=False)
     return table.unstack("page")
 
 

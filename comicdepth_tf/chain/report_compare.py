@@ -64,7 +64,7 @@ def compare_reports(reports: Mapping[str, str | Path], configuration: str, basel
     """
     import pandas as pd
 
-    from comicdepth_tf import comparisons
+    from comicdepth_tf import comparisons, real_pages
 
     if not reports:
         raise ParameterError("compare_reports: no report given")
@@ -74,8 +74,7 @@ def compare_reports(reports: Mapping[str, str | Path], configuration: str, basel
     items = pd.concat([read_rows(path, configuration).assign(configuration=label)
                        for label, path in reports.items()], ignore_index=True)
     scores = pd.DataFrame([{"label": label, "seeds": int(group["seed"].nunique()),
-                            **{kind: group[f"{kind}_right"].sum() / max(group[f"{kind}_pairs"].sum(), 1)
-                               for kind in kinds}}
+                            **{kind: real_pages.pooled(group, kind) for kind in kinds}}
                            for label, group in items.groupby("configuration", sort=False)])
     return scores, comparisons.real_page_intervals(items, baseline=baseline, kinds=kinds, seed=seed)
 

@@ -409,7 +409,7 @@ def make_animal(rng: np.random.Generator) -> SceneObject:
     body_y, half = 0.75 * size, 0.6 * size
     parts = [Part("body", "ellipse", ((0.0, body_y),), (half, 0.28 * size), dz=0.0, bulge=0.12 * size, level=1,
                   color=fur, material=1)]
-    for k, x in enumerate((-0.7 * half, 0.7 * half)):
+    for x in (-0.7 * half, 0.7 * half):
         for near in (True, False):
             dx = 0.08 * size * (1 if near else -1)
             parts.append(Part("leg", "capsule", ((x + dx, body_y), (x + dx, 0.03 * size)), (0.07 * size, 0),
@@ -576,15 +576,16 @@ def sample_scene(
     for k in order:
         obj = items[k]
         near, far = obj.extent
-        if close_up and not placed:
+        cut_by_border = close_up and not placed
+        if cut_by_border:
             z = rng.uniform(0.6, 1.1) - near
         else:
             z = max(cursor - near, NEAR_M) if not placed else cursor + MIN_GAP_M + rng.uniform(0.0, 0.9) - near
         if z + far > back_m:
             break
         obj.z = float(z)
-        if close_up and not placed:
-            obj.x = float(camera.x_m + rng.uniform(-0.25, 0.25) * camera.width * z / camera.focal)
+        if cut_by_border:
+            obj.x = float(_place_x(rng, camera, z, margin=0.25))  # near the middle of the frame
         elif rich and k < len(figures) and last_figure is not None and rng.random() < world.groups:
             obj.x = float(last_figure.x + rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.7))
         else:
