@@ -34,8 +34,14 @@ def data_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Root of saved runs (``COMICDEPTH_MODELS``, default ``<home>/saved_models``)."""
-    return _env_dir("COMICDEPTH_MODELS", home_dir() / "saved_models")
+    """Root of saved runs (``COMICDEPTH_MODELS``, default ``<home>/saved_models``).
+
+    A world other than ``street`` (:func:`world_name`) keeps its runs in ``<root>-<world>``
+    beside it: run ids, ``latest-<profile>`` pointers and the stage ledger name no world, so in
+    one folder a run of one world would resume or stand in for another's.
+    """
+    root = _env_dir("COMICDEPTH_MODELS", home_dir() / "saved_models")
+    return root.with_name(_in_world(root.name, world_name()))
 
 
 def reports_dir() -> Path:
@@ -67,10 +73,14 @@ def embedded_dir(profile: str = "cpu", world: str | None = None) -> Path:
     """Folder of the embedded synthetic dataset generated for ``profile`` in ``world`` (default :func:`world_name`).
 
     The street world keeps the plain profile folder; another world gets ``<profile>-<world>``
-    beside it, so that both datasets (and the stage runs made from them) coexist.
+    beside it, so that both datasets coexist (their runs too: :func:`models_dir`).
     """
-    world = world or world_name()
-    return data_dir() / "embedded" / (profile if world == DEFAULT_WORLD else f"{profile}-{world}")
+    return data_dir() / "embedded" / _in_world(profile, world or world_name())
+
+
+def _in_world(name: str, world: str) -> str:
+    """``name`` for the street world, ``<name>-<world>`` for another (its own folder beside it)."""
+    return name if world == DEFAULT_WORLD else f"{name}-{world}"
 
 
 def default_real_data_dir() -> Path:

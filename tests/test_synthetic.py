@@ -514,6 +514,9 @@ def test_a_world_has_its_own_dataset_folder_manifest_and_fingerprint(rich_data, 
     monkeypatch.delenv(paths.WORLD_VAR, raising=False)
     street = stage_reuse.fingerprint(__file__, {}, "smoke", {}, "src")
     assert paths.embedded_dir("smoke") == tmp_path / "embedded" / "smoke"
+    monkeypatch.setenv("COMICDEPTH_MODELS", str(tmp_path / "saved_models"))
+    assert paths.models_dir() == tmp_path / "saved_models"
     monkeypatch.setenv(paths.WORLD_VAR, "rich")
     assert paths.embedded_dir("smoke") == tmp_path / "embedded" / "smoke-rich"
+    assert paths.models_dir() == tmp_path / "saved_models-rich"  # a street run is never resumed for rich
     assert stage_reuse.fingerprint(__file__, {}, "smoke", {}, "src") != street

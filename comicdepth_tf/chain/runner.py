@@ -690,7 +690,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         world: the embedded world every stage reads (``street``, ``rich``, ``rich-no-<ingredient>``…:
             :func:`comicdepth_tf.data.scene.get_world`), passed to the kernels as
             ``COMICDEPTH_WORLD``; default: that variable, else ``street``. Each world has its own
-            dataset folder, and its stages their own fingerprints.
+            dataset and saved-runs folders (:func:`comicdepth_tf.paths.models_dir`), and its stages
+            their own fingerprints.
 
     Returns:
         The :class:`RunResult`; ``result.ok`` is False when a stage failed.
