@@ -226,7 +226,7 @@ def make_best_epoch_checkpoint(run_dir: str | os.PathLike, monitor: str = MONITO
     """
     import keras
 
-    from comicdepth_tf.models.registry import atomic_save_keras
+    from comicdepth_tf.models.registry import WeightsOnlyWriter
 
     if mode not in ("max", "min"):
         raise ParameterError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -240,13 +240,14 @@ def make_best_epoch_checkpoint(run_dir: str | os.PathLike, monitor: str = MONITO
             same = previous.get("monitor") == monitor and (run_dir / BEST_FILE).exists()
             self.best = previous.get("best") if same else None
             self.best_epoch = previous.get("best_epoch") if same else None
+            self.best_writer = WeightsOnlyWriter()
 
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get(self.monitor)
             value = None if value is None else float(value)
             if is_better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
-                atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
+                self.best_writer.save(self.model, run_dir / BEST_FILE)  # read for weights only
                 fileio.atomic_write_json(run_dir / BEST_STATE_FILE, {"monitor": self.monitor, "mode": self.mode,
                                                                   "best": self.best, "best_epoch": self.best_epoch})
 

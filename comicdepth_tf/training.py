@@ -631,7 +631,7 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
         state: the state read on resume (best value carries over), or None.
         early_stopping: the run's early-stopping callback, whose counters are saved too.
     """
-    from comicdepth_tf.models.registry import atomic_save_keras
+    from comicdepth_tf.models.registry import WeightsOnlyWriter, atomic_save_keras
 
     base = _callback_base()
     run_dir = Path(run_dir)
@@ -645,6 +645,7 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
             self.mode = monitor_mode(monitor)
             self.best = (state or {}).get("best")
             self.best_epoch = (state or {}).get("best_epoch")
+            self.best_writer = WeightsOnlyWriter()
 
         def on_epoch_end(self, epoch, logs=None):
             if stop_if_diverged(self, epoch, logs):
@@ -654,7 +655,7 @@ def make_run_checkpoint(run_dir, monitor: str, epochs: int, state: dict | None, 
             value = None if value is None else float(value)
             if is_better(value, self.best, self.mode):
                 self.best, self.best_epoch = value, epoch + 1
-                atomic_save_keras(self.model, run_dir / BEST_FILE, include_optimizer=False)  # read for weights only
+                self.best_writer.save(self.model, run_dir / BEST_FILE)  # read for weights only
             record = {
                 "epoch": epoch + 1,
                 "epochs": epochs,

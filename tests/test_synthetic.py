@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import itertools
 import xml.etree.ElementTree as ET
@@ -520,3 +521,76 @@ def test_a_world_has_its_own_dataset_folder_manifest_and_fingerprint(rich_data, 
     assert paths.embedded_dir("smoke") == tmp_path / "embedded" / "smoke-rich"
     assert paths.models_dir() == tmp_path / "saved_models-rich"  # a street run is never resumed for rich
     assert stage_reuse.fingerprint(__file__, {}, "smoke", {}, "src") != street
+
+
+def test_hatching_lines_lie_where_their_angle_and_period_put_them():
+    # angle 0: along = -y, so lines on rows where (-y) mod 4 < 1: 0, 4, 8.
+    rows = np.flatnonzero(render.hatching((10, 6), (0, 0), 0.0, 4.0).all(axis=1))
+    assert rows.tolist() == [0, 4, 8]
+    # angle 90: along = x; a page offset of 2 px moves the lines by 2 columns.
+    cols = np.flatnonzero(render.hatching((6, 10), (2, 0), 90.0, 4.0).all(axis=0))
+    assert cols.tolist() == [2, 6]
+
+
+def _styled(fill: str, **more) -> render.ComicStyle:
+    base = render.sample_style(np.random.default_rng(0), 400)
+    return dataclasses.replace(base, fill=fill, paper=(240, 230, 200), tint=(30, 60, 130), **more)
+
+
+@pytest.mark.parametrize("fill, allowed", [("line", {(240, 230, 200), (0, 0, 0)}),
+                                           ("limited", {(240, 230, 200), (30, 60, 130), (0, 0, 0)})])
+def test_line_art_and_two_colour_prints_use_only_paper_tint_and_ink(fill, allowed):
+    world = scene.get_world("rich")
+    seen = set()
+    for i in range(6):
+        rng = np.random.default_rng(i)
+        camera = scene.sample_camera(rng, 120, 90, world)
+        sc = scene.sample_scene(rng, camera, world=world)
+        buf = scene.rasterize(sc, camera)
+        img = render.render_comics(sc, camera, buf, _styled(fill), origin=(3, 5))
+        seen |= {tuple(int(v) for v in p) for p in np.unique(img.reshape(-1, 3), axis=0)}
+    assert seen == allowed  # every colour of the print is used, and nothing else
+
+
+def test_line_art_hatches_mid_values_and_inks_the_darkest():
+    value = np.array([[0.9, 0.4, 0.25, 0.1]], np.float32).repeat(40, axis=0).repeat(10, axis=1)
+    img = render._print_fill(value, np.zeros(value.shape, bool), _styled("line", hatch_period=4.0), (0, 0))
+    ink = (img == 0).all(axis=2)
+    shares = [ink[:, 10 * k:10 * k + 10].mean() for k in range(4)]
+    # Paper; one family of 1-px lines every 4 px (about 1/4); two families (about 7/16); solid.
+    assert shares[0] == 0 and 0.15 < shares[1] < 0.35 and 0.35 < shares[2] < 0.55 and shares[3] == 1
+
+
+def test_near_contours_get_heavier_ink_than_far_ones_with_line_by_depth():
+    edges = np.zeros((20, 40), bool)
+    edges[10, 2:18] = edges[10, 22:38] = True
+    depth = np.full(edges.shape, 5.0, np.float32)
+    depth[:, :20], depth[:, 20:] = 2.0, 9.0
+    style = _styled("colour", line_by_depth=True)
+    lines = render._ink_lines(edges, depth, dataclasses.replace(style, line_px=2))
+    assert lines[:, :20].sum() > 2 * lines[:, 20:].sum() and lines[:, 20:].sum() == 16
+    plain = render._ink_lines(edges, depth, dataclasses.replace(style, line_px=2, line_by_depth=False))
+    assert plain[:, :20].sum() == plain[:, 20:].sum()
+
+
+def test_print_effects_change_a_styled_panel_and_leave_a_plain_one_and_its_stream_alone():
+    img = np.full((48, 64, 3), 255, np.uint8)
+    img[10:30, 10:40] = (200, 40, 40)
+    rng = np.random.default_rng(5)
+    plain = render.sample_style(np.random.default_rng(0), 400)
+    assert render.print_effects(img, plain, rng) is img and rng.random() == np.random.default_rng(5).random()
+    shifted = render.print_effects(img, dataclasses.replace(plain, misregister=2), rng)
+    assert (shifted[10:30, 12:40, 0] == 200).all() and (shifted[10:30, 10:12, 0] == 255).all()  # red plate moved right
+    assert (shifted[10:30, 10:40, 1] == 40).all()  # green plate stays
+    aged = render.print_effects(img, dataclasses.replace(plain, grain=6.0, jpeg_quality=30), rng)
+    assert aged.shape == img.shape and aged.dtype == np.uint8 and 2 < np.abs(aged.astype(int) - img).mean() < 30
+
+
+def test_the_styles_ingredient_prints_about_its_share_of_pages_otherwise():
+    rich = scene.get_world("rich")
+    fills = [render.sample_style(np.random.default_rng(i), 400, rich).fill for i in range(400)]
+    styled = [render.sample_style(np.random.default_rng(i), 400, rich) for i in range(400)]
+    changed = sum(s != render.sample_style(np.random.default_rng(i), 400) for i, s in enumerate(styled))
+    assert abs(changed / 400 - rich.styles) < 0.07
+    assert 0.2 < fills.count("line") / 400 < 0.4 and fills.count("limited") > 0.08 * 400
+    assert scene.get_world("rich-no-styles").styles == 0 and scene.get_world("street+styles").styles == rich.styles

@@ -130,6 +130,25 @@ def test_files_read_for_weights_are_saved_without_the_optimizer(data, tmp_path):
     assert "optimizer" not in saved_groups(tmp_path / "run" / "model.keras")
 
 
+def test_a_weights_only_writer_saves_the_weights_of_the_moment_each_time(data, tmp_path):
+    from comicdepth_tf.models.registry import WeightsOnlyWriter
+
+    model = micro_builder()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mae")
+    images, _ = toy_arrays(4, seed=5)
+    writer = WeightsOnlyWriter()
+    outputs = []
+    for k in range(2):
+        model.fit(data[0].take(2), epochs=1, shuffle=False, verbose=0)
+        path = writer.save(model, tmp_path / f"best{k}.keras")
+        assert "optimizer" not in saved_groups(path)
+        outputs.append(np.asarray(model(images)))
+    assert not np.allclose(outputs[0], outputs[1])  # the weights moved between the writes
+    for k in range(2):  # each file holds the weights of its own write, not the copy's later ones
+        np.testing.assert_allclose(np.asarray(load_model(tmp_path / f"best{k}.keras")(images)), outputs[k],
+                                   rtol=1e-6, atol=1e-6)
+
+
 class Interrupt(Exception):
     """Simulates a crash after an epoch's checkpoint was written."""
 

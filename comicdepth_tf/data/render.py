@@ -8,7 +8,9 @@
 - :func:`render_comics`: flat colours with a two-tone cel shadow, screentone (halftone dots
   on a page-aligned 45° grid) on some surfaces, and pure black ink (0, 0, 0) on every
   object boundary (thick, from the object-id map) and part boundary (thin, from the
-  part-id map), plus depth discontinuities.
+  part-id map), plus depth discontinuities. Worlds with ``styles`` also draw pages as line art
+  with hatching or as two-colour prints (:func:`sample_print_look`), and :func:`print_effects`
+  ages and scans them (shifted plates, grain, JPEG).
 - :func:`letter_panel`: speech balloons with tails pointing at a head, captions and
   sound effects, lettered with OpenCV's Hershey stroke fonts; returns the text mask and
   the balloon / text-line polygons (eBDtheque ``Balloon`` / ``Line``).
@@ -18,6 +20,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -50,6 +53,14 @@ class ComicStyle:
         paper: RGB of the paper (gutters, balloons).
         shadow_tone: cel shadows drawn with screentone instead of a darker flat colour.
         saturation: colour saturation multiplier of the flat colours.
+        fill: how surfaces are filled: ``colour`` (flat colours), ``limited`` (a two-colour
+            print: paper, one tint and ink, mid-tones in print dots) or ``line`` (black-and-white
+            line art: paper, hatching, cross-hatching and solid ink by the surface's value).
+        hatch_angle, hatch_period: direction (degrees) and spacing (px) of hatching lines.
+        line_by_depth: silhouette ink thins with distance (near objects get a heavier line).
+        misregister: px by which the red and blue plates are shifted (colour prints).
+        grain: standard deviation of the paper and print noise (grey levels).
+        jpeg_quality: the panel is JPEG-compressed at this quality (0: not).
     """
 
     line_px: int
@@ -60,13 +71,31 @@ class ComicStyle:
     paper: tuple[int, int, int]
     shadow_tone: bool
     saturation: float
+    fill: str = "colour"
+    tint: tuple[int, int, int] = (0, 0, 0)
+    hatch_angle: float = 45.0
+    hatch_period: float = 4.0
+    line_by_depth: bool = False
+    misregister: int = 0
+    grain: float = 0.0
+    jpeg_quality: int = 0
 
 
-def sample_style(rng: np.random.Generator, page_width: int) -> ComicStyle:
-    """A random drawing style scaled to the page width."""
+#: Old newsprint: the paper colour a fully yellowed page tends to.
+YELLOWED_PAPER = np.array((226, 212, 170), np.float64)
+#: Inks of two-colour prints (sepia, blue, red, green).
+_TINTS = ((112, 66, 20), (30, 60, 130), (150, 30, 30), (40, 100, 60))
+
+
+def sample_style(rng: np.random.Generator, page_width: int, world: sc.World = sc.World()) -> ComicStyle:
+    """A random drawing style scaled to the page width.
+
+    With probability ``world.styles`` the page is printed otherwise (:func:`sample_print_look`);
+    other pages draw exactly what they always drew.
+    """
     scale = page_width / 400.0
     paper = (255, 255, 255) if rng.random() < 0.6 else (250, 246, 232)
-    return ComicStyle(
+    style = ComicStyle(
         line_px=int(max(1, round(scale * rng.uniform(1.2, 2.2)))),
         frame_px=int(max(1, round(scale * rng.uniform(1.5, 2.5)))),
         tone_period=float(max(3.0, scale * rng.uniform(3.5, 5.5))),
@@ -76,6 +105,36 @@ def sample_style(rng: np.random.Generator, page_width: int) -> ComicStyle:
         shadow_tone=bool(rng.random() < 0.4),
         saturation=float(rng.uniform(0.9, 1.3)),
     )
+    if world.styles and rng.random() < world.styles:
+        style = dataclasses.replace(style, **sample_print_look(rng, scale))
+    return style
+
+
+def sample_print_look(rng: np.random.Generator, scale: float) -> dict:
+    """The drawing and printing of a page other than flat colours on white (``styles`` worlds).
+
+    Half the pages are black-and-white line art with hatching (as newspaper strips were), a
+    quarter two-colour prints, a quarter colour; each may have yellowed paper, distance-weighted
+    ink lines, shifted colour plates, paper grain and JPEG artefacts.
+
+    Returns:
+        :class:`ComicStyle` fields to replace.
+    """
+    fill = ("line", "line", "limited", "colour")[int(rng.integers(4))]
+    yellow = rng.uniform(0.2, 1.0) if rng.random() < 0.6 else 0.0
+    paper = np.round(255.0 + (YELLOWED_PAPER - 255.0) * yellow)
+    angle = float(rng.uniform(25.0, 65.0)) * (1.0 if rng.random() < 0.5 else -1.0)
+    return {
+        "fill": fill,
+        "paper": tuple(int(v) for v in paper),
+        "tint": _TINTS[int(rng.integers(len(_TINTS)))],
+        "hatch_angle": angle,
+        "hatch_period": float(max(3.0, scale * rng.uniform(3.0, 5.0))),
+        "line_by_depth": bool(rng.random() < 0.7),
+        "misregister": int(rng.integers(1, 3)) if fill != "line" and rng.random() < 0.4 else 0,
+        "grain": float(rng.uniform(2.0, 9.0)) if rng.random() < 0.5 else 0.0,
+        "jpeg_quality": int(rng.integers(25, 75)) if rng.random() < 0.5 else 0,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,17 +312,20 @@ def render_comics(scene: sc.Scene, camera: sc.Camera, buf: sc.SceneBuffers, styl
     else:
         col[shadow] *= 0.72
     toned = tones[index]
-    if toned.any():
-        dots = halftone(shape, origin, style.tone_period, 0.22)
-        col[toned & dots] *= 0.55
-    img = (col * 255.0).round().astype(np.uint8)
+    if style.fill != "colour":
+        sky = index == len(buf.parts) + 1
+        value = np.where(shadow, 0.6, 1.0) * np.where(toned, 0.8, 1.0) * flat.mean(axis=1)[index]
+        img = _print_fill(value, sky, style, origin)
+    else:
+        if toned.any():
+            dots = halftone(shape, origin, style.tone_period, 0.22)
+            col[toned & dots] *= 0.55
+        img = (col * 255.0).round().astype(np.uint8)
     object_map = np.where(buf.part_id >= 0, 0, buf.part_id)
     if buf.parts:
         obj_of_part = np.array([p.object_index for p in buf.parts], np.int32)
         object_map = np.where(buf.part_id >= 0, obj_of_part[np.maximum(buf.part_id, 0)], buf.part_id)
-    silhouettes = _edges(object_map, buf.depth)
-    if style.line_px > 1:
-        silhouettes = cv2.dilate(silhouettes.astype(np.uint8), np.ones((style.line_px, style.line_px), np.uint8)) > 0
+    silhouettes = _ink_lines(_edges(object_map, buf.depth), buf.depth, style)
     inner = _edges(buf.part_id, buf.depth)
     # Depth steps inside one object (an arm in front of the torso) also get ink.
     dz = np.zeros(shape, bool)
@@ -272,6 +334,74 @@ def render_comics(scene: sc.Scene, camera: sc.Camera, buf: sc.SceneBuffers, styl
     dz &= buf.part_id >= 0
     img[silhouettes | inner | dz] = INK
     return img
+
+
+def _ink_lines(edges: np.ndarray, depth: np.ndarray, style: ComicStyle) -> np.ndarray:
+    """Silhouette ink ``style.line_px`` wide; with ``line_by_depth`` one pixel heavier within 3 m
+    and one pixel wide beyond 8 m, as inkers weight near contours."""
+    def widen(mask: np.ndarray, width: int) -> np.ndarray:
+        if width <= 1:
+            return mask
+        return cv2.dilate(mask.astype(np.uint8), np.ones((width, width), np.uint8)) > 0
+
+    if not style.line_by_depth:
+        return widen(edges, style.line_px)
+    near, far = edges & (depth < 3.0), edges & (depth > 8.0)
+    return widen(near, style.line_px + 1) | widen(edges & ~near & ~far, style.line_px) | far
+
+
+def hatching(shape: tuple[int, int], origin: tuple[int, int], angle: float, period: float) -> np.ndarray:
+    """Boolean parallel lines at ``angle`` degrees, ``period`` px apart and about 1 px wide,
+    aligned to the page (``origin``: the array's (x, y) on it) like :func:`halftone`."""
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    t = math.radians(angle)
+    along = (xs + origin[0]) * math.sin(t) - (ys + origin[1]) * math.cos(t)
+    return np.mod(along, period) < 1.0
+
+
+def _print_fill(value: np.ndarray, sky: np.ndarray, style: ComicStyle, origin: tuple[int, int]) -> np.ndarray:
+    """Fills of a ``line`` or ``limited`` print from each pixel's value (0 dark – 1 light).
+
+    ``line``: paper above 0.5, hatching down to 0.32, cross-hatching down to 0.16, solid ink
+    below (line art leaves most surfaces white); ``limited``: paper above 0.62, the tint in
+    print dots down to 0.42, the full tint down to 0.22, ink. Skies stay paper.
+    """
+    paper = np.array(style.paper, np.float32)
+    out = np.broadcast_to(paper, value.shape + (3,)).copy()
+    light, middle, low = (0.5, 0.32, 0.16) if style.fill == "line" else (0.62, 0.42, 0.22)
+    lit = sky | (value >= light)
+    mid = ~lit & (value >= middle)
+    dark = ~lit & ~mid & (value >= low)
+    black = ~lit & ~mid & ~dark
+    if style.fill == "line":
+        lines = hatching(value.shape, origin, style.hatch_angle, style.hatch_period)
+        cross = lines | hatching(value.shape, origin, style.hatch_angle + 90.0, style.hatch_period)
+        out[(mid & lines) | (dark & cross) | black] = INK
+    else:
+        tint = np.array(style.tint, np.float32)
+        dots = halftone(value.shape, origin, style.tone_period, 0.35)
+        out[(mid & dots) | dark] = tint
+        out[black] = INK
+    return out.round().astype(np.uint8)
+
+
+def print_effects(img: np.ndarray, style: ComicStyle, rng: np.random.Generator) -> np.ndarray:
+    """What printing, ageing and scanning did to a panel: shifted colour plates, paper grain,
+    JPEG artefacts (each as ``style`` says; a plain style returns ``img`` unchanged, drawing nothing)."""
+    if not (style.misregister or style.grain or style.jpeg_quality):
+        return img
+    out = img
+    if style.misregister:
+        out = out.copy()
+        out[..., 0] = np.roll(out[..., 0], style.misregister, axis=1)
+        out[..., 2] = np.roll(out[..., 2], style.misregister, axis=0)
+    if style.grain:
+        noise = np.random.default_rng(int(rng.integers(2**31))).normal(0.0, style.grain, out.shape[:2])
+        out = np.clip(out.astype(np.float32) + noise[..., None], 0, 255).round().astype(np.uint8)
+    if style.jpeg_quality:
+        ok, encoded = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, style.jpeg_quality])
+        out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy() if ok else out
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,6 +677,7 @@ def render_panel(rng: np.random.Generator, box: tuple[int, int, int, int], style
     frame[:t, :] = frame[h - t:, :] = True
     frame[:, :t] = frame[:, w - t:] = True
     comics[frame] = INK
+    comics = print_effects(comics, style, rng)
     return PanelRender(box, scene, camera, buf, nat, comics, text, text.mask | frame)
 
 
@@ -566,7 +697,7 @@ def render_page(rng: np.random.Generator, width: int, height: int, n_panels: tup
     Returns:
         The page renders, dense depth, text mask and per-panel details.
     """
-    style = sample_style(rng, width)
+    style = sample_style(rng, width, world)
     margin = int(round(width * rng.uniform(0.03, 0.05)))
     gutter = int(max(3, round(width * rng.uniform(0.015, 0.03))))
     boxes = layout_panels(rng, width, height, int(rng.integers(n_panels[0], n_panels[1] + 1)), margin, gutter)

@@ -223,6 +223,9 @@ class World:
         groups: each figure after the first may stand beside the previous one, overlapping it.
         shapes: each character may be drawn otherwise: cartoon proportions (a head up to
             twice as large) or a four-legged animal.
+        styles: each page may be drawn and printed otherwise than in flat colours: line art
+            with hatching, two-colour prints, yellowed paper, distance-weighted ink, shifted
+            colour plates, grain, JPEG artefacts (:func:`comicdepth_tf.data.render.sample_print_look`).
     """
 
     low_camera: float = 0.0
@@ -232,6 +235,7 @@ class World:
     interior: float = 0.0
     groups: float = 0.0
     shapes: float = 0.0
+    styles: float = 0.0
 
     @property
     def is_street(self) -> bool:
@@ -245,7 +249,7 @@ class World:
 WORLDS: dict[str, World] = {
     "street": World(),
     "rich": World(low_camera=0.3, high_camera=0.15, close_up=0.25, hanging=0.35, interior=0.35, groups=0.5,
-                  shapes=0.3),
+                  shapes=0.3, styles=0.6),
 }
 INGREDIENTS = tuple(f.name for f in dataclasses.fields(World))
 

