@@ -13,6 +13,8 @@ under mixed precision. Each loss returns one value per image; Keras averages ove
   absolute residual is the loss; for relative-depth outputs and for mixing datasets.
 * :class:`LogDepthLoss` — :class:`DepthLoss` on ``log(1 + depth)``, which weighs near pixels
   like the relative metrics do (the ``cpu`` profile of notebook 10 needs it).
+* :class:`RankedLogDepthLoss` (``log_depth_rank``) — :class:`LogDepthLoss` plus a pairwise
+  ordinal term (:func:`masked_rank`), which trains what the ordering benchmarks score.
 
 And for masks: :class:`BceDiceLoss` (the text U-net of notebook 20, seed 001 C.I.1).
 """
@@ -158,6 +160,38 @@ class LogDepthLoss(DepthLoss):
         return super().call(log_true, tf.math.log1p(tf.maximum(y_pred, 0.0)))
 
 
+def masked_rank(y_true, y_pred, mask, pairs, margin: float):
+    """Per-image pairwise ordinal loss (Chen et al. 2016, "Single-image depth perception in the wild").
+
+    For each pair ``(a, b)`` of pixels whose targets differ by more than ``margin``, with
+    ``r = sign(true_a − true_b)``: ``log(1 + exp(−r·(pred_a − pred_b)))``, the logistic loss of
+    ordering the two as the target does; the mean over the image's ordered valid pairs (0 when
+    it has none). Only the predictions' order counts, not their scale.
+
+    Args:
+        y_true, y_pred, mask: ``(B, H, W, 1)``.
+        pairs: ``(P, 4)`` float32 ``(row_a, col_a, row_b, col_b)`` as shares of the height and
+            width in ``[0, 1)``: the same places in every image, whatever its size.
+        margin: the smallest target difference that orders a pair.
+    """
+    shape = tf.shape(y_true)
+    h, w = shape[1], shape[2]
+    pairs = tf.constant(pairs, tf.float32)
+    rows = tf.cast(pairs[:, 0::2] * tf.cast(h, tf.float32), tf.int32)
+    cols = tf.cast(pairs[:, 1::2] * tf.cast(w, tf.float32), tf.int32)
+    flat = rows * w + cols  # (P, 2)
+
+    def pick(y):
+        y = tf.reshape(y, [shape[0], -1])
+        return tf.gather(y, flat[:, 0], axis=1), tf.gather(y, flat[:, 1], axis=1)
+
+    (ta, tb), (pa, pb), (ma, mb) = pick(y_true), pick(y_pred), pick(mask)
+    order = tf.sign(ta - tb) * tf.cast(tf.abs(ta - tb) > margin, tf.float32) * ma * mb
+    used = tf.abs(order)
+    loss = tf.math.softplus(-order * (pa - pb)) * used
+    return _safe_div(tf.reduce_sum(loss, 1), tf.reduce_sum(used, 1))
+
+
 def align_scale_shift(y_true, y_pred, mask, eps: float = 1e-6):
     """Per-image least-squares ``(s, t)`` minimising ``Σ mask·(s·pred + t − true)²``.
 
@@ -213,6 +247,46 @@ class ScaleShiftInvariantLoss(keras.losses.Loss):
         return config
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class RankedLogDepthLoss(LogDepthLoss):
+    """:class:`LogDepthLoss` plus ``w_rank`` × :func:`masked_rank` on ``log(1 + depth)``.
+
+    The ordinal term scores what the ordering benchmarks score (which of two places is
+    nearer), over ``n_pairs`` pixel pairs drawn once from ``pair_seed`` (so training stays
+    deterministic) at the same relative places in every image.
+
+    Args:
+        w_rank: weight of the ordinal term.
+        n_pairs: pixel pairs per image.
+        margin: smallest ``log(1 + depth)`` difference that orders a pair (0.05: about 5 %).
+        pair_seed: seed of the pairs' places.
+        other arguments: as for :class:`LogDepthLoss`.
+    """
+
+    def __init__(self, w_rank: float = 1.0, n_pairs: int = 2048, margin: float = 0.05, pair_seed: int = 0,
+                 name: str = "log_depth_rank_loss", **kwargs):
+        import numpy as np
+
+        super().__init__(name=name, **kwargs)
+        self.w_rank, self.n_pairs = float(w_rank), int(n_pairs)
+        self.margin, self.pair_seed = float(margin), int(pair_seed)
+        self.pairs = np.random.default_rng(self.pair_seed).random((self.n_pairs, 4)).astype("float32")
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = _nhwc(y_true), _nhwc(y_pred)
+        mask = tf.cast(y_true > 0, tf.float32)
+        log_true = tf.where(mask > 0, tf.math.log1p(tf.maximum(y_true, 0.0)), tf.zeros_like(y_true))
+        log_pred = tf.math.log1p(tf.maximum(y_pred, 0.0))
+        return super().call(y_true, y_pred) + self.w_rank * masked_rank(log_true, log_pred, mask, self.pairs,
+                                                                        self.margin)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"w_rank": self.w_rank, "n_pairs": self.n_pairs, "margin": self.margin,
+                       "pair_seed": self.pair_seed})
+        return config
+
+
 #: Loss names accepted by :func:`get_loss` and their default arguments.
 LOSSES = {
     "depth": (DepthLoss, {}),
@@ -220,6 +294,7 @@ LOSSES = {
     "ssim_edge_l1": (DepthLoss, {}),
     "l1": (DepthLoss, {"w_ssim": 0.0, "w_edge": 0.0, "w_l1": 1.0, "name": "l1_loss"}),
     "ssi": (ScaleShiftInvariantLoss, {}),
+    "log_depth_rank": (RankedLogDepthLoss, {}),
 }
 
 
@@ -266,7 +341,8 @@ class BceDiceLoss(keras.losses.Loss):
 
 
 def get_loss(name: str, **kwargs) -> keras.losses.Loss:
-    """A loss by name (``depth`` = ``ssim_edge_l1``, ``log_depth``, ``l1``, ``ssi``); ``kwargs`` override defaults."""
+    """A loss by name (``depth`` = ``ssim_edge_l1``, ``log_depth``, ``l1``, ``ssi``, ``log_depth_rank``);
+    ``kwargs`` override defaults."""
     if name not in LOSSES:
         raise ParameterError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
     cls, defaults = LOSSES[name]

@@ -108,3 +108,42 @@ def test_serialisation_and_names():
     assert get_loss("depth", w_l1=1.0).w_l1 == 1.0
     with pytest.raises(ParameterError):
         get_loss("mse")
+
+
+def test_the_ordinal_term_by_hand():
+    from comicdepth_tf.losses import masked_rank
+
+    t = _img([[1.0, 2.0, 0.0, 1.02]])
+    mask = tf.cast(tf.constant(t) > 0, tf.float32)
+    # (row, col) shares of a 1 x 4 image: cols 0.1 -> 0, 0.3 -> 1, 0.6 -> 2, 0.9 -> 3.
+    ordered = np.array([[0.0, 0.1, 0.0, 0.3]], np.float32)  # true 1 vs 2: the first is nearer (r = -1)
+    invalid = np.array([[0.0, 0.1, 0.0, 0.6]], np.float32)  # the second pixel has no depth
+    close = np.array([[0.0, 0.1, 0.0, 0.9]], np.float32)  # 1 vs 1.02: under the margin
+    pairs = np.concatenate([ordered, invalid, close])
+
+    def rank(pred):
+        return float(masked_rank(tf.constant(t), tf.constant(_img([pred])), mask, pairs, 0.05)[0])
+
+    assert rank([0, 0, 0, 0]) == pytest.approx(np.log(2.0))  # undecided: log 2, one pair counted
+    assert rank([0, 3, 0, 0]) == pytest.approx(np.log1p(np.exp(-3.0)), rel=1e-5)  # right order
+    assert rank([3, 0, 9, -9]) == pytest.approx(np.log1p(np.exp(3.0)), rel=1e-5)  # wrong; others ignored
+    assert float(masked_rank(tf.constant(t), tf.constant(t), mask, close, 0.05)[0]) == 0.0  # no ordered pair
+
+
+def test_ranked_log_depth_loss_adds_the_ordinal_term_and_round_trips():
+    t, p = _random_depth(0), _random_depth(1)
+    ranked, plain = get_loss("log_depth_rank", w_rank=0.5, n_pairs=512), get_loss("log_depth")
+    from comicdepth_tf.losses import masked_rank
+
+    mask = tf.cast(tf.constant(t) > 0, tf.float32)
+    term = masked_rank(tf.math.log1p(tf.constant(t)), tf.math.log1p(tf.constant(p)), mask, ranked.pairs, 0.05)
+    assert _value(ranked, t, p) == pytest.approx(_value(plain, t, p) + 0.5 * float(tf.reduce_mean(term)), rel=1e-5)
+    # A prediction ordered like the target everywhere scores a lower ordinal term than its reverse.
+    def ordinal(pred):
+        return _value(ranked, t, pred) - _value(plain, t, pred)
+
+    assert ordinal(t * 2.0) < 0.5 * np.log(2.0) < ordinal(10.0 - t)  # log 2: the undecided pair
+    again = keras.losses.deserialize(keras.losses.serialize(ranked))
+    assert type(again).__name__ == "RankedLogDepthLoss" and again.n_pairs == 512
+    np.testing.assert_array_equal(again.pairs, ranked.pairs)
+    assert _value(again, t, p) == pytest.approx(_value(ranked, t, p))
