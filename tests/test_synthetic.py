@@ -442,8 +442,13 @@ def test_worlds_by_name_and_a_clear_error_for_an_unknown_one(tmp_path):
     assert no_interior.interior == 0 and no_interior.close_up == rich.close_up
     only_close = scene.get_world("street+close-up")
     assert only_close.close_up == rich.close_up and only_close.interior == 0 and not only_close.is_street
+    two = scene.get_world("rich-no-styles-no-close-up")
+    assert two.styles == 0 and two.close_up == 0 and two.interior == rich.interior
+    assert scene.get_world("street+styles+groups") == scene.World(styles=rich.styles, groups=rich.groups)
     with pytest.raises(ValueError, match="low_camera"):
         scene.get_world("rich-no-dragons")
+    with pytest.raises(ValueError, match="unknown world"):
+        scene.get_world("rich-no-styles-no-dragons")
     with pytest.raises(ParameterError, match="COMICDEPTH_WORLD"):
         synthetic.ensure_dataset("smoke", root=tmp_path / "x", world="moon")
     assert not (tmp_path / "x").exists()

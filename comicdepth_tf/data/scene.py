@@ -255,19 +255,23 @@ INGREDIENTS = tuple(f.name for f in dataclasses.fields(World))
 
 
 def get_world(name: str | World) -> World:
-    """A :class:`World` by name: ``street``, ``rich``, ``rich-no-<ingredient>`` or ``street+<ingredient>``."""
+    """A :class:`World` by name: ``street``, ``rich``, ``rich-no-<ingredient>`` or ``street+<ingredient>``.
+
+    Changes chain: ``rich-no-styles-no-hanging`` leaves out two ingredients, ``street+styles+groups``
+    adds two (at the rich world's rates).
+    """
     if isinstance(name, World):
         return name
     if name in WORLDS:
         return WORLDS[name]
     for base, sep in (("rich", "-no-"), ("street", "+")):
-        prefix = base + sep
-        ingredient = name[len(prefix):].replace("-", "_") if name.startswith(prefix) else None
-        if ingredient in INGREDIENTS:
-            value = 0.0 if base == "rich" else getattr(WORLDS["rich"], ingredient)
-            return dataclasses.replace(WORLDS[base], **{ingredient: value})
-    raise ValueError(f"unknown world {name!r}; expected street, rich, rich-no-<ingredient> or "
-                     f"street+<ingredient> with an ingredient among {', '.join(INGREDIENTS)}")
+        parts = name.split(sep)
+        changes = [p.replace("-", "_") for p in parts[1:]]
+        if parts[0] == base and changes and all(c in INGREDIENTS for c in changes):
+            values = {c: 0.0 if base == "rich" else getattr(WORLDS["rich"], c) for c in changes}
+            return dataclasses.replace(WORLDS[base], **values)
+    raise ValueError(f"unknown world {name!r}; expected street, rich, rich-no-<ingredient>[-no-<ingredient>…] or "
+                     f"street+<ingredient>[+<ingredient>…] with ingredients among {', '.join(INGREDIENTS)}")
 
 
 def sample_camera(rng: np.random.Generator, width: int, height: int, world: World = World()) -> Camera:
