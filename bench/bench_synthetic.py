@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     pages_render = render_only(prof, args.pages)
     with tempfile.TemporaryDirectory() as tmp:
-        manifest = synthetic.generate(Path(tmp) / prof.name, prof, seed=0, show_progress=False)
+        manifest = synthetic.generate(Path(tmp) / prof.name, prof, seed=0, show_progress=False, workers=1)
     timing = manifest["timing"]
     print(f"profile {prof.name}: page {prof.page_size[0]}x{prof.page_size[1]}, "
           f"natural {prof.nyu_size[0]}x{prof.nyu_size[1]}")

@@ -358,9 +358,27 @@ def test_ensure_dataset_leaves_no_partial_folder_on_failure(tmp_path, monkeypatc
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(synthetic, "_write_nyu", boom)
-    with pytest.raises(RuntimeError):
-        synthetic.ensure_dataset("smoke", root=tmp_path / "smoke", seed=3)
+    with pytest.raises(RuntimeError):  # one process: the patched writer runs
+        synthetic.ensure_dataset("smoke", root=tmp_path / "smoke", seed=3, workers=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parts_written_by_two_processes_are_the_files_one_process_writes(tmp_path):
+    timings = {n: synthetic.generate(tmp_path / str(n), "smoke", seed=0, world="rich", workers=n)["timing"]
+               for n in (1, 2)}
+    assert timings[1]["workers"] == 1 and timings[2]["workers"] == 2
+    files = {n: sorted(p.relative_to(tmp_path / str(n)) for p in (tmp_path / str(n)).rglob("*") if p.is_file())
+             for n in (1, 2)}
+    assert files[1] == files[2] and len(files[1]) > 100
+    for rel in files[1]:
+        assert (tmp_path / "1" / rel).read_bytes() == (tmp_path / "2" / rel).read_bytes(), rel
+
+
+def test_a_part_failing_in_a_worker_process_fails_the_generation_with_its_error(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "modest").write_text("a file where the MODEST folder goes")
+    with pytest.raises(OSError):
+        synthetic.generate(tmp_path / "out", "smoke", seed=0, workers=2)
 
 
 def test_polygons_of_a_mask_with_holes_rasterise_back_without_the_holes():

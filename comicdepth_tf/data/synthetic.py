@@ -57,7 +57,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -355,8 +355,36 @@ def _write_modest(root: Path, prof: Profile, seed: int, show: bool | None) -> di
 # Entry points
 
 
+def _write_part(root: Path, prof: Profile, seed: int, show: bool | None, world: sc.World, name: str,
+                split: str | None) -> tuple[dict, float]:
+    """One part of :func:`generate` (an AI4VA split, the page sets, NYU, natural, MODEST) and its seconds."""
+    t0 = time.perf_counter()
+    if name == "ai4va":
+        result = _write_ai4va_split(root, prof, seed, split, show, world)
+    elif name == "pages":
+        result = _write_page_sets(root, prof, seed, show, world)
+    elif name == "nyu":
+        result = _write_nyu(root, prof, seed, show, world)
+    elif name == "natural":
+        result = _write_natural(root, prof, seed, show, world)
+    else:
+        result = _write_modest(root, prof, seed, show)
+    return result, time.perf_counter() - t0
+
+
+#: Parts in the order a pool takes them: the longest first, so that two workers end together.
+_PART_ORDER = (("ai4va", "train"), ("pages", None), ("nyu", None), ("ai4va", "val"), ("ai4va", "test"),
+               ("natural", None), ("modest", None))
+
+
+def default_workers(n_jobs: int) -> int:
+    """Processes for ``n_jobs`` independent jobs: one per core this process may use, at most ``n_jobs``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(n_jobs, cores))
+
+
 def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int = 0, show_progress: bool | None = None,
-             only: Iterable[str] | None = None, world: str = paths.DEFAULT_WORLD) -> dict:
+             only: Iterable[str] | None = None, world: str = paths.DEFAULT_WORLD, workers: int | None = None) -> dict:
     """Generate the embedded dataset into ``root`` (written in place; see :func:`ensure_dataset`).
 
     Args:
@@ -369,10 +397,14 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
         world: what the scenes show (:func:`comicdepth_tf.data.scene.get_world`): ``street``
             (the original world), ``rich`` or an ablation of it. MODEST composites stay
             street scenes in every world (the foreground stage's set).
+        workers: processes writing parts side by side (None: :func:`default_workers`; 1: this
+            process). Every item draws from its own random stream, so the files are the same
+            for any number.
 
     Returns:
         The manifest (also written to ``root/manifest.json``), with a ``timing`` entry
-        (seconds per part, pages and natural images per second) that is not written.
+        (seconds per part, wall seconds, pages and natural images per second of the parts'
+        own time) that is not written.
     """
     prof = get_profile(profile)
     scene_world = _world(world)
@@ -380,20 +412,29 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
     root.mkdir(parents=True, exist_ok=True)
     parts = ("ai4va", "pages", "nyu", "natural", "modest")
     chosen = tuple(parts if only is None else [p for p in parts if p in set(only)])
+    jobs = [job for job in _PART_ORDER if job[0] in chosen]
+    n_workers = default_workers(len(jobs)) if workers is None else max(1, int(workers))
+    started = time.perf_counter()
+    if n_workers == 1:
+        done = [_write_part(root, prof, seed, show_progress, scene_world, *job) for job in jobs]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: a forked copy of a process that runs TensorFlow threads can deadlock.
+        with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_write_part, root, prof, seed, False, scene_world, *job) for job in jobs]
+            done = [future.result() for future in futures]
     counts: dict = {}
     seconds: dict[str, float] = {}
-    steps: dict[str, Callable[[], dict]] = {
-        "ai4va": lambda: {s: _write_ai4va_split(root, prof, seed, s, show_progress, scene_world) for s in SPLITS},
-        "pages": lambda: _write_page_sets(root, prof, seed, show_progress, scene_world),
-        "nyu": lambda: _write_nyu(root, prof, seed, show_progress, scene_world),
-        "natural": lambda: _write_natural(root, prof, seed, show_progress, scene_world),
-        "modest": lambda: _write_modest(root, prof, seed, show_progress),
-    }
-    for name in chosen:
-        t0 = time.perf_counter()
-        result = steps[name]()
-        seconds[name] = time.perf_counter() - t0
-        counts.update({"ai4va": result} if name == "ai4va" else result)
+    for (name, split), (result, took) in sorted(zip(jobs, done), key=lambda item: parts.index(item[0][0])):
+        seconds[name] = seconds.get(name, 0.0) + took
+        if name == "ai4va":
+            counts.setdefault("ai4va", {})[split] = result
+        else:
+            counts.update(result)
+    if "ai4va" in counts:
+        counts["ai4va"] = {split: counts["ai4va"][split] for split in SPLITS}
     manifest = {
         "format": "comicdepth_tf embedded dataset",
         "version": VERSION,
@@ -412,7 +453,8 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
     n_natural = prof.nyu_scenes * prof.nyu_frames + prof.nyu_test + prof.natural_images
     page_s = seconds.get("ai4va", 0.0) + seconds.get("pages", 0.0)
     nat_s = seconds.get("nyu", 0.0) + seconds.get("natural", 0.0)
-    timing = {"seconds": seconds, "total_s": sum(seconds.values()),
+    timing = {"seconds": seconds, "total_s": sum(seconds.values()), "wall_s": time.perf_counter() - started,
+              "workers": n_workers,
               "pages_per_s": n_pages / page_s if page_s else None,
               "natural_per_s": n_natural / nat_s if nat_s else None}
     return {**manifest, "timing": timing}
@@ -440,14 +482,14 @@ def is_complete(root: str | os.PathLike, profile: str, seed: int, world: str = p
 
 
 def _generate_atomically(root: Path, prof: Profile, seed: int, show_progress: bool | None,
-                         world: str = paths.DEFAULT_WORLD) -> dict:
+                         world: str = paths.DEFAULT_WORLD, workers: int | None = None) -> dict:
     """Generate into a temporary sibling folder, then swap it into ``root``."""
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        manifest = generate(tmp, prof, seed, show_progress=show_progress, world=world)
+        manifest = generate(tmp, prof, seed, show_progress=show_progress, world=world, workers=workers)
         if root.exists():
             old = root.parent / f".{root.name}.old-{os.getpid()}"
             os.replace(root, old)
@@ -462,7 +504,7 @@ def _generate_atomically(root: Path, prof: Profile, seed: int, show_progress: bo
 
 
 def ensure_dataset(profile: str = "cpu", root: str | os.PathLike | None = None, seed: int = 0, force: bool = False,
-                   show_progress: bool | None = None, world: str | None = None) -> Path:
+                   show_progress: bool | None = None, world: str | None = None, workers: int | None = None) -> Path:
     """Make sure the embedded dataset exists; generate it when missing, stale or forced.
 
     Generation goes into a temporary sibling folder renamed into place at the end, so an
@@ -476,6 +518,7 @@ def ensure_dataset(profile: str = "cpu", root: str | os.PathLike | None = None, 
         show_progress: progress bars (None: only on a terminal).
         world: the scenes' world (default: ``COMICDEPTH_WORLD``, else ``street``; see
             :func:`generate`), so that every stage of a run reads the same world.
+        workers: processes generating side by side (see :func:`generate`).
 
     Returns:
         The dataset folder.
@@ -486,7 +529,7 @@ def ensure_dataset(profile: str = "cpu", root: str | os.PathLike | None = None, 
     root = Path(root) if root is not None else paths.embedded_dir(prof.name, world)
     if not force and is_complete(root, prof.name, seed, world):
         return root
-    _generate_atomically(root, prof, seed, show_progress, world)
+    _generate_atomically(root, prof, seed, show_progress, world, workers)
     return root
 
 
@@ -499,6 +542,8 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", default=None,
                         help="what the scenes show: street (default, or $COMICDEPTH_WORLD), rich, "
                              "rich-no-<ingredient> or street+<ingredient> (see comicdepth_tf.data.scene.World)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes generating parts side by side (default: one per core; the files are the same)")
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -512,9 +557,10 @@ def cli_main(args: argparse.Namespace) -> int:
               "use --force to redo")
         return 0
     t0 = time.perf_counter()
-    manifest = _generate_atomically(root, prof, args.seed, None, world)
+    manifest = _generate_atomically(root, prof, args.seed, None, world, args.workers)
     timing = manifest["timing"]
-    print(f"wrote {root} (profile {prof.name}, seed {args.seed}, world {world}) in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {root} (profile {prof.name}, seed {args.seed}, world {world}) in {time.perf_counter() - t0:.1f} s "
+          f"with {timing['workers']} worker(s)")
     for key, value in manifest["counts"].items():
         print(f"  {key}: {value}")
     print(f"  pages/s: {timing['pages_per_s']:.1f}   natural images/s: {timing['natural_per_s']:.1f}")
