@@ -153,11 +153,7 @@ class LogDepthLoss(DepthLoss):
                          ssim_filter_size=ssim_filter_size, name=name, reduction=reduction, dtype=dtype)
 
     def call(self, y_true, y_pred):
-        y_true = tf.cast(y_true, tf.float32)
-        y_pred = tf.cast(y_pred, tf.float32)
-        valid = y_true > 0
-        log_true = tf.where(valid, tf.math.log1p(tf.maximum(y_true, 0.0)), tf.zeros_like(y_true))
-        return super().call(log_true, tf.math.log1p(tf.maximum(y_pred, 0.0)))
+        return super().call(*log_depth(y_true, y_pred))
 
 
 def masked_rank(y_true, y_pred, mask, pairs, margin: float):
@@ -166,7 +162,8 @@ def masked_rank(y_true, y_pred, mask, pairs, margin: float):
     For each pair ``(a, b)`` of pixels whose targets differ by more than ``margin``, with
     ``r = sign(true_a − true_b)``: ``log(1 + exp(−r·(pred_a − pred_b)))``, the logistic loss of
     ordering the two as the target does; the mean over the image's ordered valid pairs (0 when
-    it has none). Only the predictions' order counts, not their scale.
+    it has none). Only the order of the targets counts (not by how much they differ); a
+    prediction lowers the loss by ordering the pair rightly and by separating it further.
 
     Args:
         y_true, y_pred, mask: ``(B, H, W, 1)``.
@@ -177,8 +174,9 @@ def masked_rank(y_true, y_pred, mask, pairs, margin: float):
     shape = tf.shape(y_true)
     h, w = shape[1], shape[2]
     pairs = tf.constant(pairs, tf.float32)
-    rows = tf.cast(pairs[:, 0::2] * tf.cast(h, tf.float32), tf.int32)
-    cols = tf.cast(pairs[:, 1::2] * tf.cast(w, tf.float32), tf.int32)
+    # A share that float32 rounded up to 1.0 would index one past the last row or column.
+    rows = tf.minimum(tf.cast(pairs[:, 0::2] * tf.cast(h, tf.float32), tf.int32), h - 1)
+    cols = tf.minimum(tf.cast(pairs[:, 1::2] * tf.cast(w, tf.float32), tf.int32), w - 1)
     flat = rows * w + cols  # (P, 2)
 
     def pick(y):
@@ -190,6 +188,15 @@ def masked_rank(y_true, y_pred, mask, pairs, margin: float):
     used = tf.abs(order)
     loss = tf.math.softplus(-order * (pa - pb)) * used
     return _safe_div(tf.reduce_sum(loss, 1), tf.reduce_sum(used, 1))
+
+
+def log_depth(y_true, y_pred):
+    """``(log(1 + true), log(1 + pred))`` as float32, invalid targets (≤ 0) kept at 0."""
+    y_true = tf.cast(y_true, tf.float32)
+    y_pred = tf.cast(y_pred, tf.float32)
+    valid = y_true > 0
+    log_true = tf.where(valid, tf.math.log1p(tf.maximum(y_true, 0.0)), tf.zeros_like(y_true))
+    return log_true, tf.math.log1p(tf.maximum(y_pred, 0.0))
 
 
 def align_scale_shift(y_true, y_pred, mask, eps: float = 1e-6):
@@ -275,8 +282,7 @@ class RankedLogDepthLoss(LogDepthLoss):
     def call(self, y_true, y_pred):
         y_true, y_pred = _nhwc(y_true), _nhwc(y_pred)
         mask = tf.cast(y_true > 0, tf.float32)
-        log_true = tf.where(mask > 0, tf.math.log1p(tf.maximum(y_true, 0.0)), tf.zeros_like(y_true))
-        log_pred = tf.math.log1p(tf.maximum(y_pred, 0.0))
+        log_true, log_pred = log_depth(y_true, y_pred)
         return super().call(y_true, y_pred) + self.w_rank * masked_rank(log_true, log_pred, mask, self.pairs,
                                                                         self.margin)
 

@@ -453,6 +453,16 @@ def test_the_street_world_draws_the_scenes_it_always_drew():
     assert _street_digest() == "f9c9944906e1f132902f7cc61537feca4c357c9da4a37e53cb767fd267b7a425"
 
 
+def test_the_street_world_renders_the_pages_it_always_rendered():
+    # Computed with 2dfac0b, before drawing styles: comics, natural twin, depth and text mask of 3 pages.
+    h = hashlib.sha256()
+    for i in range(3):
+        page = render.render_page(synthetic.item_rng(0, "train", i), 256, 352)
+        for array in (page.comics, page.natural, page.depth, page.text_mask):
+            h.update(array.tobytes())
+    assert h.hexdigest() == "e238e5efa15e8bdefdcae04853ea020090d88c52abcdc0d5a7dd35f9d555fe9c"
+
+
 def test_worlds_by_name_and_a_clear_error_for_an_unknown_one(tmp_path):
     rich = scene.get_world("rich")
     assert scene.get_world("street").is_street and not rich.is_street
@@ -617,3 +627,13 @@ def test_the_styles_ingredient_prints_about_its_share_of_pages_otherwise():
     assert abs(changed / 400 - rich.styles) < 0.07
     assert 0.2 < fills.count("line") / 400 < 0.4 and fills.count("limited") > 0.08 * 400
     assert scene.get_world("rich-no-styles").styles == 0 and scene.get_world("street+styles").styles == rich.styles
+
+
+def test_a_world_dataset_written_before_its_world_changed_is_stale(rich_data, tmp_path):
+    manifest = fileio.read_json(rich_data / "manifest.json")
+    assert synthetic.is_complete(rich_data, "smoke", 0, "rich")
+    older = dict(manifest, world_settings={k: v for k, v in manifest["world_settings"].items() if k != "styles"})
+    fileio.atomic_write_json(tmp_path / "manifest.json", older)  # the rich world before it had styles
+    assert not synthetic.is_complete(tmp_path, "smoke", 0, "rich")
+    fileio.atomic_write_json(tmp_path / "manifest.json", manifest)
+    assert synthetic.is_complete(tmp_path, "smoke", 0, "rich")

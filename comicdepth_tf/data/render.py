@@ -249,15 +249,21 @@ def render_natural(scene: sc.Scene, camera: sc.Camera, buf: sc.SceneBuffers, rng
     return np.clip(col * 255.0, 8, 255).round().astype(np.uint8)
 
 
+def _page_coords(shape: tuple[int, int], origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Page x and y (float32) of every pixel of an array placed at ``origin`` (x, y) on the page."""
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    xs += origin[0]
+    ys += origin[1]
+    return xs, ys
+
+
 def halftone(shape: tuple[int, int], origin: tuple[int, int], period: float, coverage: float) -> np.ndarray:
     """Boolean dot pattern of a 45° screen; ``coverage`` is the inked share (0–1).
 
     ``origin`` is the (x, y) offset of the array on the page so every panel shares one
     screen, as printed tones do.
     """
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    xs += origin[0]
-    ys += origin[1]
+    xs, ys = _page_coords(shape, origin)
     a = (xs + ys) / math.sqrt(2.0)
     b = (xs - ys) / math.sqrt(2.0)
     da = np.mod(a, period) - period / 2.0
@@ -353,9 +359,9 @@ def _ink_lines(edges: np.ndarray, depth: np.ndarray, style: ComicStyle) -> np.nd
 def hatching(shape: tuple[int, int], origin: tuple[int, int], angle: float, period: float) -> np.ndarray:
     """Boolean parallel lines at ``angle`` degrees, ``period`` px apart and about 1 px wide,
     aligned to the page (``origin``: the array's (x, y) on it) like :func:`halftone`."""
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    xs, ys = _page_coords(shape, origin)
     t = math.radians(angle)
-    along = (xs + origin[0]) * math.sin(t) - (ys + origin[1]) * math.cos(t)
+    along = xs * math.sin(t) - ys * math.cos(t)
     return np.mod(along, period) < 1.0
 
 

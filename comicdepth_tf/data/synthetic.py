@@ -419,11 +419,19 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
         done = [_write_part(root, prof, seed, show_progress, scene_world, *job) for job in jobs]
     else:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         # spawn: a forked copy of a process that runs TensorFlow threads can deadlock.
         with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            # Workers draw no progress bars (they would overwrite each other's): one bar counts the parts.
             futures = [pool.submit(_write_part, root, prof, seed, False, scene_world, *job) for job in jobs]
+            try:
+                for future in _progress(as_completed(futures), len(futures), f"parts ({n_workers} workers)",
+                                        show_progress):
+                    future.result()  # the first failure, as soon as it happens
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
             done = [future.result() for future in futures]
     counts: dict = {}
     seconds: dict[str, float] = {}
@@ -468,7 +476,11 @@ def _world(name: str) -> sc.World:
 
 
 def is_complete(root: str | os.PathLike, profile: str, seed: int, world: str = paths.DEFAULT_WORLD) -> bool:
-    """Whether ``root`` holds a complete dataset of this profile, seed, world and generator version."""
+    """Whether ``root`` holds a complete dataset of this profile, seed, world and generator version.
+
+    A world other than street must also have the settings it has now: a dataset written before
+    the world gained an ingredient (``rich`` before ``styles``) is stale.
+    """
     path = Path(root) / "manifest.json"
     if not path.is_file():
         return False
@@ -478,7 +490,8 @@ def is_complete(root: str | os.PathLike, profile: str, seed: int, world: str = p
         return False
     return (isinstance(m, dict) and m.get("complete") is True and m.get("profile") == profile
             and m.get("seed") == int(seed) and m.get("version") == VERSION
-            and m.get("world", paths.DEFAULT_WORLD) == world)
+            and m.get("world", paths.DEFAULT_WORLD) == world
+            and (world == paths.DEFAULT_WORLD or m.get("world_settings") == dataclasses.asdict(_world(world))))
 
 
 def _generate_atomically(root: Path, prof: Profile, seed: int, show_progress: bool | None,
