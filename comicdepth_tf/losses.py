@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from comicdepth_tf.errors import ParameterError
@@ -272,19 +273,17 @@ class RankedLogDepthLoss(LogDepthLoss):
 
     def __init__(self, w_rank: float = 1.0, n_pairs: int = 2048, margin: float = 0.05, pair_seed: int = 0,
                  name: str = "log_depth_rank_loss", **kwargs):
-        import numpy as np
-
         super().__init__(name=name, **kwargs)
         self.w_rank, self.n_pairs = float(w_rank), int(n_pairs)
         self.margin, self.pair_seed = float(margin), int(pair_seed)
         self.pairs = np.random.default_rng(self.pair_seed).random((self.n_pairs, 4)).astype("float32")
 
     def call(self, y_true, y_pred):
-        y_true, y_pred = _nhwc(y_true), _nhwc(y_pred)
-        mask = tf.cast(y_true > 0, tf.float32)
-        log_true, log_pred = log_depth(y_true, y_pred)
-        return super().call(y_true, y_pred) + self.w_rank * masked_rank(log_true, log_pred, mask, self.pairs,
-                                                                        self.margin)
+        log_true, log_pred = log_depth(_nhwc(y_true), _nhwc(y_pred))
+        mask = tf.cast(log_true > 0, tf.float32)  # log(1 + d) > 0 exactly where d > 0
+        # DepthLoss on the log values is LogDepthLoss's own call, without taking the logs twice.
+        return DepthLoss.call(self, log_true, log_pred) + self.w_rank * masked_rank(
+            log_true, log_pred, mask, self.pairs, self.margin)
 
     def get_config(self):
         config = super().get_config()

@@ -433,16 +433,16 @@ def generate(root: str | os.PathLike, profile: str | Profile = "cpu", seed: int 
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
             done = [future.result() for future in futures]
+    by_job = dict(zip(jobs, done))
     counts: dict = {}
     seconds: dict[str, float] = {}
-    for (name, split), (result, took) in sorted(zip(jobs, done), key=lambda item: parts.index(item[0][0])):
-        seconds[name] = seconds.get(name, 0.0) + took
+    for name in chosen:  # the manifest lists parts in their fixed order, whichever worker ended first
+        mine = {split: by_job[(n, split)] for n, split in jobs if n == name}
+        seconds[name] = sum(took for _, took in mine.values())
         if name == "ai4va":
-            counts.setdefault("ai4va", {})[split] = result
+            counts["ai4va"] = {split: mine[split][0] for split in SPLITS}
         else:
-            counts.update(result)
-    if "ai4va" in counts:
-        counts["ai4va"] = {split: counts["ai4va"][split] for split in SPLITS}
+            counts.update(mine[None][0])
     manifest = {
         "format": "comicdepth_tf embedded dataset",
         "version": VERSION,
