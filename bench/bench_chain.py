@@ -6,7 +6,7 @@ same profile, with the commit and machine it came from). A ratio below 1 is fast
 reference. Stages reused from an earlier run (``status: reused``) cost seconds, not training
 time; they are flagged, since a chain with reused stages is not a timing of the work.
 
-    python bench/bench_chain.py reports/<run_id>                 # against the newest reference
+    python bench/bench_chain.py reports/<run_id>                 # against the newest reference of this kind of CPU
     python bench/bench_chain.py reports/<run_id> --reference bench/chains/cpu-daa4189-irv2.json
     python bench/bench_chain.py reports/<run_id> --record bench/chains/cpu-<commit>.json --note "..."
 
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from comicdepth_tf.chain.runner import reference_chain_file
+from comicdepth_tf.training import cpu_has_bfloat16
 
 CHAINS = Path(__file__).resolve().parent / "chains"
 
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
     print(table(run, reference))
     if args.record:
         out = {"profile": run.get("profile"), "run_id": run.get("run_id"), "recorded": run.get("finished") or "",
-               "note": args.note, "stages": stage_seconds(run), "peak_memory_mb": stage_peaks(run)}
+               "note": args.note, "cpu_bfloat16": cpu_has_bfloat16(), "stages": stage_seconds(run),
+               "peak_memory_mb": stage_peaks(run)}
         Path(args.record).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         print("recorded", args.record)
     return 0

@@ -8,6 +8,10 @@ It also reports whether every trace (two per process) of a path gave the same we
 
     python bench/bench_determinism.py                    # cpu CycleGAN step and IRv2 depth step
     python bench/bench_determinism.py --models gan --steps 6
+    python bench/bench_determinism.py --models gan --paths deterministic,grappler,grappler-no-remapping
+
+A path ``grappler-no-A+B`` keeps Grappler on with its optimizers ``A`` and ``B`` off (names as in
+``tf.config.optimizer.set_experimental_options``): the way to find which rewrite breaks identity.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MODELS = ("gan", "depth")
+MODELS = ("gan", "depth", "mobilenetv2")
 
 
 def _args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="gan,depth", help="comma list of: gan (cpu CycleGAN), depth (IRv2 U-net)")
+    p.add_argument("--models", default="gan,depth",
+                   help="comma list of: gan (cpu CycleGAN), depth (IRv2 U-net), mobilenetv2 (the cpu depth U-net)")
+    p.add_argument("--paths", default="deterministic,grappler",
+                   help="comma list of: deterministic, grappler, grappler-no-<optimizer>[+<optimizer>...]")
     p.add_argument("--steps", type=int, default=8, help="timed training steps per measurement")
     p.add_argument("--repeats", type=int, default=2, help="alternating measurements of each path")
     p.add_argument("--worker", nargs=2, metavar=("MODEL", "PATH"), help=argparse.SUPPRESS)
@@ -50,7 +57,7 @@ def _model_and_batch(name: str):
     from comicdepth_tf.models.depth_unet import build_depth_unet
     from comicdepth_tf.training import resolve_loss
 
-    model = build_depth_unet("irv2", bn_momentum=0.9)
+    model = build_depth_unet("irv2" if name == "depth" else name, bn_momentum=0.9)
     model.compile(keras.optimizers.Adam(1e-4), loss=resolve_loss("depth"))
     return model, [(tf.constant(rng.uniform(size=(8, 96, 128, 3)).astype("float32")),
                     tf.constant(rng.uniform(1, 10, size=(8, 96, 128, 1)).astype("float32"))) for _ in range(4)]
@@ -72,6 +79,8 @@ def worker(name: str, path: str, steps: int) -> None:
     from comicdepth_tf.training import configure_determinism
 
     configure_determinism(path == "deterministic")
+    if path.startswith("grappler-no-"):
+        tf.config.optimizer.set_experimental_options({opt: False for opt in path[len("grappler-no-"):].split("+")})
     rates, digests = [], []
     for _ in range(2):  # two traces per process: the rewrites can differ between traces
         keras.utils.set_random_seed(0)
@@ -97,17 +106,20 @@ def main(argv=None) -> int:
     if args.worker:
         worker(*args.worker, args.steps)
         return 0
-    print(f"{'model':6} {'path':14} {'steps/s':>8} {'same weights, 2 traces x 2 processes':>38}")
+    print(f"{'model':11} {'path':40} {'steps/s':>8} {'same weights, 2 traces x 2 processes':>38}")
     for name in args.models.split(","):
-        results = {"grappler": [], "deterministic": []}
+        results = {path: [] for path in args.paths.split(",")}
         for _ in range(max(2, args.repeats)):
             for path in results:
                 results[path].append(measure(name, path, args.steps))
         for path, runs in results.items():
             same = len({d for r in runs for d in r["weights"]}) == 1
-            print(f"{name:6} {path:14} {max(r['rate'] for r in runs):8.3f} {str(same):>38}")
-        ratio = max(r["rate"] for r in results["deterministic"]) / max(r["rate"] for r in results["grappler"])
-        print(f"{name:6} ratio deterministic / grappler steps per second: {ratio:.3f}")
+            print(f"{name:11} {path:40} {max(r['rate'] for r in runs):8.3f} {str(same):>38}")
+        base = next(iter(results))
+        for path, runs in results.items():
+            if path != base:
+                ratio = max(r["rate"] for r in runs) / max(r["rate"] for r in results[base])
+                print(f"{name:11} ratio {path} / {base} steps per second: {ratio:.3f}")
     return 0
 
 

@@ -31,6 +31,7 @@ Predictions come as :class:`SegmentPredictions` (per annotation id), which
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -527,17 +528,25 @@ def train_seed_baseline(
     from comicdepth_tf.models.segment_head import build_segment_head
     from comicdepth_tf.training import fit
 
+    digest = hashlib.sha256()
+
     def dataset(split, shuffle):
         x = page_arrays(split, input_size)
         y, w = page_targets(split)
+        for array in (x, *(y[k] for k in sorted(y)), w):
+            digest.update(np.ascontiguousarray(array).tobytes())
         ds = array_stream((x, {k: v[:, None] for k, v in y.items()}, w), batch_size=batch_size, shuffle=shuffle,
                           seed=seed)
         return ds.map(lambda position, element: element).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+    train_ds, val_ds = dataset(train, True), dataset(val, False)
+    # The run folder is named by run id only: pages or settings of another run are not resumed.
+    identity = {"settings": {"batch_size": batch_size, "learning_rate": learning_rate, "input_size": input_size,
+                             "seed": seed}, "data": digest.hexdigest()}
     return fit(
-        lambda: build_segment_head(input_size=input_size), dataset(train, True), dataset(val, False),
+        lambda: build_segment_head(input_size=input_size), train_ds, val_ds,
         run_dir=run_dir, epochs=epochs, learning_rate=learning_rate, lr_schedule="constant",
-        loss={k: "mse" for k in LEVELS}, metrics={k: [] for k in LEVELS}, seed=seed,
+        loss={k: "mse" for k in LEVELS}, metrics={k: [] for k in LEVELS}, seed=seed, identity=identity,
     )
 
 

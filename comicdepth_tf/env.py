@@ -6,11 +6,14 @@ TensorFlow is imported only inside :func:`report`, so importing this module stay
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
+import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 #: reported name -> distribution names tried, in order, for its version.
@@ -44,6 +47,32 @@ def package_version(name: str) -> str | None:
         return getattr(importlib.import_module(_IMPORT_NAMES.get(name, name)), "__version__", "unknown")
     except ImportError:
         return None
+
+
+#: Libraries whose version is part of :func:`source_digest` (a new TensorFlow can change the numbers).
+LIBRARIES = ("tensorflow", "keras", "numpy", "opencv-python-headless", "scipy", "pandas")
+
+
+def source_digest(package_dir: str | os.PathLike | None = None) -> str:
+    """SHA-256 over the package's files (code and shipped data such as the real-page check, by
+    relative path and content) and the versions of :data:`LIBRARIES`: what a stage's fingerprint
+    and a training run's identity record of the code that made them (about 30 ms).
+    """
+    from comicdepth_tf import paths
+
+    root = Path(package_dir) if package_dir else paths.PACKAGE_DIR
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0" + hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+    for name in LIBRARIES:
+        try:
+            digest.update(f"{name}=={metadata.version(name)}\n".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name} absent\n".encode())
+    return digest.hexdigest()
 
 
 def report(with_tensorflow: bool = True) -> dict[str, Any]:

@@ -1016,8 +1016,9 @@ def fit(
             extra callback picks it rather than ``monitor`` (the text U-net's IoU); default ``monitor``.
         identity: what the run is made from that ``run_dir`` alone does not name (upstream
             models' digests, data, settings), JSON-serialisable. It is written to
-            ``identity.json``; a checkpoint there whose identity differs (or that has none) is
-            not resumed: the run trains again from epoch 0. None: no check (a run folder per run).
+            ``identity.json`` with the package's :func:`comicdepth_tf.env.source_digest`; a
+            checkpoint there whose identity differs (other inputs or other code, or none) is not
+            resumed: the run trains again from epoch 0. None: no check (a run folder per run).
 
     Returns:
         A :class:`FitResult`.
@@ -1047,9 +1048,15 @@ def fit(
                              "an epoch must be the whole dataset (omit steps_per_epoch) or the dataset must repeat")
 
     clean_temporary_files(run_dir)
+    if identity is not None:
+        from comicdepth_tf.env import source_digest
+
+        # A checkpoint of other code is neither resumed nor returned as finished: a stage rerun
+        # after a change to the package must train again, not report the old model.
+        identity = {**identity, "source": source_digest()}
     state = read_checkpoint_state(run_dir) if resume else None
     if state and identity is not None and not same_identity(run_dir, identity):
-        print(f"{run_name(run_dir)}: its checkpoint was made from other inputs than these "
+        print(f"{run_name(run_dir)}: its checkpoint was made from other inputs or code than these "
               f"({IDENTITY_FILE} differs); training again from epoch 0", flush=True)
         state = None
     initial_epoch = int(state["epoch"]) if state else 0

@@ -158,3 +158,20 @@ def test_seed_baseline_targets_and_model(tmp_path):
     pred = ap.seed_baseline_predictions(model, ds, 32)
     # One pair per page, copied to every segment.
     assert len(set(pred.interdepth.tolist())) == 1 and len(pred.interdepth) == 5
+
+
+def test_the_seed_baseline_resumes_only_a_run_of_the_same_pages_and_settings(tmp_path, capsys):
+    path, img_dir = _write_page(tmp_path, "s", BOXES, [0, 1, 2, 0, 1], [0, 1, 0, 1, 3])
+    ds = load_ai4va(path, img_dir)
+    run = tmp_path / "run"
+    first = ap.train_seed_baseline(ds, ds, run, epochs=1, batch_size=1, input_size=32)
+    assert first.initial_epoch == 0 and first.epochs_completed == 1
+    again = ap.train_seed_baseline(ds, ds, run, epochs=1, batch_size=1, input_size=32)
+    assert again.initial_epoch == 1  # finished: returned, not trained again
+    assert "other inputs" not in capsys.readouterr().out
+    # Other labels under the same run folder (another dataset, or a world changed): trained again.
+    path, img_dir = _write_page(tmp_path, "t", BOXES, [2, 2, 2, 1, 1], [0, 1, 0, 1, 3])
+    other = ap.train_seed_baseline(load_ai4va(path, img_dir), ds, run, epochs=1, batch_size=1, input_size=32)
+    assert other.initial_epoch == 0 and "made from other inputs" in capsys.readouterr().out
+    # Another seed: trained again too.
+    assert ap.train_seed_baseline(ds, ds, run, epochs=1, batch_size=1, input_size=32, seed=1).initial_epoch == 0

@@ -498,6 +498,20 @@ def test_the_longest_chain_starts_first():
     assert max(tails, key=tails.get) == "10"
 
 
+def test_the_reference_chain_is_the_newest_of_this_kind_of_cpu(tmp_path):
+    def record(name, recorded, **extra):
+        body = {"profile": "cpu", "recorded": recorded, "stages": {"10": 1.0}, **extra}
+        (tmp_path / name).write_text(json.dumps(body), encoding="utf-8")
+
+    record("old-bf16.json", "2026-12-06T01:00:00", cpu_bfloat16=True)
+    record("new-float32.json", "2026-12-07T01:00:00", cpu_bfloat16=False)
+    assert runner.reference_chain_file("cpu", tmp_path, bfloat16=True).name == "old-bf16.json"
+    assert runner.reference_chain_file("cpu", tmp_path, bfloat16=False).name == "new-float32.json"
+    record("newest-unknown.json", "2026-12-08T01:00:00")  # no field: a record of either kind
+    assert runner.reference_chain_file("cpu", tmp_path, bfloat16=True).name == "newest-unknown.json"
+    assert runner.reference_chain_file("smoke", tmp_path) is None
+
+
 def test_without_earlier_runs_the_scheduler_uses_the_checkouts_reference_chain(tmp_path):
     reference = runner.reference_chain("cpu")  # bench/chains/ of this checkout
     assert reference["profile"] == "cpu" and reference["peak_memory_mb"]

@@ -14,7 +14,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from comicdepth_tf import training  # noqa: E402
+from comicdepth_tf import env, training  # noqa: E402
 from comicdepth_tf.errors import ParameterError  # noqa: E402
 from comicdepth_tf.metrics import depth_metrics  # noqa: E402
 from comicdepth_tf.models.depth_unet import build_depth_unet  # noqa: E402
@@ -223,10 +223,12 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(data, tmp_path):
     assert again.initial_epoch == RUN["epochs"] and len(again.history["loss"]) == RUN["epochs"]
 
 
-def test_a_checkpoint_made_from_other_inputs_is_trained_again_not_resumed(data, tmp_path, capsys):
+def test_a_checkpoint_made_from_other_inputs_or_code_is_trained_again_not_resumed(data, tmp_path, capsys,
+                                                                                   monkeypatch):
     run = dict(RUN, epochs=2)
     first = training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "a"}, **run)
-    assert json.loads((tmp_path / "identity.json").read_text()) == {"upstream": "a"}
+    source = env.source_digest()
+    assert json.loads((tmp_path / "identity.json").read_text()) == {"upstream": "a", "source": source}
     same = training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "a"}, **run)
     assert same.initial_epoch == 2 and "other inputs" not in capsys.readouterr().out
     # The upstream network changed under the same run folder: a finished run would otherwise be
@@ -234,9 +236,15 @@ def test_a_checkpoint_made_from_other_inputs_is_trained_again_not_resumed(data, 
     other = training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "b"}, **run)
     assert other.initial_epoch == 0 and other.epochs_completed == 2 and other.history["epoch"] == [0, 1]
     assert "made from other inputs" in capsys.readouterr().out
-    assert json.loads((tmp_path / "identity.json").read_text()) == {"upstream": "b"}
+    assert json.loads((tmp_path / "identity.json").read_text()) == {"upstream": "b", "source": source}
     # Same seed and data: the retrained run is the first one again, bitwise.
     assert other.history["loss"] == first.history["loss"]
+    # The package changed (a stage reruns after any change to it): the finished run is trained
+    # again, not reported as made by this code.
+    monkeypatch.setattr(env, "source_digest", lambda: "other code")
+    changed = training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "b"}, **run)
+    assert changed.initial_epoch == 0 and changed.history["loss"] == first.history["loss"]
+    assert "made from other inputs" in capsys.readouterr().out
     # A run written without an identity (before this check) is not trusted either.
     (tmp_path / "identity.json").unlink()
     assert training.fit(micro_builder, *data, run_dir=tmp_path, identity={"upstream": "b"}, **run).initial_epoch == 0

@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from comicdepth_tf import paths
+from comicdepth_tf import env, paths
 from comicdepth_tf import progress as progress_lines
 from comicdepth_tf.chain import config, hygiene, peak_memory, reporting, stage_reuse
 from comicdepth_tf.errors import DataFormatError, ParameterError
@@ -496,12 +496,22 @@ def usual_durations(reports_root: Path, profile: str, exclude: str = "",
     return {k: v[1] for k, v in newest.items()}, sorted({v[2] for v in newest.values()})
 
 
-def reference_chain_file(profile: str, folder: str | os.PathLike | None = None) -> Path | None:
+def reference_chain_file(profile: str, folder: str | os.PathLike | None = None,
+                         bfloat16: bool | None = None) -> Path | None:
     """The newest (by its ``recorded`` field) chain run of ``profile`` recorded in ``folder``, default the
-    checkout's ``bench/chains/``; None when there is none (an installed package has no such folder)."""
+    checkout's ``bench/chains/``; None when there is none (an installed package has no such folder).
+
+    A record's ``cpu_bfloat16`` says whether its CPU had bfloat16 units: ``auto`` precision makes the
+    GAN and foreground stages about twice as slow without them, so a record of the same kind as
+    ``bfloat16`` (default: this machine, :func:`comicdepth_tf.training.cpu_has_bfloat16`) is preferred.
+    """
     if folder is None and paths.CHECKOUT_DIR is None:
         return None
     folder = Path(folder) if folder is not None else paths.CHECKOUT_DIR / "bench" / "chains"
+    if bfloat16 is None:
+        from comicdepth_tf.training import cpu_has_bfloat16
+
+        bfloat16 = cpu_has_bfloat16()
     found = []
     for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -509,8 +519,9 @@ def reference_chain_file(profile: str, folder: str | os.PathLike | None = None) 
         except DataFormatError:
             continue
         if isinstance(record, dict) and record.get("profile") == profile:
-            found.append((str(record.get("recorded") or ""), file))
-    return max(found)[1] if found else None
+            same_kind = record.get("cpu_bfloat16", bfloat16) == bfloat16
+            found.append((same_kind, str(record.get("recorded") or ""), file))
+    return max(found)[2] if found else None
 
 
 def reference_chain(profile: str) -> dict[str, Any]:
@@ -772,7 +783,7 @@ def _run(*, profile, only, overrides, params_file, run_id, keep_going, notebooks
         echo(f"{line} · elapsed {elapsed} · {remaining_text(left, usual)}", flush=True)
 
     ledger = stage_reuse.Ledger(profile)
-    source = stage_reuse.source_digest()
+    source = env.source_digest()
     forced = _forced(force, stages)
     done: dict[str, str | None] = {}  # stage number -> fingerprint in this run
     side_by_side = jobs > 1 and len(plans) > 1

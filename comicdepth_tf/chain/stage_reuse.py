@@ -71,30 +71,6 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-#: Libraries whose version is part of every fingerprint (a new TensorFlow can change the numbers).
-LIBRARIES = ("tensorflow", "keras", "numpy", "opencv-python-headless", "scipy", "pandas")
-
-
-def source_digest(package_dir: str | os.PathLike | None = None) -> str:
-    """SHA-256 over the package's files (code and shipped data such as the real-page check, by
-    relative path and content) and the versions of :data:`LIBRARIES`."""
-    from importlib import metadata
-
-    root = Path(package_dir) if package_dir else paths.PACKAGE_DIR
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(b"\0" + _file_digest(path).encode() + b"\n")
-    for name in LIBRARIES:
-        try:
-            digest.update(f"{name}=={metadata.version(name)}\n".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{name} absent\n".encode())
-    return digest.hexdigest()
-
-
 def real_data_listing() -> list[tuple[str, int]]:
     """Names and sizes of the shared real files (the real-page check reads a page from there)."""
     root = paths.real_data_dir()
@@ -112,7 +88,7 @@ def fingerprint(notebook: str | os.PathLike, params: Mapping[str, Any], profile:
         params: the stage's effective parameters.
         profile: the parameter profile.
         upstream: upstream stage number -> its fingerprint (None when it never finished).
-        source: :func:`source_digest` of the package.
+        source: :func:`comicdepth_tf.env.source_digest` of the package.
     """
     manifest = paths.embedded_dir(profile) / "manifest.json"
     record = {

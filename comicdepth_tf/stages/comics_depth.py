@@ -660,8 +660,11 @@ def seed_record_path(run_id: str) -> Path:
 def _seed_key(up: Upstream, settings: Settings, seed: int, profile: str) -> dict[str, Any]:
     import json
 
+    from comicdepth_tf.env import source_digest
+
     key = {"settings": asdict(settings), "seed": int(seed), "profile": profile, "natural_run": str(up.natural_run),
-           "gan_runs": {k: str(v) for k, v in sorted(up.gan_runs.items())}, "upstream": upstream_identity(up)}
+           "gan_runs": {k: str(v) for k, v in sorted(up.gan_runs.items())}, "upstream": upstream_identity(up),
+           "source": source_digest()}
     return json.loads(json.dumps(key))  # as read back from the record (tuples become lists)
 
 
