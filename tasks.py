@@ -82,11 +82,24 @@ def ensure_chromium() -> None:
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
+def test_workers(args: list[str]) -> list[str]:
+    """pytest-xdist options for the suite: one worker per core, at most 4, each test file on one worker.
+
+    Whole files stay together because their module fixtures (a trained model, the smoke chain) are
+    built once per worker; on 2 cores this took the suite from 1230 s to about 830 s. Arguments
+    that choose workers themselves (``-n``, ``--numprocesses``, ``-p no:xdist``) are left alone.
+    """
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args):
+        return []
+    workers = min(4, os.cpu_count() or 1)
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+
+
 def test(args: list[str]) -> int:
     """Install the test extras and run the whole suite (notebooks on the smoke profile)."""
     ensure_env("test")
     ensure_chromium()
-    return subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode
+    return subprocess.run([str(PY), "-m", "pytest", *test_workers(args), *args], cwd=ROOT).returncode
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("notebook") is not None:
             item.add_marker(pytest.mark.slow)
+    # The smoke chain is the longest single piece: started first, the other workers share the rest
+    # beside it rather than waiting for it at the end (python3 tasks.py test runs files on workers).
+    items.sort(key=lambda item: "smoke_pipeline" not in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")

@@ -60,3 +60,19 @@ def test_console_script_points_at_cli_main():
     from comicdepth_tf import cli
 
     assert callable(cli.main)
+
+
+def test_the_test_command_runs_whole_files_on_one_worker_per_core_unless_told_otherwise(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tasks_under_test", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 2)
+    assert tasks.test_workers(["-q", "-rs"]) == ["-n", "2", "--dist", "loadfile"]
+    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 64)  # a GPU host: capped, each worker holds models
+    assert tasks.test_workers([]) == ["-n", "4", "--dist", "loadfile"]
+    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 1)
+    assert tasks.test_workers([]) == []
+    for own in (["-n", "0"], ["-n3"], ["--numprocesses=1"], ["-p", "no:xdist"], ["--dist", "load"]):
+        assert tasks.test_workers(own) == [], own
