@@ -24,13 +24,14 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MODELS = ("gan", "depth", "mobilenetv2")
+MODELS = ("gan", "depth", "mobilenetv2", "text_unet", "fg")
 
 
 def _args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="gan,depth",
-                   help="comma list of: gan (cpu CycleGAN), depth (IRv2 U-net), mobilenetv2 (the cpu depth U-net)")
+                   help="comma list of: gan (cpu CycleGAN), depth (IRv2 U-net), mobilenetv2 (the cpu depth U-net), "
+                        "text_unet (the cpu text U-net), fg (the cpu foreground mask + depth network)")
     p.add_argument("--paths", default="deterministic,grappler",
                    help="comma list of: deterministic, grappler, grappler-no-<optimizer>[+<optimizer>...]")
     p.add_argument("--steps", type=int, default=8, help="timed training steps per measurement")
@@ -51,6 +52,26 @@ def _model_and_batch(name: str):
                                disc_filters=16, pool_size=50, seed=0)
         model.compile()
         return model, [tuple(tf.constant(rng.uniform(size=(4, 64, 64, 3)).astype("float32")) for _ in range(2))
+                       for _ in range(4)]
+    if name == "text_unet":  # the cpu profile's stage 20: tiny encoder, 160 px, batch 16
+        from comicdepth_tf.models.text_unet import build_text_unet
+        from comicdepth_tf.stages import text
+
+        model = build_text_unet("tiny", bn_momentum=0.9)
+        text.compile_model(model, steps_per_epoch=50, epochs=16, learning_rate=3e-3)
+        return model, [(tf.constant(rng.uniform(size=(16, 160, 160, 3)).astype("float32")),
+                        tf.constant((rng.uniform(size=(16, 160, 160, 1)) > 0.8).astype("float32"))) for _ in range(4)]
+    if name == "fg":  # the cpu profile's stage 60: depthnet, 160 px, batch 4, bce+dice+rmse
+        from comicdepth_tf.models.fg_mask_depth import build_fg_mask_depth
+        from comicdepth_tf.stages import fg
+
+        stats = {"mean": [0.5] * 3, "std": [0.25] * 3}
+        model = build_fg_mask_depth(160, variant="depthnet", bg_stats=stats, bg_fg_stats=stats)
+        fg.compile_model(model, steps_per_epoch=60, epochs=12, losses="bce+dice+rmse", learning_rate=2e-3)
+        return model, [({"bg": tf.constant(rng.uniform(size=(4, 160, 160, 3)).astype("float32")),
+                         "bg_fg": tf.constant(rng.uniform(size=(4, 160, 160, 3)).astype("float32"))},
+                        {"mask": tf.constant((rng.uniform(size=(4, 160, 160, 1)) > 0.7).astype("float32")),
+                         "depth": tf.constant(rng.uniform(1, 10, size=(4, 160, 160, 1)).astype("float32"))})
                        for _ in range(4)]
     import keras
 
@@ -78,13 +99,14 @@ def worker(name: str, path: str, steps: int) -> None:
     import comicdepth_tf.models  # noqa: F401 (importing it sets the deterministic default first)
     from comicdepth_tf.training import configure_determinism
 
-    configure_determinism(path == "deterministic")
-    if path.startswith("grappler-no-"):
-        tf.config.optimizer.set_experimental_options({opt: False for opt in path[len("grappler-no-"):].split("+")})
     rates, digests = [], []
     for _ in range(2):  # two traces per process: the rewrites can differ between traces
         keras.utils.set_random_seed(0)
         model, batches = _model_and_batch(name)
+        # After building: the stages' compile helpers set the package's deterministic default.
+        configure_determinism(path == "deterministic")
+        if path.startswith("grappler-no-"):
+            tf.config.optimizer.set_experimental_options({opt: False for opt in path[len("grappler-no-"):].split("+")})
         step = tf.function(model.train_step, jit_compile=bool(model.jit_compile))  # as fit compiles it
         step(batches[0])  # trace
         start = time.perf_counter()
@@ -119,7 +141,9 @@ def main(argv=None) -> int:
         for path, runs in results.items():
             if path != base:
                 ratio = max(r["rate"] for r in runs) / max(r["rate"] for r in results[base])
-                print(f"{name:11} ratio {path} / {base} steps per second: {ratio:.3f}")
+                equal = {d for r in runs for d in r["weights"]} == {d for r in results[base] for d in r["weights"]}
+                print(f"{name:11} ratio {path} / {base} steps per second: {ratio:.3f}; "
+                      f"weights equal to {base}'s: {equal}")
     return 0
 
 
