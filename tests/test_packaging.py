@@ -76,3 +76,17 @@ def test_the_test_command_runs_whole_files_on_one_worker_per_core_unless_told_ot
     assert tasks.test_workers([]) == []
     for own in (["-n", "0"], ["-n3"], ["--numprocesses=1"], ["-p", "no:xdist"], ["--dist", "load"]):
         assert tasks.test_workers(own) == [], own
+
+
+def test_the_main_command_runs_two_stages_side_by_side_within_half_the_old_memory(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tasks_under_test", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 2)
+    assert tasks.side_by_side(["--profile", "cpu"]) == ["--jobs", "2", "--max-memory", "5.6"]
+    for own in (["--jobs", "1"], ["--jobs=3"], ["--max-memory", "20"]):
+        assert tasks.side_by_side(own) == [], own
+    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 1)
+    assert tasks.side_by_side([]) == []

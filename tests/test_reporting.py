@@ -424,7 +424,8 @@ _SLEEPER = {
             "folder = os.environ['COMICDEPTH_STAGE_DIR']\n"
             "reporting.record_metrics(os.path.basename(folder), "
             "{'start': start, 'end': time.time(), 'stage_dir': folder, 'cwd': os.getcwd(), 'nice': os.nice(0),\n"
-            " 'autogroup': open('/proc/self/autogroup').read() if os.path.exists('/proc/self/autogroup') else ''})",
+            " 'autogroup': open('/proc/self/autogroup').read() if os.path.exists('/proc/self/autogroup') else '',\n"
+            " 'gpu_growth': os.environ.get('TF_FORCE_GPU_ALLOW_GROWTH')})",
 }
 
 
@@ -451,7 +452,9 @@ def _windows(result) -> dict[str, tuple[float, float]]:
     return out
 
 
-def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environment_and_memory(tmp_path):
+def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environment_and_memory(tmp_path,
+                                                                                               monkeypatch):
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
     notebooks = _sleepers(tmp_path / "notebooks", ["10_a", "20_b", "30_c"])  # 30 loads from 10 (UPSTREAM)
     common = dict(notebooks_dir=notebooks, reports_dir=tmp_path / "reports", params_root=tmp_path / "params",
                   progress=False, echo=None, reuse=False,
@@ -472,6 +475,7 @@ def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environm
         metrics = json.loads((result.run_dir / s.stage / "metrics.json").read_text())
         assert Path(metrics["stage_dir"]) == result.run_dir / s.stage  # each kernel its own COMICDEPTH_STAGE_DIR
         assert Path(metrics["cwd"]) == notebooks
+        assert metrics["gpu_growth"] == "true"  # two kernels can share a GPU's memory
         assert metrics["nice"] == min(19, os.nice(0) + s.nice)  # the kernel runs at the niceness it was given
         if metrics["autogroup"]:  # and so does its session, which is what counts between sessions on Linux
             assert metrics["autogroup"].split()[-1] == str(s.nice), metrics["autogroup"]
@@ -489,6 +493,9 @@ def test_stages_run_side_by_side_after_their_upstream_each_with_its_own_environm
     ran = _windows(alone)
     order = sorted(ran, key=lambda n: ran[n][0])
     assert all(ran[a][1] <= ran[b][0] for a, b in zip(order, order[1:])), ran
+    # One stage at a time, a kernel keeps TensorFlow's GPU memory default.
+    serial = runner.run("smoke", run_id="serial", only=["20"], **{**common, "overrides": ["SECONDS=1"]})
+    assert json.loads((serial.run_dir / "20_b" / "metrics.json").read_text())["gpu_growth"] is None
 
 
 def test_the_longest_chain_starts_first():

@@ -368,8 +368,14 @@ class ConsoleLines:
         """Nothing is buffered but an unfinished line."""
 
 
+def _shared_gpu_env() -> dict[str, str]:
+    """Side by side, a kernel takes GPU memory as it needs it: TensorFlow's default, all of every
+    GPU at start, would leave the second stage's kernel none. A value the user set is kept."""
+    return {} if "TF_FORCE_GPU_ALLOW_GROWTH" in os.environ else {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
 def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, reports_root: Path,
-             progress: bool, timeout: float | None, emit=None) -> None:
+             progress: bool, timeout: float | None, emit=None, shared: bool = False) -> None:
     import papermill as pm
 
     stem = plan.notebook.stem
@@ -386,7 +392,7 @@ def _execute(plan: StagePlan, result: StageResult, run_dir: Path, run_id: str, r
     # told the runner's home, so data and models land where the runner looks for them.
     env = {reporting.STAGE_DIR_ENV: str(stage_dir), reporting.RUN_ID_ENV: run_id,
            "COMICDEPTH_REPORTS": str(reports_root), "COMICDEPTH_HOME": str(paths.home_dir()),
-           **({NICE_ENV: str(result.nice)} if result.nice else {})}
+           **({NICE_ENV: str(result.nice)} if result.nice else {}), **(_shared_gpu_env() if shared else {})}
     error: Exception | None = None
     peak = peak_memory.PeakWatch()
     pids: list[int] = []  # the stage's kernel, once started
@@ -818,7 +824,7 @@ def _run(*, profile, only, overrides, params_file, run_id, keep_going, notebooks
         before = stage_reuse.models_snapshot()
         result.started_s = round(time.monotonic() - run_start, 3)
         stage_emit = (lambda line: emit(line.replace("    ", f"    {number}| ", 1))) if side_by_side and emit else emit
-        _execute(p, result, run_dir, run_id, reports_root, progress, timeout, stage_emit)
+        _execute(p, result, run_dir, run_id, reports_root, progress, timeout, stage_emit, shared=side_by_side)
         with lock:
             if result.status == "ok":
                 done[number] = result.fingerprint
