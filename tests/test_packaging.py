@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 import yaml
 
@@ -62,12 +63,18 @@ def test_console_script_points_at_cli_main():
     assert callable(cli.main)
 
 
-def test_the_test_command_runs_whole_files_on_one_worker_per_core_unless_told_otherwise(monkeypatch):
+@pytest.fixture
+def tasks():
+    """``tasks.py`` (the set-up-and-go script beside pyproject.toml), imported as a module."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("tasks_under_test", ROOT / "tasks.py")
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_test_command_runs_whole_files_on_one_worker_per_core_unless_told_otherwise(tasks, monkeypatch):
     monkeypatch.setattr(tasks.os, "cpu_count", lambda: 2)
     assert tasks.test_workers(["-q", "-rs"]) == ["-n", "2", "--dist", "loadfile"]
     monkeypatch.setattr(tasks.os, "cpu_count", lambda: 64)  # a GPU host: capped, each worker holds models
@@ -78,12 +85,7 @@ def test_the_test_command_runs_whole_files_on_one_worker_per_core_unless_told_ot
         assert tasks.test_workers(own) == [], own
 
 
-def test_the_main_command_runs_two_stages_side_by_side_within_half_the_old_memory(monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("tasks_under_test", ROOT / "tasks.py")
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
+def test_the_main_command_runs_two_stages_side_by_side_within_half_the_old_memory(tasks, monkeypatch):
     monkeypatch.setattr(tasks.os, "cpu_count", lambda: 2)
     assert tasks.side_by_side(["--profile", "cpu"]) == ["--jobs", "2", "--max-memory", "5.6"]
     for own in (["--jobs", "1"], ["--jobs=3"], ["--max-memory", "20"]):
