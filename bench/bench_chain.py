@@ -23,6 +23,7 @@ import json
 import sys
 from pathlib import Path
 
+from comicdepth_tf.chain.reporting import wall_seconds
 from comicdepth_tf.chain.runner import reference_chain_file
 from comicdepth_tf.training import cpu_has_bfloat16
 
@@ -64,14 +65,6 @@ def stage_seconds(run: dict) -> dict[str, float]:
     return {s["stage"]: float(s.get("duration_s") or 0.0) for s in run.get("stages", [])}
 
 
-def stages_wall(run: dict) -> float | None:
-    """Seconds from the first stage's start to the last one's end, when the runner recorded the starts
-    (``started_s``): with stages side by side (``--jobs``) this, not the sum, is the chain's time."""
-    spans = [(float(s["started_s"]), float(s["started_s"]) + float(s.get("duration_s") or 0.0))
-             for s in run.get("stages", []) if isinstance(s.get("started_s"), (int, float))]
-    return max(e for _, e in spans) - min(b for b, _ in spans) if spans else None
-
-
 def table(run: dict, reference: dict | None) -> str:
     """Per-stage seconds, the reference's and their ratio, then the totals."""
     seconds = stage_seconds(run)
@@ -91,7 +84,7 @@ def table(run: dict, reference: dict | None) -> str:
     ratio = f"{total / ref_total:7.3f}" if ref_total else ""
     ref_text = f"{ref_total:10.1f}" if ref else f"{'':>10}"
     lines.append(f"{'total':<20} {'':<8} {total:9.1f} {ref_text} {ratio}")
-    wall = stages_wall(run)
+    wall = wall_seconds(run)
     if wall is not None and wall < total - 1:
         ratio = f"{wall / ref_total:7.3f}" if ref_total else ""
         lines.append(f"{'wall (side by side)':<20} {'':<8} {wall:9.1f} {ref_text} {ratio}")

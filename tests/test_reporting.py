@@ -123,6 +123,18 @@ def test_render_index_shows_error_cell_figure_and_comparison(tmp_path, monkeypat
     assert json.loads((tmp_path / "run.json").read_text())["stages"][1]["error"]["cell_index"] == 4
 
 
+def test_the_index_gives_the_wall_time_of_stages_side_by_side_and_the_sum_one_after_the_other():
+    side = {"stages": [{"stage": "10_a", "started_s": 0.0, "duration_s": 550.0},
+                       {"stage": "20_b", "started_s": 0.0, "duration_s": 470.0},
+                       {"stage": "30_c", "started_s": 550.5, "duration_s": 1244.5}]}
+    assert reporting.wall_seconds(side) == 1795.0 and reporting.total_seconds(side) == 2264.5
+    assert reporting._time_text(side) == "wall 1795.0 s (29.9 min), stages side by side adding up to 2264.5 s"
+    serial = {"stages": [{"stage": "10_a", "started_s": 0.0, "duration_s": 60.0},
+                         {"stage": "20_b", "started_s": 60.2, "duration_s": 30.0}]}
+    assert reporting._time_text(serial) == "total 90.0 s (1.5 min)"  # the gaps between kernels are not stages' time
+    assert reporting._time_text({"stages": [{"stage": "10_a", "duration_s": 6.0}]}) == "total 6.0 s (0.1 min)"
+
+
 # --------------------------------------------------------------------------- runner: checks
 
 
