@@ -51,9 +51,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from comicdepth_tf import env, paths
+from comicdepth_tf import paths
 from comicdepth_tf import progress as progress_lines
 from comicdepth_tf.chain import config, hygiene, peak_memory, reporting, stage_reuse
+from comicdepth_tf.env import source_digest
 from comicdepth_tf.errors import DataFormatError, ParameterError
 from comicdepth_tf.fileio import atomic_write_text, read_json
 from comicdepth_tf.runs import PLAIN_NAME
@@ -789,7 +790,7 @@ def _run(*, profile, only, overrides, params_file, run_id, keep_going, notebooks
         echo(f"{line} · elapsed {elapsed} · {remaining_text(left, usual)}", flush=True)
 
     ledger = stage_reuse.Ledger(profile)
-    source = env.source_digest()
+    source = source_digest()
     forced = _forced(force, stages)
     done: dict[str, str | None] = {}  # stage number -> fingerprint in this run
     side_by_side = jobs > 1 and len(plans) > 1
