@@ -61,6 +61,14 @@ def dependency_names(extras: str = "") -> list[str]:
 SIDE_BY_SIDE_GB = 5.6
 
 
+def cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (a container pinned to
+    2 of a host's 64 cores gets 2), else ``os.cpu_count()``."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def side_by_side(args: list[str]) -> list[str]:
     """``comicdepth run`` options for the main command: two stages side by side on a machine with 2+
     cores, within :data:`SIDE_BY_SIDE_GB`, unless ``args`` choose (``--jobs``, ``--max-memory``).
@@ -68,7 +76,7 @@ def side_by_side(args: list[str]) -> list[str]:
     At ae210be on 2 cores without bf16, stages 10 and 20 side by side took 503 s against 744 s one
     after the other, with the same numbers; the heavy stages (30, 40, 60) still run alone.
     """
-    if any(a.startswith(("--jobs", "--max-memory")) for a in args) or (os.cpu_count() or 1) < 2:
+    if any(a.startswith(("--jobs", "--max-memory")) for a in args) or cores() < 2:
         return []
     return ["--jobs", "2", "--max-memory", str(SIDE_BY_SIDE_GB)]
 
@@ -103,13 +111,16 @@ def test_workers(args: list[str]) -> list[str]:
     """pytest-xdist options for the suite: one worker per core, at most 4, each test file on one worker.
 
     Whole files stay together because their module fixtures (a trained model, the smoke chain) are
-    built once per worker; on 2 cores without bf16 this took the suite from 1229.7 s to 780.6 s. Arguments
-    that choose workers themselves (``-n``, ``--numprocesses``, ``-p no:xdist``) are left alone.
+    built once per worker; on 2 cores without bf16 this took the suite from 1229.7 s to 780.6 s. Files
+    are handed out in collection order (``--no-loadscope-reorder``), which ``tests/conftest.py`` starts
+    with the smoke chain, the longest file: xdist's own order (most tests first) left it to the end,
+    where one worker ran it alone. Arguments that choose workers themselves (``-n``, ``--numprocesses``,
+    ``--dist``, ``-p no:xdist``) are left alone.
     """
     if any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args):
         return []
-    workers = min(4, os.cpu_count() or 1)
-    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    workers = min(4, cores())
+    return ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"] if workers > 1 else []
 
 
 def test(args: list[str]) -> int:

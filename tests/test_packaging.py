@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,20 +77,39 @@ def tasks():
 
 
 def test_the_test_command_runs_whole_files_on_one_worker_per_core_unless_told_otherwise(tasks, monkeypatch):
-    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 2)
-    assert tasks.test_workers(["-q", "-rs"]) == ["-n", "2", "--dist", "loadfile"]
-    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 64)  # a GPU host: capped, each worker holds models
-    assert tasks.test_workers([]) == ["-n", "4", "--dist", "loadfile"]
-    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(tasks, "cores", lambda: 2)
+    assert tasks.test_workers(["-q", "-rs"]) == ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
+    monkeypatch.setattr(tasks, "cores", lambda: 64)  # a GPU host: capped, each worker holds models
+    assert tasks.test_workers([]) == ["-n", "4", "--dist", "loadfile", "--no-loadscope-reorder"]
+    monkeypatch.setattr(tasks, "cores", lambda: 1)
     assert tasks.test_workers([]) == []
     for own in (["-n", "0"], ["-n3"], ["--numprocesses=1"], ["-p", "no:xdist"], ["--dist", "load"]):
         assert tasks.test_workers(own) == [], own
 
 
+def test_cores_are_the_ones_this_process_may_use_not_the_hosts(tasks, monkeypatch):
+    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(tasks.os, "sched_getaffinity", lambda pid: {3, 7}, raising=False)
+    assert tasks.cores() == 2
+    monkeypatch.delattr(tasks.os, "sched_getaffinity")
+    assert tasks.cores() == 64
+
+
+def test_the_smoke_chain_is_the_first_file_handed_to_a_worker():
+    # With --no-loadscope-reorder xdist hands out files in collection order: the smoke chain, the
+    # longest file, must lead it (tests/conftest.py), whatever order the files are named in.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+                           "-p", "no:cacheprovider", "tests/test_layers.py", "tests/test_notebooks.py"],
+                          cwd=ROOT, capture_output=True, text=True)
+    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert proc.returncode == 0 and ids, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert ids[0].startswith("tests/test_notebooks.py::test_notebook_runs_on_smoke_profile"), ids[:3]
+
+
 def test_the_main_command_runs_two_stages_side_by_side_within_half_the_old_memory(tasks, monkeypatch):
-    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(tasks, "cores", lambda: 2)
     assert tasks.side_by_side(["--profile", "cpu"]) == ["--jobs", "2", "--max-memory", "5.6"]
     for own in (["--jobs", "1"], ["--jobs=3"], ["--max-memory", "20"]):
         assert tasks.side_by_side(own) == [], own
-    monkeypatch.setattr(tasks.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(tasks, "cores", lambda: 1)
     assert tasks.side_by_side([]) == []
