@@ -404,6 +404,22 @@ def real_page_intervals(items, baseline: str = REAL_BASELINE, kinds: Sequence[st
     return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
 
 
+def real_page_intervals_by_batch(items, baseline: str = REAL_BASELINE, kinds: Sequence[str] = REAL_KINDS,
+                                 seed: int = 0):
+    """:func:`real_page_intervals` within each annotation batch of the check, with a ``batch`` column.
+
+    A batch annotated after configurations were chosen on earlier ones is their held-out test
+    (:mod:`comicdepth_tf.real_pages`); rows written before batches existed count as batch 1.
+    """
+    import pandas as pd
+
+    batches = items["batch"] if "batch" in items.columns else pd.Series(1, index=items.index)
+    tables = [real_page_intervals(items[batches == b], baseline, kinds, seed).assign(batch=int(b))
+              for b in sorted(set(batches))]
+    columns = ["batch", *INTERVAL_COLUMNS]
+    return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(columns=columns)
+
+
 # --------------------------------------------------------------------------- words
 
 

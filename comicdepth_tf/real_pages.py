@@ -16,7 +16,12 @@ Layout of the check folder::
     {"pages": [{"id": "...", "file": "pages/x.jpg", "location": "package" | "shared",
                 "width": W, "height": H, "licence": "...",
                 "panels": [{"id": "p01", "box": [x0, y0, x1, y1], "kind": "interior" | "exterior",
-                            "shot": "close-up" | "medium" | "long"}]}]}
+                            "shot": "close-up" | "medium" | "long", "batch": 1}]}]}
+
+``batch`` (optional, default 1) numbers the rounds of annotation. A batch is annotated and committed
+before any model is scored on it, so choices made by scoring earlier batches can be checked on it
+(``load_check(batches=...)``, ``comicdepth real-check --batch N``): batch 1 holds the 22 panels every
+configuration up to December 2026 was chosen on, batch 2 the 13 panels added after that choice.
 
 A ``shared`` page is not shipped (the project's rule for ``../shared/data/real``): its image is
 looked up in ``comics/`` of the real-data folder (``$COMICDEPTH_REAL_DATA``, else
@@ -34,6 +39,7 @@ nearer point is higher on the page (smaller y) than the farther one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +80,7 @@ class RealPanel:
         shot: ``close-up``, ``medium`` or ``long``.
         ordering: the panel's ordering file.
         points: its points in crop coordinates.
+        batch: the round of annotation it came in (module docstring).
     """
 
     page: str
@@ -83,6 +90,7 @@ class RealPanel:
     shot: str
     ordering: Path
     points: OrderingPoints
+    batch: int = 1
 
     @property
     def name(self) -> str:
@@ -164,10 +172,12 @@ def _parse_panel(path: Path, root: Path, page_id: str, where: str, raw: Any, wid
     box = _parse_box(path, where, raw.get("box"), width, height)
     _require(raw.get("kind") in KINDS, path, f"{where}.kind", f"one of {KINDS}", raw.get("kind"))
     _require(raw.get("shot") in SHOTS, path, f"{where}.shot", f"one of {SHOTS}", raw.get("shot"))
+    batch = raw.get("batch", 1)
+    _require(_is_int(batch) and batch > 0, path, f"{where}.batch", "a positive integer", batch)
     ordering = root / "depth" / f"{page_id}_{pid}.txt"
     points = read_ordering(ordering, width=box[2] - box[0], height=box[3] - box[1])
     _require(len(points) >= 2, ordering, "", "at least two ordering points", len(points))
-    return RealPanel(page_id, pid, box, raw["kind"], raw["shot"], ordering, points)
+    return RealPanel(page_id, pid, box, raw["kind"], raw["shot"], ordering, points, batch)
 
 
 def _find_image(path: Path, root: Path, where: str, raw: dict, real_dir: Path) -> Path | None:
@@ -204,12 +214,15 @@ def _parse_page(path: Path, root: Path, where: str, raw: Any, real_dir: Path) ->
     return RealPage(page_id, image, width, height, licence, panels), image is not None
 
 
-def load_check(root: str | os.PathLike = DATA_DIR, real_dir: str | os.PathLike | None = None) -> RealCheck:
+def load_check(root: str | os.PathLike = DATA_DIR, real_dir: str | os.PathLike | None = None,
+               batches: Iterable[int] | None = None) -> RealCheck:
     """Load and validate the real-page check.
 
     Args:
         root: the check folder (``pages.json``, ``pages/``, ``depth/``).
         real_dir: where ``shared`` pages are looked up (default :func:`shared_real_dir`).
+        batches: keep only the panels of these annotation batches (pages left without panels are
+            dropped); None: every panel. Every entry is validated either way.
 
     Returns:
         The pages whose images exist; a notice for each shared page that was not found.
@@ -237,6 +250,12 @@ def load_check(root: str | os.PathLike = DATA_DIR, real_dir: str | os.PathLike |
             )
     ids = [p.id for p in pages]
     _require(len(set(ids)) == len(ids), path, "pages", "distinct page ids", ids)
+    if batches is not None:
+        keep = set(batches)
+        pages = [dataclasses.replace(p, panels=tuple(q for q in p.panels if q.batch in keep)) for p in pages]
+        pages = [p for p in pages if p.panels]
+        if not pages:
+            raise ParameterError(f"{path}: no panel of batch {sorted(keep)} among the pages found")
     return RealCheck(pages, notices, root)
 
 
@@ -345,7 +364,7 @@ def score_maps(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]], n
                convention: str = "inverse"):
     """Per-panel rows (a pandas DataFrame) of one configuration's maps, both modes.
 
-    Columns: ``configuration, mode (panel | page), page, panel, kind, shot`` and the
+    Columns: ``configuration, mode (panel | page), page, panel, kind, shot, batch`` and the
     :func:`score_points` keys.
     """
     import pandas as pd
@@ -363,7 +382,8 @@ def score_maps(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]], n
                 if found is None:
                     continue
                 rows.append({"configuration": name, "mode": mode, "page": page.id, "panel": panel.id,
-                             "kind": panel.kind, "shot": panel.shot, **score_points(found, points, convention)})
+                             "kind": panel.kind, "shot": panel.shot, "batch": panel.batch,
+                             **score_points(found, points, convention)})
     return pd.DataFrame(rows)
 
 
@@ -643,6 +663,8 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-dir", default=str(DATA_DIR), help="the check folder (default: the shipped check)")
     parser.add_argument("--real-dir", default=None, help=f"folder of shared pages (default: comics/ of ${ENV_VAR}, "
                                                          "else <repository>/../shared/data/real/comics)")
+    parser.add_argument("--batch", type=int, action="append", default=None, metavar="N",
+                        help="score only the panels of annotation batch N (repeat for several; default: all)")
     parser.add_argument("--panels", action="store_true", help="also print the per-panel rows")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random rule")
 
@@ -651,7 +673,7 @@ def cli_main(args: argparse.Namespace) -> int:
     """Score the rules and each ``--run`` on the check and print the tables."""
     import pandas as pd
 
-    check = load_check(args.check_dir, args.real_dir)
+    check = load_check(args.check_dir, args.real_dir, batches=args.batch)
     for notice in check.notices:
         print(notice)
     print("check:", ", ".join(f"{k} {v}" for k, v in check_counts(check).items()))

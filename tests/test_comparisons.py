@@ -250,3 +250,17 @@ def test_real_page_intervals_compare_pooled_accuracy_with_the_rule():
     assert (table.loc["same", "low"], table.loc["same", "high"]) == (0.0, 0.0)
     assert table.loc["same", "verdict"] == "no measurable difference"
     assert list(table["metric"]) == ["real_inter", "real_inter"]  # no counter-y pairs: no counter-y rows
+
+
+def test_real_page_intervals_by_batch_score_each_batch_apart():
+    pairs = {"a": 4, "b": 2}
+    rows = {0: pd.concat([_real_rows(C.REAL_BASELINE, {"a": 2, "b": 1}, pairs),
+                          _real_rows("model", {"a": 4, "b": 0}, pairs)], ignore_index=True)}
+    items = C.real_page_items(rows)
+    old = C.real_page_intervals_by_batch(items)  # rows written before batches: all batch 1
+    assert list(old["batch"]) == [1] and old.loc[0, "difference"] == pytest.approx(4 / 6 - 3 / 6)
+    items["batch"] = items["panel"].map({"a": 1, "b": 2})
+    table = C.real_page_intervals_by_batch(items).set_index("batch")
+    # Batch 1 (panel a): 4/4 against 2/4; batch 2 (panel b): 0/2 against 1/2.
+    assert table.loc[1, "difference"] == pytest.approx(0.5) and table.loc[2, "difference"] == pytest.approx(-0.5)
+    assert (table["n_items"] == 1).all()

@@ -11,7 +11,7 @@ import pytest
 
 from comicdepth_tf import real_pages
 from comicdepth_tf.data.formats.ordering import OrderingPoints
-from comicdepth_tf.errors import DataFormatError
+from comicdepth_tf.errors import DataFormatError, ParameterError
 
 PANELS = {  # id -> (box, lines of its ordering file)
     "p01": ([2, 3, 22, 19], ["1 1 3 10", "1 2 5 2", "2 1 10 12", "2 1 15 4", "3 1 1 1", "3 2 18 14"]),
@@ -152,6 +152,34 @@ def test_shipped_check_loads_with_the_counts_the_issue_asks_for(capsys):
     assert shipped < 3_000_000
 
 
+def test_a_batch_keeps_only_its_panels_and_the_first_batch_is_the_one_configurations_were_chosen_on(tmp_path):
+    root = _write_check(tmp_path / "check")
+    _mutate_json(root, lambda d: d["pages"][0]["panels"][1].__setitem__("batch", 2))
+    first = real_pages.load_check(root, real_dir=tmp_path, batches=[1])
+    second = real_pages.load_check(root, real_dir=tmp_path, batches=[2])
+    both = real_pages.load_check(root, real_dir=tmp_path)
+    assert [p.id for p in first.panels] == ["p01"] and [p.id for p in second.panels] == ["p02"]
+    assert [p.batch for p in both.panels] == [1, 2]
+    assert real_pages.check_counts(second)["inter_pairs"] == 5  # p02's, counted by hand above
+    with pytest.raises(ParameterError, match="batch"):
+        real_pages.load_check(root, real_dir=tmp_path, batches=[3])
+    # The shipped batch 1 must never change: results chosen on it are compared across sessions.
+    shipped = real_pages.check_counts(real_pages.load_check(batches=[1]))
+    if any(p.id == "006013" for p in real_pages.load_check(batches=[1]).pages):
+        assert shipped == {"pages": 6, "panels": 22, "points": 136, "inter_pairs": 249, "counter_y_pairs": 66,
+                           "intra_pairs": 1}
+        assert real_pages.check_counts(real_pages.load_check(batches=[2]))["inter_pairs"] == 161
+
+
+def test_cli_scores_one_batch(tmp_path, capsys):
+    from comicdepth_tf import cli
+
+    root = _write_check(tmp_path / "check")
+    _mutate_json(root, lambda d: d["pages"][0]["panels"][1].__setitem__("batch", 2))
+    assert cli.main(["real-check", "--check-dir", str(root), "--real-dir", str(tmp_path), "--batch", "2"]) == 0
+    assert "check: pages 1, panels 1, points 4, inter_pairs 5" in capsys.readouterr().out
+
+
 def test_shipped_pages_are_package_data():
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"comicdepth_tf.data"' in text and "real_pages/pages/*.jpg" in text and "real_pages/depth/*.txt" in text
@@ -177,6 +205,8 @@ JSON_MUTATIONS = {
     "duplicate panel": (lambda d: d["pages"][0]["panels"].append(d["pages"][0]["panels"][0]), "panels"),
     "no pages": (lambda d: d.__setitem__("pages", []), "pages"),
     "bad location": (lambda d: d["pages"][0].__setitem__("location", "web"), "location"),
+    "batch zero": (lambda d: d["pages"][0]["panels"][0].__setitem__("batch", 0), "batch"),
+    "batch not an integer": (lambda d: d["pages"][0]["panels"][1].__setitem__("batch", "2"), "batch"),
 }
 
 

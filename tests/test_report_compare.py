@@ -39,6 +39,25 @@ def test_the_same_configuration_in_two_runs_is_compared_panel_for_panel(tmp_path
     assert set(rows["configuration"]) == {"rich"} and set(rows["baseline"]) == {"street"}
 
 
+def test_one_annotation_batch_is_compared_alone(tmp_path, capsys):
+    a, b = _report(tmp_path, "a", 2, 0), _report(tmp_path, "b", 3, 2)
+    table = pd.read_csv(b / "50_evaluate" / "real_pages_per_panel.csv")
+    # In b the last two panels came in batch 2 and the configuration gets all their pairs right.
+    late = table["panel"].isin(["p06", "p07"])
+    table["batch"] = late.map({True: 2, False: 1})
+    table.loc[late & (table["configuration"] == "approach2_exact_comics"), ["inter_right", "counter_y_right"]] = [4, 2]
+    table.to_csv(b / "50_evaluate" / "real_pages_per_panel.csv", index=False)
+    scores, _ = report_compare.compare_reports({"b": b}, "approach2_exact_comics", batches=[2])
+    assert scores.loc[0, "inter"] == 1.0
+    scores, _ = report_compare.compare_reports({"b": b}, "approach2_exact_comics", batches=[1])
+    assert scores.loc[0, "inter"] == 0.75
+    # a was written before batches: all its panels are batch 1, none batch 2.
+    with pytest.raises(DataFormatError, match="batch"):
+        report_compare.compare_reports({"a": a, "b": b}, "approach2_exact_comics", batches=[2])
+    assert main(["compare-reports", f"b={b}", "--configuration", "approach2_exact_comics", "--batch", "2"]) == 0
+    assert "1.000" in capsys.readouterr().out
+
+
 def test_bad_reports_and_labels_are_named(tmp_path, capsys):
     a = _report(tmp_path, "a", 2, 0)
     with pytest.raises(DataFormatError, match="real_pages_per_panel.csv.*approach2_simple"):

@@ -25,11 +25,14 @@ PER_PANEL_FILE = Path("50_evaluate") / "real_pages_per_panel.csv"
 KINDS = ("inter", "counter_y")
 
 
-def read_rows(report: str | Path, configuration: str, mode: str = "panel"):
+def read_rows(report: str | Path, configuration: str, mode: str = "panel", batches: Sequence[int] | None = None):
     """The per-panel rows of one configuration in a report folder (``reports/<run_id>``).
 
+    ``batches`` keeps the panels of those annotation batches (:mod:`comicdepth_tf.real_pages`); a
+    table written before batches existed holds batch 1 only.
+
     Raises:
-        DataFormatError: the report has no real-page table or not that configuration.
+        DataFormatError: the report has no real-page table, not that configuration or not those batches.
     """
     import pandas as pd
 
@@ -44,11 +47,16 @@ def read_rows(report: str | Path, configuration: str, mode: str = "panel"):
     if chosen.empty:
         found = sorted(set(rows["configuration"]))
         raise DataFormatError(path, "configuration", f"rows of {configuration!r} in {mode} mode", found)
+    if batches is not None:
+        batch = chosen["batch"] if "batch" in chosen.columns else pd.Series(1, index=chosen.index)
+        chosen = chosen[batch.isin(list(batches))]
+        if chosen.empty:
+            raise DataFormatError(path, "batch", f"panels of batch {sorted(batches)}", sorted(set(batch)))
     return chosen
 
 
 def compare_reports(reports: Mapping[str, str | Path], configuration: str, baseline: str | None = None,
-                    kinds: Sequence[str] = KINDS, seed: int = 0):
+                    kinds: Sequence[str] = KINDS, seed: int = 0, batches: Sequence[int] | None = None):
     """Pooled real-page scores of ``configuration`` in each report, and paired intervals against one.
 
     Args:
@@ -57,6 +65,7 @@ def compare_reports(reports: Mapping[str, str | Path], configuration: str, basel
         baseline: the label compared with (default: the first).
         kinds: pair kinds (``inter``, ``counter_y``, ``intra``).
         seed: bootstrap seed.
+        batches: only the panels of these annotation batches (default: all).
 
     Returns:
         ``(scores, intervals)``: pooled accuracy per label and kind (seeds pooled), and the
@@ -71,7 +80,7 @@ def compare_reports(reports: Mapping[str, str | Path], configuration: str, basel
     baseline = baseline or next(iter(reports))
     if baseline not in reports:
         raise ParameterError(f"baseline {baseline!r} is not one of the labels {list(reports)}")
-    items = pd.concat([read_rows(path, configuration).assign(configuration=label)
+    items = pd.concat([read_rows(path, configuration, batches=batches).assign(configuration=label)
                        for label, path in reports.items()], ignore_index=True)
     scores = pd.DataFrame([{"label": label, "seeds": int(group["seed"].nunique()),
                             **{kind: real_pages.pooled(group, kind) for kind in kinds}}
@@ -85,6 +94,8 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="report folders (reports/<run_id>) with a label each, e.g. street=reports/a")
     parser.add_argument("--configuration", required=True, help="the configuration compared, e.g. approach2_add_text")
     parser.add_argument("--baseline", default=None, help="the label compared with (default: the first)")
+    parser.add_argument("--batch", type=int, action="append", default=None, metavar="N",
+                        help="only the panels of annotation batch N (repeat for several; default: all)")
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -96,7 +107,7 @@ def cli_main(args: argparse.Namespace) -> int:
             if not sep or not label or not path:
                 raise ParameterError(f"{text!r}: expected LABEL=REPORT")
             reports[label] = Path(path)
-        scores, table = compare_reports(reports, args.configuration, args.baseline)
+        scores, table = compare_reports(reports, args.configuration, args.baseline, batches=args.batch)
     except (ParameterError, DataFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ from comicdepth_tf.comparisons import (  # noqa: F401
     parse_seeds,
     per_seed_table,
     real_page_intervals,
+    real_page_intervals_by_batch,
     real_page_items,
     runs_by_seed,
     seed_aggregates,
