@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -323,11 +324,16 @@ def lower_is_nearer(image: np.ndarray) -> np.ndarray:
 
 
 def random_rule(seed: int = 0) -> Predictor:
-    """A seeded random map per call (uniform values; the expected pair accuracy is exactly 0.5)."""
-    rng = np.random.default_rng(seed)
+    """A seeded random map per image (uniform values; the expected pair accuracy is exactly 0.5).
+
+    The map is drawn from ``seed`` and the image's bytes, not from a stream shared by all calls, so
+    a panel's map does not change when panels are added to the check or scored in another order.
+    """
 
     def predict(image: np.ndarray) -> np.ndarray:
-        return rng.random(np.asarray(image).shape[:2])
+        image = np.ascontiguousarray(image)
+        key = zlib.crc32(image.tobytes(), zlib.crc32(repr(image.shape).encode()))
+        return np.random.default_rng([seed, key]).random(image.shape[:2])
 
     return predict
 

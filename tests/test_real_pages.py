@@ -97,6 +97,11 @@ def test_rules_on_a_constructed_case():
     assert depth_conv["inter_right"] == 2
     first = real_pages.random_rule(3)(image)
     assert np.array_equal(first, real_pages.random_rule(3)(image)) and first.shape == (10, 4)
+    # A map depends on the seed and the image, not on what the rule was called on before.
+    rule, other = real_pages.random_rule(3), image + 1
+    rule(other)
+    assert np.array_equal(rule(image), first) and not np.array_equal(rule(other), first)
+    assert not np.array_equal(real_pages.random_rule(4)(image), first)
     many = [real_pages.score_points(real_pages.random_rule(s)(np.zeros((50, 50, 3))), OrderingPoints(
         np.repeat([1, 2], 20), np.ones(40, int), np.arange(40), np.arange(40)))["inter"] for s in range(20)]
     assert abs(np.mean(many) - 0.5) < 0.05
