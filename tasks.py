@@ -111,10 +111,10 @@ def test_workers(args: list[str]) -> list[str]:
     """pytest-xdist options for the suite: one worker per core, at most 4, each test file on one worker.
 
     Whole files stay together because their module fixtures (a trained model, the smoke chain) are
-    built once per worker; on 2 cores without bf16 this took the suite from 1229.7 s to 780.6 s. Files
+    built once per worker; on 2 cores without bf16 this took the suite from 1229.7 s to 775.6 s. Files
     are handed out in collection order (``--no-loadscope-reorder``), which ``tests/conftest.py`` starts
     with the smoke chain, the longest file: xdist's own order (most tests first) left it to the end,
-    where one worker ran it alone. Arguments that choose workers themselves (``-n``, ``--numprocesses``,
+    where one worker ran it alone (858.2 s). Arguments that choose workers themselves (``-n``, ``--numprocesses``,
     ``--dist``, ``-p no:xdist``) are left alone.
     """
     if any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args):
