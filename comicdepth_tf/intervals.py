@@ -27,6 +27,9 @@ from comicdepth_tf.errors import ParameterError
 #: Bootstrap draws and confidence level of every interval unless a caller says otherwise.
 N_BOOT = 2000
 CONFIDENCE = 0.95
+#: A bound within this of 0 counts as 0: a percentile of resampled sums that is 0 in exact arithmetic
+#: comes out as about 1e-17 in floating point, and must not decide "significant".
+ZERO_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,8 @@ class Interval:
 
     @property
     def excludes_zero(self) -> bool:
-        """True when the interval lies entirely above or entirely below 0."""
-        return self.low > 0.0 or self.high < 0.0
+        """True when the interval lies entirely above or entirely below 0 (by more than :data:`ZERO_TOLERANCE`)."""
+        return self.low > ZERO_TOLERANCE or self.high < -ZERO_TOLERANCE
 
     def text(self, digits: int = 3) -> str:
         """``+0.048 [+0.012, +0.083]``."""

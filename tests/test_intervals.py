@@ -86,3 +86,10 @@ def test_bad_inputs_are_refused():
         intervals.paired_difference([], [])
     with pytest.raises(ParameterError, match="lack"):
         intervals.aggregate_seeds([{"configuration": "a", "value": 1.0}])
+
+
+def test_a_bound_that_is_zero_but_for_rounding_does_not_exclude_zero():
+    # Seen in a real-page table: a lower bound of 6.881e-18, printed +0.000, was called significant.
+    assert not intervals.Interval(0.082, 6.881e-18, 0.167, 0.95, 22, 3).excludes_zero
+    assert not intervals.Interval(-0.2, -0.4, -3e-17, 0.95, 13, 3).excludes_zero
+    assert intervals.Interval(0.082, 1e-6, 0.167, 0.95, 22, 3).excludes_zero
