@@ -413,7 +413,9 @@ def real_page_intervals_by_batch(items, baseline: str = REAL_BASELINE, kinds: Se
     """
     import pandas as pd
 
-    batches = items["batch"] if "batch" in items.columns else pd.Series(1, index=items.index)
+    from comicdepth_tf import real_pages
+
+    batches = real_pages.row_batches(items)
     tables = [real_page_intervals(items[batches == b], baseline, kinds, seed).assign(batch=int(b))
               for b in sorted(set(batches))]
     columns = ["batch", *INTERVAL_COLUMNS]

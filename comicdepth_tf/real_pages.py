@@ -393,6 +393,14 @@ def score_maps(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]], n
     return pd.DataFrame(rows)
 
 
+def row_batches(rows):
+    """Each per-panel row's annotation batch (a pandas Series): its ``batch`` column, or 1 for a table
+    written before panels had batches (all its panels were batch 1)."""
+    import pandas as pd
+
+    return rows["batch"] if "batch" in rows.columns else pd.Series(1, index=rows.index)
+
+
 def score_predictor(check: RealCheck, predict: Predictor, name: str, convention: str = "inverse"):
     """Predict every crop and page with ``predict`` and score them (see :func:`score_maps`)."""
     return score_maps(check, predict_check(check, predict), name, convention)

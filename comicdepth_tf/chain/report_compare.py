@@ -48,7 +48,9 @@ def read_rows(report: str | Path, configuration: str, mode: str = "panel", batch
         found = sorted(set(rows["configuration"]))
         raise DataFormatError(path, "configuration", f"rows of {configuration!r} in {mode} mode", found)
     if batches is not None:
-        batch = chosen["batch"] if "batch" in chosen.columns else pd.Series(1, index=chosen.index)
+        from comicdepth_tf.real_pages import row_batches
+
+        batch = row_batches(chosen)
         chosen = chosen[batch.isin(list(batches))]
         if chosen.empty:
             raise DataFormatError(path, "batch", f"panels of batch {sorted(batches)}", sorted(set(batch)))
