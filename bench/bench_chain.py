@@ -23,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from comicdepth_tf.chain.reporting import wall_seconds
+from comicdepth_tf.chain.reporting import side_by_side_wall_seconds
 from comicdepth_tf.chain.runner import reference_chain_file
 from comicdepth_tf.training import cpu_has_bfloat16
 
@@ -84,8 +84,8 @@ def table(run: dict, reference: dict | None) -> str:
     ratio = f"{total / ref_total:7.3f}" if ref_total else ""
     ref_text = f"{ref_total:10.1f}" if ref else f"{'':>10}"
     lines.append(f"{'total':<20} {'':<8} {total:9.1f} {ref_text} {ratio}")
-    wall = wall_seconds(run)
-    if wall is not None and wall < total - 1:
+    wall = side_by_side_wall_seconds(run)
+    if wall is not None:
         ratio = f"{wall / ref_total:7.3f}" if ref_total else ""
         lines.append(f"{'wall (side by side)':<20} {'':<8} {wall:9.1f} {ref_text} {ratio}")
     if any(v == "reused" for v in status.values()):
