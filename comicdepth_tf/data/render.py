@@ -212,7 +212,7 @@ def render_natural(scene: sc.Scene, camera: sc.Camera, buf: sc.SceneBuffers, rng
     col = colors[index]
     light = np.array(scene.light, np.float32)
     lambert = np.clip(buf.normal @ light, 0.0, 1.0)
-    shade = 0.5 + 0.6 * lambert
+    shade = scene.ambient + 0.6 * lambert
     x, y = _world_coords(camera, depth)
     px_per_m = camera.focal / depth
     is_ground = index == len(buf.parts)
@@ -226,6 +226,10 @@ def render_natural(scene: sc.Scene, camera: sc.Camera, buf: sc.SceneBuffers, rng
         tex[sel] = _texture(int(m), x[sel], q, px_per_m[sel], float(rng.uniform(0, 6.28)))
     col = col * (shade * tex)[..., None]
     sky = buf.part_id == sc.SKY_ID
+    if scene.falloff_m > 0:
+        # A lamp by the camera: near things bright, far ones dark (the sky is left to the haze).
+        lamp = np.clip(scene.falloff_m / np.maximum(depth, 0.1), 0.15, 1.25) ** 0.7
+        col = np.where(sky[..., None], col, col * lamp[..., None])
     if sky.any():
         v = np.arange(camera.height, dtype=np.float32)[:, None] + 0.5
         t = np.clip((camera.horizon - v) / max(camera.height * 0.8, 1.0), 0.0, 1.0)
@@ -241,7 +245,7 @@ def render_natural(scene: sc.Scene, camera: sc.Camera, buf: sc.SceneBuffers, rng
         sky_col = grad * (1 - cloud) + cloud
         col[sky] = sky_col[sky]
     haze = np.exp(-depth / scene.haze_m)[..., None]
-    haze_col = np.array(scene.sky_color, np.float32) / 255.0
+    haze_col = np.array(scene.haze_color or scene.sky_color, np.float32) / 255.0
     col = col * haze + haze_col * (1.0 - haze)
     col = cv2.GaussianBlur(col, (0, 0), 0.6)
     col += rng.normal(0.0, 0.012, col.shape).astype(np.float32)

@@ -162,6 +162,10 @@ class Scene:
         light: unit vector towards the light (x right, y down, z towards the camera).
         haze_m: distance at which the haze reaches 63 % (natural render).
         ground_tone: whether the comics render puts screentone on the ground.
+        haze_color: RGB the haze fades to (natural render); None: the sky's.
+        ambient: the natural render's light where the sun does not reach (0.5 in the street world).
+        falloff_m: when positive, a lamp near the camera lights the natural render: brightness
+            falls with depth beyond this distance (night scenes); 0: daylight everywhere.
     """
 
     objects: list[SceneObject]
@@ -172,6 +176,9 @@ class Scene:
     light: tuple[float, float, float]
     haze_m: float
     ground_tone: bool = False
+    haze_color: tuple[int, int, int] | None = None
+    ambient: float = 0.5
+    falloff_m: float = 0.0
 
 
 @dataclass
@@ -226,6 +233,10 @@ class World:
         styles: each page may be drawn and printed otherwise than in flat colours: line art
             with hatching, two-colour prints, yellowed paper, distance-weighted ink, shifted
             colour plates, grain, JPEG artefacts (:func:`comicdepth_tf.data.render.sample_print_look`).
+        atmosphere: each scene's natural render may be lit otherwise than by hazy daylight: clear
+            air, a dark dusk haze, or a lamp near the camera at night (:func:`sample_atmosphere`).
+            In hazy daylight alone brightness tells distance (pale things are far); these
+            weaken that cue or reverse it, as real pages do not follow it.
     """
 
     low_camera: float = 0.0
@@ -236,6 +247,7 @@ class World:
     groups: float = 0.0
     shapes: float = 0.0
     styles: float = 0.0
+    atmosphere: float = 0.0
 
     @property
     def is_street(self) -> bool:
@@ -249,7 +261,7 @@ class World:
 WORLDS: dict[str, World] = {
     "street": World(),
     "rich": World(low_camera=0.3, high_camera=0.15, close_up=0.25, hanging=0.35, interior=0.35, groups=0.5,
-                  shapes=0.3, styles=0.6),
+                  shapes=0.3, styles=0.6, atmosphere=0.75),
 }
 INGREDIENTS = tuple(f.name for f in dataclasses.fields(World))
 
@@ -627,8 +639,35 @@ def sample_scene(
     ground_material = int(rng.choice([3, 5, 6, 0]))
     if interior:
         ground, ground_material = _rgb(rng, np.array([[150, 110, 70], [190, 170, 140], [120, 120, 125]])), 6
-    return Scene(placed, sky, zenith, ground, ground_material, tuple(float(v) for v in light),
-                 float(rng.uniform(9.0, 25.0)), bool(rng.random() < 0.4))
+    scene = Scene(placed, sky, zenith, ground, ground_material, tuple(float(v) for v in light),
+                  float(rng.uniform(9.0, 25.0)), bool(rng.random() < 0.4))
+    # Drawn only in worlds that have the ingredient, so the others keep their random stream.
+    if world.atmosphere > 0 and rng.random() < world.atmosphere:
+        scene = sample_atmosphere(rng, scene)
+    return scene
+
+
+def sample_atmosphere(rng: np.random.Generator, scene: Scene) -> Scene:
+    """The scene under other light than hazy daylight: clear air, a dark dusk haze or a lamp at night.
+
+    Each is a third of the draws. Clear air keeps the colours at every distance; dusk fades far
+    things towards a dark colour (far is dark); at night brightness falls with depth from a lamp
+    near the camera (near is bright) under a dark sky. Brightness-depth Spearman of the natural
+    renders (sky left out, 120 scenes of 128 × 96): 0.558 in ``rich-no-styles-no-atmosphere``,
+    0.44 in clear air (pale walls, darker clothes), 0.31 at dusk, −0.26 at night.
+    """
+    kind = int(rng.integers(3))
+    if kind == 0:
+        return dataclasses.replace(scene, haze_m=float(rng.uniform(80.0, 300.0)), ambient=float(rng.uniform(0.3, 0.6)))
+    dark = _rgb(rng, np.array([[70, 70, 95], [95, 80, 90], [55, 65, 75]] if kind == 1 else
+                               [[20, 25, 45], [35, 35, 45], [25, 30, 30]]))
+    if kind == 1:
+        return dataclasses.replace(scene, haze_color=dark, haze_m=float(rng.uniform(8.0, 25.0)),
+                                   ambient=float(rng.uniform(0.3, 0.5)))
+    sky = tuple(int(c * 1.6) for c in dark)
+    return dataclasses.replace(scene, haze_color=dark, haze_m=float(rng.uniform(15.0, 60.0)), sky_color=sky,
+                               zenith_color=dark, ambient=float(rng.uniform(0.3, 0.5)),
+                               falloff_m=float(rng.uniform(1.5, 4.0)))
 
 
 def _make_character(rng: np.random.Generator, world: World) -> SceneObject:
