@@ -21,7 +21,8 @@ Layout of the check folder::
 ``batch`` (optional, default 1) numbers the rounds of annotation. A batch is annotated and committed
 before any model is scored on it, so choices made by scoring earlier batches can be checked on it
 (``load_check(batches=...)``, ``comicdepth real-check --batch N``): batch 1 holds the 22 panels every
-configuration up to December 2026 was chosen on, batch 2 the 13 panels added after that choice.
+configuration up to December 2026 was chosen on, batch 2 the 13 panels added after that choice, batch 3
+the 11 panels of a Snookums page annotated after batch 2 had been looked at (``PROVENANCE.md``).
 
 A ``shared`` page is not shipped (the project's rule for ``../shared/data/real``): its image is
 looked up in ``comics/`` of the real-data folder (``$COMICDEPTH_REAL_DATA``, else

@@ -174,6 +174,10 @@ def test_a_batch_keeps_only_its_panels_and_the_first_batch_is_the_one_configurat
         assert shipped == {"pages": 6, "panels": 22, "points": 136, "inter_pairs": 249, "counter_y_pairs": 66,
                            "intra_pairs": 1}
         assert real_pages.check_counts(real_pages.load_check(batches=[2]))["inter_pairs"] == 161
+    # Batch 3 (the Snookums page, annotated after the atmosphere ingredient was chosen) is shipped whole.
+    third = real_pages.load_check(batches=[3])
+    assert [p.id for p in third.pages] == ["snookums"] and real_pages.check_counts(third) == {
+        "pages": 1, "panels": 11, "points": 58, "inter_pairs": 86, "counter_y_pairs": 21, "intra_pairs": 0}
 
 
 def test_cli_scores_one_batch(tmp_path, capsys):
