@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from comicdepth_tf.errors import ParameterError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The repository root when running from a checkout (editable install or PYTHONPATH), else None.
 CHECKOUT_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() \
@@ -89,9 +91,18 @@ def default_real_data_dir() -> Path:
 
 
 def real_data_dir() -> Path | None:
-    """The shared folder of real check files (``COMICDEPTH_REAL_DATA``), or None when absent."""
-    candidates = [os.environ.get("COMICDEPTH_REAL_DATA"), default_real_data_dir()]
-    for c in candidates:
-        if c and Path(c).is_dir():
-            return Path(c).resolve()
-    return None
+    """The shared folder of real check files: ``COMICDEPTH_REAL_DATA``, else the default beside a
+    checkout when it exists, else None.
+
+    Raises:
+        ParameterError: ``COMICDEPTH_REAL_DATA`` is set to something that is not a folder (a typo
+            must not quietly fall back to another folder's files).
+    """
+    chosen = os.environ.get("COMICDEPTH_REAL_DATA")
+    if chosen:
+        if not Path(chosen).is_dir():
+            raise ParameterError(f"COMICDEPTH_REAL_DATA={chosen}: expected a folder of real files "
+                                 f"(rgbd/, comics/), found {'a file' if Path(chosen).exists() else 'nothing'}")
+        return Path(chosen).resolve()
+    default = default_real_data_dir()
+    return default.resolve() if default.is_dir() else None

@@ -279,3 +279,18 @@ def test_plot_pages_draws_every_configuration(tmp_path):
             "gray": real_pages.predict_check(check, _gray)["page"]}
     fig = real_pages.plot_pages(check, maps, {"rule": "inverse", "gray": "depth"})
     assert len(fig.axes) == 3 and "wrong pairs" in fig.axes[1].get_title()
+
+
+def test_a_real_data_variable_that_names_no_folder_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    from comicdepth_tf import paths
+
+    monkeypatch.setenv("COMICDEPTH_REAL_DATA", str(tmp_path / "typo"))
+    with pytest.raises(ParameterError, match=r"COMICDEPTH_REAL_DATA=.*typo: expected a folder.*found nothing"):
+        paths.real_data_dir()
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("COMICDEPTH_REAL_DATA", str(tmp_path / "file"))
+    with pytest.raises(ParameterError, match="found a file"):
+        real_pages.load_check()
+    monkeypatch.setenv("COMICDEPTH_REAL_DATA", str(tmp_path))
+    assert paths.real_data_dir() == tmp_path.resolve()
+    assert any("006013" in n for n in real_pages.load_check().notices)  # the shared page is looked up there only
