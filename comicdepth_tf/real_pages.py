@@ -315,6 +315,29 @@ def score_points(pred_map: np.ndarray, points: OrderingPoints, convention: str =
     return out
 
 
+def brightness_nearness(image: np.ndarray, pred_map: np.ndarray, convention: str = "inverse") -> float:
+    """Spearman rank correlation of a map's nearness with the image's brightness, over every pixel.
+
+    Needs no annotation: it says how much a model's depth follows tone. Hazy daylight teaches
+    "pale is far" (negative values: dark things come out near), which real pages do not obey.
+
+    Args:
+        image: RGB (H, W, 3), any dtype.
+        pred_map: (H, W) map in ``convention`` (``inverse``: larger is nearer; ``depth``: larger is farther).
+
+    Returns:
+        The correlation in [-1, 1]; NaN when the image or the map is constant.
+    """
+    from scipy.stats import spearmanr
+
+    luminance = np.asarray(image, np.float64)[..., :3] @ np.array([0.299, 0.587, 0.114])
+    nearness = np.asarray(pred_map, np.float64)
+    nearness = -nearness if convention == "depth" else nearness
+    if np.ptp(luminance) == 0 or np.ptp(nearness) == 0:
+        return float("nan")
+    return float(spearmanr(luminance.ravel(), nearness.ravel()).statistic)
+
+
 # --------------------------------------------------------------------------- rules
 
 
@@ -371,13 +394,15 @@ def score_maps(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]], n
                convention: str = "inverse"):
     """Per-panel rows (a pandas DataFrame) of one configuration's maps, both modes.
 
-    Columns: ``configuration, mode (panel | page), page, panel, kind, shot, batch`` and the
-    :func:`score_points` keys.
+    Columns: ``configuration, mode (panel | page), page, panel, kind, shot, batch``, the
+    :func:`score_points` keys and ``brightness_nearness`` (:func:`brightness_nearness` over the
+    panel's crop; in page mode, over the panel's box of the page map).
     """
     import pandas as pd
 
     rows = []
     for page in check.pages:
+        image = None
         for panel in page.panels:
             for mode in ("panel", "page"):
                 if mode == "panel":
@@ -388,9 +413,12 @@ def score_maps(check: RealCheck, maps: Mapping[str, Mapping[str, np.ndarray]], n
                     points = panel.page_points()
                 if found is None:
                     continue
+                image = fileio.read_image(page.image) if image is None else image
+                box_map = found if mode == "panel" else _crop(found, panel.box)
                 rows.append({"configuration": name, "mode": mode, "page": page.id, "panel": panel.id,
                              "kind": panel.kind, "shot": panel.shot, "batch": panel.batch,
-                             **score_points(found, points, convention)})
+                             **score_points(found, points, convention),
+                             "brightness_nearness": brightness_nearness(_crop(image, panel.box), box_map, convention)})
     return pd.DataFrame(rows)
 
 
@@ -422,16 +450,19 @@ def pooled(group, kind: str) -> float:
 
 
 def summary_table(rows, expectation: bool = True):
-    """Pooled pair accuracy, mean per-panel accuracy, counter-y and intra accuracy, per
-    configuration and mode; with ``expectation``, a row for the random rule's exact
-    expectation (0.5)."""
+    """Pooled pair accuracy, mean per-panel accuracy, counter-y and intra accuracy and the mean
+    per-panel :func:`brightness_nearness`, per configuration and mode; with ``expectation``, a row
+    for the random rule's exact expectation (0.5)."""
     import pandas as pd
 
     out = []
     for (name, mode), group in rows.groupby(["configuration", "mode"], sort=False):
         out.append({"configuration": name, "mode": mode, "inter_pooled": pooled(group, "inter"),
                     "inter_panel_mean": float(group["inter"].mean()), "counter_y": pooled(group, "counter_y"),
-                    "intra": pooled(group, "intra"), "panels": int(len(group)),
+                    "intra": pooled(group, "intra"),
+                    "brightness_nearness": float(group["brightness_nearness"].mean())
+                    if "brightness_nearness" in group else float("nan"),
+                    "panels": int(len(group)),
                     "inter_pairs": int(group["inter_pairs"].sum()),
                     "counter_y_pairs": int(group["counter_y_pairs"].sum()),
                     "intra_pairs": int(group["intra_pairs"].sum())})

@@ -294,3 +294,18 @@ def test_a_real_data_variable_that_names_no_folder_is_an_error_not_a_fallback(tm
     monkeypatch.setenv("COMICDEPTH_REAL_DATA", str(tmp_path))
     assert paths.real_data_dir() == tmp_path.resolve()
     assert any("006013" in n for n in real_pages.load_check().notices)  # the shared page is looked up there only
+
+
+def test_brightness_nearness_on_hand_made_maps(tmp_path):
+    # Brighter rightwards.
+    ramp = np.repeat(np.arange(12, dtype=np.uint8)[None, :, None] * 20, 5, axis=0).repeat(3, axis=2)
+    columns = np.tile(np.arange(12.0), (5, 1))
+    assert real_pages.brightness_nearness(ramp, columns, "inverse") == pytest.approx(1.0)  # bright is near
+    assert real_pages.brightness_nearness(ramp, columns, "depth") == pytest.approx(-1.0)  # bright is far
+    assert np.isnan(real_pages.brightness_nearness(ramp, np.zeros((5, 12)), "inverse"))
+    root = _write_check(tmp_path / "check")
+    rows = real_pages.score_predictor(real_pages.load_check(root, real_dir=tmp_path), _gray, "gray")
+    # _gray is the page's brightness plus a small column ramp: close to 1 on every crop, in both modes.
+    assert len(rows) == 4 and (rows["brightness_nearness"] > 0.9).all()
+    table = real_pages.summary_table(rows)
+    assert table.loc[table["configuration"] == "gray", "brightness_nearness"].gt(0.9).all()
