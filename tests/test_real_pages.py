@@ -309,3 +309,16 @@ def test_brightness_nearness_on_hand_made_maps(tmp_path):
     assert len(rows) == 4 and (rows["brightness_nearness"] > 0.9).all()
     table = real_pages.summary_table(rows)
     assert table.loc[table["configuration"] == "gray", "brightness_nearness"].gt(0.9).all()
+
+
+def test_darker_is_nearer_reads_a_regions_tone_not_a_thin_ink_line():
+    image = np.full((40, 40, 3), 230, np.uint8)
+    image[5:35, 20:38] = 40  # a dark figure on the right
+    image[:, 10] = 0  # a 1-px ink line on the pale left
+    points = OrderingPoints(np.array([1, 2]), np.array([1, 1]), np.array([28, 11]), np.array([20, 20]))
+    # The dark figure is nearer than the pale point beside the line, in both conventions.
+    assert real_pages.score_points(real_pages.darker_is_nearer(image), points)["inter"] == 1.0
+    assert real_pages.score_points(-real_pages.darker_is_nearer(image), points, "depth")["inter"] == 1.0
+    unblurred = real_pages.darker_is_nearer(image, sigma=0.3)
+    assert unblurred[20, 10] > unblurred[20, 28]  # without the blur the line would read darker than the figure
+    assert real_pages.darker_is_nearer(image)[20, 11] < real_pages.darker_is_nearer(image)[20, 28]
