@@ -27,7 +27,8 @@ the 11 panels of a Snookums page annotated after batch 2 had been looked at (``P
 A ``shared`` page is not shipped (the project's rule for ``../shared/data/real``): its image is
 looked up in ``comics/`` of the real-data folder (``$COMICDEPTH_REAL_DATA``, else
 ``<repository>/../shared/data/real``: :func:`comicdepth_tf.paths.real_data_dir`); when it
-is absent the page is skipped and :attr:`RealCheck.notices` says so.
+is absent the page is skipped and :attr:`RealCheck.notices` says so (a ``COMICDEPTH_REAL_DATA``
+that names no folder is an error).
 
 Scoring follows the ComicsDepth protocol per panel crop (predict on the crop) and also on the
 whole page (predict once, read the points at page coordinates), with three rules beside the
@@ -600,8 +601,8 @@ def score_configurations(refs: Mapping[str, Any], check: RealCheck, size=None, s
     Approach 1 runs its CycleGAN's comics → natural generator, then the natural model;
     ``no_batchnorm_trick`` is the natural model itself. Any other configuration without a run or
     without ``model.keras`` keeps a status and no rows; a run that serves several configurations
-    is predicted once. The rules' and every scored run's whole-page maps are kept for
-    :func:`plot_pages`.
+    is predicted once. The whole-page maps of ``lower is nearer`` and of every scored run are kept
+    for :func:`plot_pages`.
     """
     import pandas as pd
 

@@ -291,6 +291,11 @@ def test_a_real_data_variable_that_names_no_folder_is_an_error_not_a_fallback(tm
     monkeypatch.setenv("COMICDEPTH_REAL_DATA", str(tmp_path / "file"))
     with pytest.raises(ParameterError, match="found a file"):
         real_pages.load_check()
+    from comicdepth_tf.chain import runner
+
+    with pytest.raises(ParameterError, match="COMICDEPTH_REAL_DATA"):  # before any report file is written
+        runner.run(profile="smoke", reports_dir=tmp_path / "reports")
+    assert not (tmp_path / "reports").exists()
     monkeypatch.setenv("COMICDEPTH_REAL_DATA", str(tmp_path))
     assert paths.real_data_dir() == tmp_path.resolve()
     assert any("006013" in n for n in real_pages.load_check().notices)  # the shared page is looked up there only
@@ -311,14 +316,13 @@ def test_brightness_nearness_on_hand_made_maps(tmp_path):
     assert table.loc[table["configuration"] == "gray", "brightness_nearness"].gt(0.9).all()
 
 
-def test_darker_is_nearer_reads_a_regions_tone_not_a_thin_ink_line():
+def test_darker_is_nearer_reads_a_regions_tone_not_a_thin_ink_line(tmp_path):
     image = np.full((40, 40, 3), 230, np.uint8)
     image[5:35, 20:38] = 40  # a dark figure on the right
-    image[:, 10] = 0  # a 1-px ink line on the pale left
-    points = OrderingPoints(np.array([1, 2]), np.array([1, 1]), np.array([28, 11]), np.array([20, 20]))
-    # The dark figure is nearer than the pale point beside the line, in both conventions.
+    image[:, 10] = 0  # a 1-px ink line on the pale left, where the farther point lies
+    points = OrderingPoints(np.array([1, 2]), np.array([1, 1]), np.array([28, 10]), np.array([20, 20]))
     assert real_pages.score_points(real_pages.darker_is_nearer(image), points)["inter"] == 1.0
-    assert real_pages.score_points(-real_pages.darker_is_nearer(image), points, "depth")["inter"] == 1.0
-    unblurred = real_pages.darker_is_nearer(image, sigma=0.3)
-    assert unblurred[20, 10] > unblurred[20, 28]  # without the blur the line would read darker than the figure
-    assert real_pages.darker_is_nearer(image)[20, 11] < real_pages.darker_is_nearer(image)[20, 28]
+    # Without the blur the line itself would decide, and the pale background would come out nearer.
+    assert real_pages.score_points(real_pages.darker_is_nearer(image, sigma=0.3), points)["inter"] == 0.0
+    rules = real_pages.score_rules(real_pages.load_check(_write_check(tmp_path / "check"), real_dir=tmp_path))
+    assert real_pages.RULE_DARKER in set(rules["configuration"])

@@ -666,6 +666,7 @@ def test_the_atmosphere_changes_the_light_and_never_the_geometry():
     for (cam_a, a), (cam_b, b) in zip(_scenes(rich, 200), _scenes(unlit, 200)):
         assert cam_a == cam_b and [(o.kind, o.x, o.z) for o in a.objects] == [(o.kind, o.x, o.z) for o in b.objects]
         assert (a.ground_color, a.ground_material, a.light) == (b.ground_color, b.ground_material, b.light)
+        assert (a.sky_color == b.sky_color) == (a.falloff_m == 0)  # only night skies (both renders) are dark
         changed += (a.haze_m, a.haze_color, a.ambient, a.falloff_m) != (b.haze_m, b.haze_color, b.ambient, b.falloff_m)
         assert b.haze_color is None and b.ambient == 0.5 and b.falloff_m == 0.0
     assert abs(changed / 200 - rich.atmosphere) < 0.08

@@ -715,8 +715,8 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         The :class:`RunResult`; ``result.ok`` is False when a stage failed.
 
     Raises:
-        ParameterError: bad selection, unknown parameter names or wrong types (before any
-            notebook runs).
+        ParameterError: bad selection, unknown parameter names or wrong types, an unknown world
+            or a ``COMICDEPTH_REAL_DATA`` that names no folder (before any notebook runs).
     """
     arguments = dict(locals())
     if profile not in PROFILES:
@@ -728,6 +728,7 @@ def run(profile: str = "cpu", only: list[str] | None = None, overrides: list[str
         get_world(world)
     except ValueError as error:
         raise ParameterError(f"--world: {error}") from None
+    paths.real_data_dir()  # a mistyped COMICDEPTH_REAL_DATA is an error before any file is written
     # The kernels inherit the variable: every stage reads the same world's dataset.
     with patched_environ(**{paths.WORLD_VAR: world}):
         return _run(**arguments)

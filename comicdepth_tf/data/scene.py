@@ -234,7 +234,8 @@ class World:
             with hatching, two-colour prints, yellowed paper, distance-weighted ink, shifted
             colour plates, grain, JPEG artefacts (:func:`comicdepth_tf.data.render.sample_print_look`).
         atmosphere: each scene's natural render may be lit otherwise than by hazy daylight: clear
-            air, a dark dusk haze, or a lamp near the camera at night (:func:`sample_atmosphere`).
+            air, a dark dusk haze, or a lamp near the camera at night (:func:`sample_atmosphere`;
+            night skies are dark in the comics render too).
             In hazy daylight alone brightness tells distance (pale things are far); these
             weaken that cue or reverse it, as real pages do not follow it.
     """
@@ -651,8 +652,10 @@ def sample_atmosphere(rng: np.random.Generator, scene: Scene) -> Scene:
     """The scene under other light than hazy daylight: clear air, a dark dusk haze or a lamp at night.
 
     Each is a third of the draws. Clear air keeps the colours at every distance; dusk fades far
-    things towards a dark colour (far is dark); at night brightness falls with depth from a lamp
-    near the camera (near is bright) under a dark sky. Brightness-depth Spearman of the natural
+    things towards a dark colour instead of a pale one (the cue weakens); at night brightness falls
+    with depth from a lamp near the camera (near is bright, the cue reverses) under a dark sky. The
+    night sky is the scene's sky colour, so the comics render of a night scene has a dark sky too;
+    everything else the ingredient changes is the natural render's. Brightness-depth Spearman of the natural
     renders (sky left out, 120 scenes of 128 × 96): 0.558 in ``rich-no-styles-no-atmosphere``,
     0.44 in clear air (pale walls, darker clothes), 0.31 at dusk, −0.26 at night.
     """

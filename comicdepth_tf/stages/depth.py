@@ -459,7 +459,8 @@ def evaluate_real(model, size: int | Sequence[int], real_dir: str | os.PathLike 
     Returns:
         ``(metrics, rows)`` with ``real_<name>_<metric>`` and ``real_mean_<metric>`` (mean over the
         pairs), and per pair ``{"input", "ground truth", "prediction (median aligned)", "abs error"}``
-        for :func:`comicdepth_tf.viz.depth_grid`; None when the check files are absent.
+        for :func:`comicdepth_tf.viz.depth_grid`; None when the check files are absent
+        (a ``COMICDEPTH_REAL_DATA`` that names no folder is a ``ParameterError``).
     """
     from comicdepth_tf.inference import head_info, predict_depth
     from comicdepth_tf.metrics import depth_metrics

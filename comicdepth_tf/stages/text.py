@@ -353,7 +353,8 @@ def real_page_check(detector: td.TextDetector, real_dir: str | os.PathLike | Non
     (reported, never a pass/fail threshold).
 
     Returns:
-        ``{"image", "prob", "reference", "iou", "iou_all_text"}``, or None when the files are absent.
+        ``{"image", "prob", "reference", "iou", "iou_all_text"}``, or None when the files are absent
+        (a ``COMICDEPTH_REAL_DATA`` that names no folder is a ``ParameterError``).
     """
     folder = Path(real_dir) if real_dir is not None else paths.real_data_dir()
     if folder is None or not (folder / "comics" / "006013.jpg").is_file():
