@@ -608,6 +608,16 @@ def ordering_accuracy(pred_map, points, convention: str = "inverse", chunk: int 
             "inter_pairs": pairs["inter"], "intra_pairs": pairs["intra"]}
 
 
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two maps (flattened); NaN when either is constant."""
+    from scipy.stats import spearmanr
+
+    a, b = np.ravel(a), np.ravel(b)
+    if np.all(a == a[0]) or np.all(b == b[0]):
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
 def summarise(values) -> dict[str, float]:
     """Mean, quartiles, standard deviation and count of the finite values.
 

@@ -291,9 +291,23 @@ def check_counts(check: RealCheck) -> dict[str, int]:
     return counts
 
 
-def _values(pred_map: np.ndarray, points: OrderingPoints, convention: str) -> np.ndarray:
-    values = np.asarray(pred_map, dtype=np.float64)[points.y, points.x]
+#: Luma weights (ITU-R BT.601) of the brightness the tone measures read.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def _nearness(pred_map: np.ndarray, convention: str) -> np.ndarray:
+    """The map with larger values nearer, whatever its ``convention``."""
+    values = np.asarray(pred_map, dtype=np.float64)
     return -values if convention == "depth" else values
+
+
+def _luminance(image: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """The brightness (:data:`LUMA`) of an RGB image, in ``dtype``."""
+    return np.asarray(image, dtype)[..., :3] @ np.array(LUMA, dtype)
+
+
+def _values(pred_map: np.ndarray, points: OrderingPoints, convention: str) -> np.ndarray:
+    return _nearness(pred_map, convention)[points.y, points.x]
 
 
 def score_points(pred_map: np.ndarray, points: OrderingPoints, convention: str = "inverse") -> dict[str, float]:
@@ -330,14 +344,7 @@ def brightness_nearness(image: np.ndarray, pred_map: np.ndarray, convention: str
     Returns:
         The correlation in [-1, 1]; NaN when the image or the map is constant.
     """
-    from scipy.stats import spearmanr
-
-    luminance = np.asarray(image, np.float64)[..., :3] @ np.array([0.299, 0.587, 0.114])
-    nearness = np.asarray(pred_map, np.float64)
-    nearness = -nearness if convention == "depth" else nearness
-    if np.ptp(luminance) == 0 or np.ptp(nearness) == 0:
-        return float("nan")
-    return float(spearmanr(luminance.ravel(), nearness.ravel()).statistic)
+    return metrics.spearman(_luminance(image), _nearness(pred_map, convention))
 
 
 # --------------------------------------------------------------------------- rules
@@ -359,8 +366,7 @@ def darker_is_nearer(image: np.ndarray, sigma: float = 3.0) -> np.ndarray:
     """
     import cv2
 
-    luminance = np.asarray(image, np.float32)[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    return -cv2.GaussianBlur(luminance, (0, 0), sigma).astype(np.float64)
+    return -cv2.GaussianBlur(_luminance(image, np.float32), (0, 0), sigma).astype(np.float64)
 
 
 def random_rule(seed: int = 0) -> Predictor:

@@ -58,6 +58,7 @@ from comicdepth_tf.translate import (
 # isort: split
 # Re-exported: the notebook imports its stage module only, and calls them as ``ce.<name>``.
 from comicdepth_tf.gan_training import grid_epoch, sample_grids  # noqa: F401
+from comicdepth_tf.metrics import spearman  # noqa: F401
 from comicdepth_tf.runs import new_run_dir  # noqa: F401
 from comicdepth_tf.training import use_devices  # noqa: F401
 
@@ -709,16 +710,6 @@ def winners(scores: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
         if valid:
             out[key] = better(valid, key=valid.get)
     return out
-
-
-def spearman(a, b) -> float:
-    """Spearman rank correlation of two maps (flattened); NaN when either is constant."""
-    from scipy.stats import spearmanr
-
-    a, b = np.ravel(a), np.ravel(b)
-    if np.all(a == a[0]) or np.all(b == b[0]):
-        return math.nan
-    return float(spearmanr(a, b).statistic)
 
 
 def geometry_check(generator, depth: DepthSource, natural_samples: Sequence[dict], *, size: int,
