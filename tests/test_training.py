@@ -276,6 +276,33 @@ def test_a_diverged_epoch_stops_training_and_keeps_the_last_finite_checkpoint(tm
     assert np.isfinite(resumed.history["loss"]).all() and len(resumed.history["loss"]) == 3
 
 
+@pytest.mark.parametrize("build", [True, False])
+def test_fit_traces_the_train_step_once_with_metrics_and_two_losses(tmp_path, monkeypatch, build):
+    # Without a strategy Keras creates a multi-output loss's per-output trackers inside the first
+    # trace, and TensorFlow then traces the step a second time (build=False: the optimizer only).
+    if not build:
+        monkeypatch.setattr(training, "build_before_tracing",
+                            lambda model, ds: model.optimizer.build(model.trainable_variables))
+    images, depth = toy_arrays(8, seed=5)
+
+    def two_heads():
+        inputs = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", name="trunk")(inputs)
+        return keras.Model(inputs, {"a": keras.layers.Conv2D(1, 1, name="a")(x),
+                                    "b": keras.layers.Conv2D(1, 1, name="b")(x)})
+
+    model = training.build(two_heads, seed=0)
+    training.compile_model(model, loss={"a": "mse", "b": "mae"}, metrics={"a": ["mae"]}, learning_rate=1e-3,
+                           lr_schedule="constant", steps_per_epoch=2, epochs=1)
+    traces = []
+    step = model.train_step
+    model.train_step = lambda batch: traces.append(1) or step(batch)
+    ds = tf.data.Dataset.from_tensor_slices((images, {"a": depth, "b": depth})).batch(4)
+    result = training.fit(model, ds, run_dir=tmp_path / "run", epochs=1, seed=0, tensorboard=False)
+    assert len(traces) == (1 if build else 2)
+    assert {"a_loss", "b_loss", "a_mae"} <= set(result.history)
+
+
 def test_mixed_precision_switch_trains_and_restores_the_policy(data, tmp_path):
     result = training.fit(
         micro_builder, data[0].take(2), None, run_dir=tmp_path / "mp", epochs=1, mixed_precision=True,
