@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
+
+from workers import run_worker  # bench/ is the scripts' own folder, first on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -118,9 +119,10 @@ def worker(name: str, path: str, steps: int) -> None:
 
 
 def measure(name: str, path: str, steps: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--steps", str(steps), "--worker", name, path],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_worker(__file__, "--steps", str(steps), "--worker", name, path)
+    if result is None:
+        raise SystemExit(f"{name} {path}: the measurement failed")
+    return result
 
 
 def main(argv=None) -> int:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
+
+from workers import run_worker  # bench/ is the scripts' own folder, first on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -63,9 +63,10 @@ def main(argv=None) -> None:
     best: dict[str, float] = {}
     for _ in range(args.repeats):
         for width in widths:
-            out = subprocess.run([sys.executable, __file__, "--worker", width, "--steps", str(args.steps)],
-                                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-            best[width] = max(best.get(width, 0.0), json.loads(out)["img_s"])
+            result = run_worker(__file__, "--worker", width, "--steps", str(args.steps))
+            if result is None:
+                raise SystemExit(f"width {width}: the measurement failed")
+            best[width] = max(best.get(width, 0.0), result["img_s"])
     print(f"{'width':8s} {'train img/s':>11s} {'ratio':>7s}")
     for width in widths:
         print(f"{width:8s} {best[width]:11.2f} {best[width] / best[REFERENCE]:7.3f}")

@@ -28,9 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
+
+from workers import run_worker  # bench/ is the scripts' own folder, first on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -154,16 +155,7 @@ def worker(family: str, path: str, steps: int, profile: str = "cpu") -> None:
 
 
 def measure(family: str, path: str, steps: int, profile: str = "cpu") -> dict | None:
-    out = subprocess.run(
-        [sys.executable, __file__, "--steps", str(steps), "--profile", profile, "--worker", family, path],
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode:
-        last = (out.stderr.strip().splitlines() or ["?"])[-1]
-        print(f"  {family} {path}: failed ({last[:160]})", flush=True)
-        return None
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, "--steps", str(steps), "--profile", profile, "--worker", family, path)
 
 
 def main(argv=None) -> int:
