@@ -72,3 +72,12 @@ def test_bad_reports_and_labels_are_named(tmp_path, capsys):
                  "--configuration", "approach2_exact_comics"]) == 0
     out = capsys.readouterr().out
     assert "r beats s on real-page inter-object accuracy (pooled): +0.500" in out
+
+
+def test_a_report_given_twice_is_an_error_not_a_zero_difference(tmp_path, capsys):
+    a = _report(tmp_path, "a", 2, 0)
+    with pytest.raises(ParameterError, match="'x' and 'y' name the same report"):
+        report_compare.compare_reports({"x": a, "y": tmp_path / "b" / ".." / "a"}, "approach2_exact_comics")
+    b = _report(tmp_path, "b", 3, 1)
+    assert main(["compare-reports", f"s={a}", f"s={b}", "--configuration", "approach2_exact_comics"]) == 2
+    assert "label 's' is given twice" in capsys.readouterr().err

@@ -82,6 +82,12 @@ def compare_reports(reports: Mapping[str, str | Path], configuration: str, basel
     baseline = baseline or next(iter(reports))
     if baseline not in reports:
         raise ParameterError(f"baseline {baseline!r} is not one of the labels {list(reports)}")
+    seen: dict[Path, str] = {}
+    for label, path in reports.items():
+        # A report against itself always reads "+0.000, no measurable difference": a typo, not a result.
+        other = seen.setdefault(Path(path).resolve(), label)
+        if other != label:
+            raise ParameterError(f"labels {other!r} and {label!r} name the same report {path}")
     items = pd.concat([read_rows(path, configuration, batches=batches).assign(configuration=label)
                        for label, path in reports.items()], ignore_index=True)
     scores = pd.DataFrame([{"label": label, "seeds": int(group["seed"].nunique()),
@@ -108,6 +114,8 @@ def cli_main(args: argparse.Namespace) -> int:
             label, sep, path = text.partition("=")
             if not sep or not label or not path:
                 raise ParameterError(f"{text!r}: expected LABEL=REPORT")
+            if label in reports:
+                raise ParameterError(f"label {label!r} is given twice")
             reports[label] = Path(path)
         scores, table = compare_reports(reports, args.configuration, args.baseline, batches=args.batch)
     except (ParameterError, DataFormatError) as exc:
