@@ -641,14 +641,15 @@ def test_a_world_dataset_written_before_its_world_changed_is_stale(rich_data, tm
 
 def _brightness_depth_spearman(world: scene.World, n: int = 60) -> float:
     """Mean Spearman rank correlation of luminance and depth over natural renders (sky left out)."""
-    from scipy.stats import spearmanr
+    from comicdepth_tf import metrics
+    from comicdepth_tf.real_pages import LUMA
 
     rhos = []
     for i, (camera, sc) in enumerate(_scenes(world, n, size=(96, 72))):
         buf = scene.rasterize(sc, camera)
         img = render.render_natural(sc, camera, buf, np.random.default_rng(i))
         keep = buf.part_id != scene.SKY_ID
-        rho = spearmanr((img.astype(np.float32) @ [0.299, 0.587, 0.114])[keep], buf.depth[keep]).statistic
+        rho = metrics.spearman((img.astype(np.float32) @ LUMA)[keep], buf.depth[keep])
         rhos.append(rho if np.isfinite(rho) else 0.0)
     return float(np.mean(rhos))
 
