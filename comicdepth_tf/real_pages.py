@@ -499,6 +499,31 @@ def summary_table(rows, expectation: bool = True):
     return table
 
 
+def group_table(rows, by: str, kinds: Sequence[str] = ("inter", "counter_y"), mode: str = "panel"):
+    """Pooled accuracy per configuration (rows) and per value of a panel column ``by`` (``kind``,
+    ``shot`` or ``batch``), for each pair kind, with the pairs behind each figure (one seed's count).
+
+    A failure of one kind of panel (interiors, medium shots) hides in the pooled figure; here it
+    shows. Columns are ``<kind> <value>`` and ``<kind>_pairs <value>`` (e.g. ``counter_y interior``).
+    """
+    import pandas as pd
+
+    chosen = rows[rows["mode"] == mode]
+    out = []
+    for (name, value), group in chosen.groupby(["configuration", by], sort=False):
+        seeds = group["seed"].nunique() if "seed" in group else 1
+        for kind in kinds:
+            out.append({"configuration": name, by: value, "what": kind, "value": pooled(group, kind)})
+            out.append({"configuration": name, by: value, "what": f"{kind}_pairs",
+                        "value": int(group[f"{kind}_pairs"].sum() // seeds)})
+    table = pd.DataFrame(out, columns=["configuration", by, "what", "value"])
+    table = table.pivot_table(index="configuration", columns=["what", by], values="value", sort=False)
+    table.columns = [f"{what} {value}" for what, value in table.columns]
+    for column in [c for c in table.columns if "_pairs " in c]:
+        table[column] = table[column].astype("Int64")
+    return table.reset_index()
+
+
 def page_table(rows):
     """Pooled inter-object accuracy per page (columns), per configuration and mode (rows)."""
     table = rows.groupby(["configuration", "mode", "page"], sort=False).apply(

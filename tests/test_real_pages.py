@@ -120,6 +120,24 @@ def test_summary_pools_pairs_and_adds_the_expectation(tmp_path):
     assert set(real_pages.page_table(rows).columns) == {"tiny"}
 
 
+def test_group_table_pools_each_kind_of_panel_apart():
+    import pandas as pd
+
+    def row(seed, panel, kind, inter, counter, mode="panel"):
+        return {"configuration": "m", "seed": seed, "mode": mode, "page": "p", "panel": panel, "kind": kind,
+                "inter_right": inter[0], "inter_pairs": inter[1], "counter_y_right": counter[0],
+                "counter_y_pairs": counter[1]}
+
+    rows = pd.DataFrame([row(0, "a", "interior", (3, 4), (0, 2)), row(0, "b", "exterior", (1, 6), (2, 2)),
+                         row(1, "a", "interior", (1, 4), (1, 2)), row(1, "b", "exterior", (5, 6), (1, 2)),
+                         row(0, "a", "interior", (4, 4), (2, 2), mode="page")])
+    table = real_pages.group_table(rows, "kind").set_index("configuration")
+    # interior: (3 + 1) / (4 + 4) inter and (0 + 1) / 4 counter-y over both seeds; page rows left out
+    assert table.loc["m", "inter interior"] == 0.5 and table.loc["m", "counter_y interior"] == 0.25
+    assert table.loc["m", "inter exterior"] == 0.5 and table.loc["m", "counter_y exterior"] == 0.75
+    assert table.loc["m", "inter_pairs interior"] == 4 and table.loc["m", "counter_y_pairs exterior"] == 2
+
+
 def test_shared_page_is_read_from_real_dir_or_skipped_with_a_notice(tmp_path, monkeypatch):
     shared = {"id": "shared", "file": "s.png", "location": "shared", "width": 44, "height": 22, "licence": "test",
               "panels": [{"id": "p01", "box": [0, 0, 20, 20], "kind": "exterior", "shot": "long"}]}

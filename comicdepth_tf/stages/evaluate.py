@@ -52,6 +52,7 @@ from comicdepth_tf.evaluation import EvalSet, Evaluation, display_depth
 # The real-page check's own names need their module to be read ("load_check", "summary_table"): here
 # they carry the ``real_page`` prefix of the comparisons' real-page functions.
 from comicdepth_tf.real_pages import check_counts as real_page_counts  # noqa: F401
+from comicdepth_tf.real_pages import group_table as real_page_groups  # noqa: F401
 from comicdepth_tf.real_pages import load_check as load_real_pages  # noqa: F401
 from comicdepth_tf.real_pages import page_table as real_page_table  # noqa: F401
 from comicdepth_tf.real_pages import plot_pages as plot_real_pages  # noqa: F401
