@@ -119,10 +119,7 @@ def worker(name: str, path: str, steps: int) -> None:
 
 
 def measure(name: str, path: str, steps: int) -> dict:
-    result = run_worker(__file__, "--steps", str(steps), "--worker", name, path)
-    if result is None:
-        raise SystemExit(f"{name} {path}: the measurement failed")
-    return result
+    return run_worker(__file__, "--steps", str(steps), "--worker", name, path, check=True)
 
 
 def main(argv=None) -> int:

@@ -63,9 +63,7 @@ def main(argv=None) -> None:
     best: dict[str, float] = {}
     for _ in range(args.repeats):
         for width in widths:
-            result = run_worker(__file__, "--worker", width, "--steps", str(args.steps))
-            if result is None:
-                raise SystemExit(f"width {width}: the measurement failed")
+            result = run_worker(__file__, "--worker", width, "--steps", str(args.steps), check=True)
             best[width] = max(best.get(width, 0.0), result["img_s"])
     print(f"{'width':8s} {'train img/s':>11s} {'ratio':>7s}")
     for width in widths:

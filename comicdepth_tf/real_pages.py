@@ -509,19 +509,14 @@ def group_table(rows, by: str, kinds: Sequence[str] = ("inter", "counter_y"), mo
     import pandas as pd
 
     chosen = rows[rows["mode"] == mode]
-    out = []
+    table: dict[str, dict] = {}
     for (name, value), group in chosen.groupby(["configuration", by], sort=False):
+        row = table.setdefault(name, {"configuration": name})
         seeds = group["seed"].nunique() if "seed" in group else 1
         for kind in kinds:
-            out.append({"configuration": name, by: value, "what": kind, "value": pooled(group, kind)})
-            out.append({"configuration": name, by: value, "what": f"{kind}_pairs",
-                        "value": int(group[f"{kind}_pairs"].sum() // seeds)})
-    table = pd.DataFrame(out, columns=["configuration", by, "what", "value"])
-    table = table.pivot_table(index="configuration", columns=["what", by], values="value", sort=False)
-    table.columns = [f"{what} {value}" for what, value in table.columns]
-    for column in [c for c in table.columns if "_pairs " in c]:
-        table[column] = table[column].astype("Int64")
-    return table.reset_index()
+            row[f"{kind} {value}"] = pooled(group, kind)
+            row[f"{kind}_pairs {value}"] = int(group[f"{kind}_pairs"].sum() // seeds)
+    return pd.DataFrame(list(table.values()))
 
 
 def page_table(rows):

@@ -248,7 +248,7 @@ def build_before_tracing(model, train_ds) -> None:
     """
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    if getattr(model, "_distribute_strategy", None) is None and train_ds is not None:
+    if getattr(model, "_distribute_strategy", None) is None:
         model._symbolic_build(data_batch=train_ds.element_spec)
 
 
